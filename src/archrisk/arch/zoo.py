@@ -1,0 +1,241 @@
+"""Architecture registry: name -> factory, size presets, and `build`.
+
+An architecture is named (`darts_v2`, `resnet18`), sampled (`random(7)`), or given as a genotype
+(DARTS syntax or JSON). `resolve` turns any of these into an `ArchSpec` (pure data, hashable,
+stored with every result); `build` turns a spec into a `Classifier`: normalisation layer + net.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+import torch
+import torch.nn as nn
+
+from archrisk.arch.cellnet import CellNet
+from archrisk.arch.genotype import Genotype, random_genotype
+from archrisk.arch.genotypes import GENOTYPES
+from archrisk.arch.manual import MANUAL_FAMILIES
+from archrisk.errors import InvalidValueError, UnknownNameError
+
+
+@dataclass(frozen=True)
+class SizePreset:
+    name: str
+    C: int  # cell networks: initial channels
+    layers: int  # cell networks: number of cells
+    width: float  # manual networks: channel multiplier
+    epochs: int  # default training length at this size
+    description: str
+
+
+SIZES: dict[str, SizePreset] = {p.name: p for p in (
+    SizePreset("tiny", C=8, layers=5, width=0.25, epochs=6, description="CPU tests and the demo"),
+    SizePreset("small", C=16, layers=8, width=0.5, epochs=30, description="a workstation, minutes per model"),
+    SizePreset("paper", C=36, layers=20, width=1.0, epochs=200, description="the study's scale (GPU)"),
+)}
+
+_NAS_GROUP = {"darts_i": "remedy", "darts_ii": "remedy", "darts_iii": "remedy"}
+_RANDOM_RE = re.compile(r"^random\((\d{1,9})\)$")
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """Everything that determines a network's structure (not its weights)."""
+
+    name: str  # registry name, 'random(k)', or 'custom-<hash>'
+    kind: str  # 'cell' | 'manual'
+    group: str  # 'nas' | 'manual' | 'remedy' | 'custom'
+    size: str
+    genotype: Genotype | None = None
+    C: int | None = None
+    layers: int | None = None
+    family: str | None = None
+    width: float | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["genotype"] = self.genotype.to_dict() if self.genotype else None
+        return d
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    kind: str
+    group: str
+    description: str
+    genotype: Genotype | None = field(default=None, repr=False)
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(entry: ModelEntry) -> ModelEntry:
+    if entry.name in _REGISTRY:
+        raise ValueError(f"architecture {entry.name!r} is registered twice")
+    _REGISTRY[entry.name] = entry
+    return entry
+
+
+for _name, _g in GENOTYPES.items():
+    register_model(ModelEntry(_name, "cell", _NAS_GROUP.get(_name, "nas"),
+                              _g.get("source", "published cell"),
+                              Genotype.from_dict({k: _g[k] for k in ("normal", "normal_concat",
+                                                                      "reduce", "reduce_concat")})))
+for _name in MANUAL_FAMILIES:
+    register_model(ModelEntry(_name, "manual", "manual", f"hand-designed {_name}, small-image stem"))
+
+
+def list_models(pattern: str | None = None, group: str | None = None) -> list[ModelEntry]:
+    out = [e for e in _REGISTRY.values() if group is None or e.group == group]
+    if pattern:
+        out = [e for e in out if fnmatch.fnmatch(e.name, pattern)]
+    return sorted(out, key=lambda e: (e.group, e.name))
+
+
+def get_size(size: str) -> SizePreset:
+    if size not in SIZES:
+        raise UnknownNameError("size preset", size, list(SIZES))
+    return SIZES[size]
+
+
+def resolve(arch: str | Genotype | ArchSpec, size: str = "tiny", width: float | None = None) -> ArchSpec:
+    """Name, 'random(k)', genotype string/JSON or Genotype -> ArchSpec at a size preset."""
+    if isinstance(arch, ArchSpec):
+        return arch
+    preset = get_size(size)
+    if width is not None and not (0 < width <= 16):
+        raise InvalidValueError(f"width multiplier must be in (0, 16], got {width}")
+    if isinstance(arch, Genotype):
+        return ArchSpec(f"custom-{arch.hash()}", "cell", "custom", size, arch, preset.C, preset.layers)
+    text = arch.strip()
+    if text.startswith(("Genotype(", "{")):
+        return resolve(Genotype.parse(text), size)
+    m = _RANDOM_RE.match(text)
+    if m:
+        return ArchSpec(text, "cell", "nas", size, random_genotype(int(m.group(1))), preset.C, preset.layers)
+    if text not in _REGISTRY:
+        raise UnknownNameError("architecture", text, [*_REGISTRY, "random(<seed>)", "Genotype(...)"])
+    entry = _REGISTRY[text]
+    if entry.kind == "cell":
+        return ArchSpec(text, "cell", entry.group, size, entry.genotype, preset.C, preset.layers)
+    return ArchSpec(text, "manual", "manual", size, family=text, width=width or preset.width)
+
+
+class Normalize(nn.Module):
+    """Inputs live in [0, 1]; the model standardises them itself."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class Classifier(nn.Module):
+    """normalise -> net. `penultimate` and `classifier` expose the last layer for attacks."""
+
+    def __init__(self, spec: ArchSpec, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        self.spec = spec
+        self.normalize = Normalize(mean, std)
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))
+
+    def penultimate(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.penultimate(self.normalize(x))
+
+    @property
+    def classifier(self) -> nn.Linear:
+        return self.net.classifier
+
+    @property
+    def aux_logits(self) -> torch.Tensor | None:
+        return getattr(self.net, "aux_logits", None)
+
+
+def _make_net(spec: ArchSpec, num_classes: int, in_channels: int, dropout: float, auxiliary: bool) -> nn.Module:
+    if spec.kind == "cell":
+        return CellNet(spec.genotype, spec.C, spec.layers, num_classes, in_channels,
+                       auxiliary=auxiliary, dropout=dropout)
+    return MANUAL_FAMILIES[spec.family](num_classes=num_classes, in_channels=in_channels,
+                                        width=spec.width, dropout=dropout)
+
+
+def count_params(model: nn.Module, include_aux: bool = False) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if include_aux or "aux_head" not in n)
+
+
+def match_width(arch: str, params: int, *, num_classes: int = 10, in_channels: int = 3,
+                size: str = "tiny") -> float:
+    """The manual width multiplier whose parameter count is closest to `params` (bisection on
+    log-width; counts grow monotonically with width)."""
+    spec = resolve(arch, size)
+    if spec.kind != "manual":
+        raise InvalidValueError(f"params= applies to manual architectures; {arch!r} is a cell network "
+                                "(change its size preset instead)")
+    if params <= 0:
+        raise InvalidValueError(f"params must be positive, got {params}")
+
+    def count(w: float) -> int:
+        return count_params(_make_net(resolve(arch, size, width=w), num_classes, in_channels, 0.0, False))
+
+    lo, hi = 1 / 64, 4.0
+    for _ in range(14):
+        mid = (lo * hi) ** 0.5
+        lo, hi = (mid, hi) if count(mid) < params else (lo, mid)
+    return round(min((lo, hi), key=lambda w: abs(count(w) - params)), 4)
+
+
+def build(arch: str | Genotype | ArchSpec, *, num_classes: int = 10, in_channels: int = 3,
+          mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
+          size: str = "tiny", width: float | None = None, params: int | None = None,
+          dropout: float = 0.0, auxiliary: bool = False) -> Classifier:
+    """Build a classifier for inputs in [0, 1]. `params` picks the manual width that matches a
+    parameter budget (to remove the study's NAS-vs-manual size confound)."""
+    if params is not None:
+        width = match_width(arch, params, num_classes=num_classes, in_channels=in_channels, size=size)
+    spec = resolve(arch, size, width)
+    if not 0.0 <= dropout < 1.0:
+        raise InvalidValueError(f"dropout must be in [0, 1), got {dropout}")
+    mean = mean or (0.5,) * in_channels
+    std = std or (0.25,) * in_channels
+    if len(mean) != in_channels or len(std) != in_channels:
+        raise InvalidValueError(f"mean/std need {in_channels} values, got {len(mean)}/{len(std)}")
+    return Classifier(spec, _make_net(spec, num_classes, in_channels, dropout, auxiliary), mean, std)
+
+
+def count_flops(model: nn.Module, shape: tuple[int, int, int]) -> int:
+    """Multiply-accumulates of one forward pass on a single input of `shape` (conv + linear)."""
+    total = 0
+
+    def hook(mod: nn.Module, inp, out) -> None:
+        nonlocal total
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            total += out.numel() * k
+        elif isinstance(mod, nn.Linear):
+            total += out.numel() * mod.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *shape))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return total
+

@@ -1,0 +1,235 @@
+"""Training loop, evaluation and the cached `train` entry point.
+
+`train` builds the model, looks up the checkpoint cache, and otherwise trains with the recipe:
+SGD + cosine schedule, augmentation, gradient clipping, optional auxiliary head / drop path /
+adversarial examples. Model selection uses the validation split only; the test split is touched
+once, at the end, to report accuracy. All randomness derives from `seed`: model initialisation
+and dropout run inside a forked RNG seeded from it (global state is restored afterwards), batch
+order and augmentation use an explicit generator.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from archrisk import __version__
+from archrisk.arch.zoo import ArchSpec, Classifier, build, get_size
+from archrisk.data import Dataset, Split, load_dataset
+from archrisk.data.registry import get_dataset_entry
+from archrisk.errors import ArchriskError, DivergedError
+from archrisk.train import augment, checkpoint
+from archrisk.train.recipe import Recipe, get_recipe
+
+
+@dataclass(frozen=True)
+class EpochLog:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    model: Classifier
+    spec: ArchSpec
+    recipe: Recipe
+    dataset: str
+    seed: int
+    epochs: int
+    history: list[EpochLog]
+    best_epoch: int
+    val_acc: float
+    test_acc: float
+    key: str
+    from_cache: bool
+    wall_time: float
+    device: str
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {"arch": self.spec.name, "dataset": self.dataset, "seed": self.seed,
+                "epochs": self.epochs, "best_epoch": self.best_epoch, "val_acc": self.val_acc,
+                "test_acc": self.test_acc, "from_cache": self.from_cache, "key": self.key}
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ArchriskError("--device cuda was requested but no CUDA device is available; use --device cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise ArchriskError(f"device {device!r} is not supported; use cpu or cuda")
+    return dev
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Logits for `x` in eval mode (mode restored), on the model's device, returned on CPU."""
+    dev = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    try:
+        return torch.cat([model(x[i:i + batch_size].to(dev)).float().cpu()
+                          for i in range(0, len(x), batch_size)]) if len(x) else torch.empty(0)
+    finally:
+        model.train(was)
+
+
+def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 512) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) on a split."""
+    if len(split) == 0:
+        return float("nan"), float("nan")
+    logits = predict(model, split.x, batch_size)
+    return F.cross_entropy(logits, split.y).item(), (logits.argmax(1) == split.y).float().mean().item()
+
+
+def _augment(x: torch.Tensor, recipe: Recipe, mirror: bool, gen: torch.Generator) -> torch.Tensor:
+    side = x.shape[-1]
+    x = augment.random_crop(x, augment.scaled(recipe.crop_padding, side), gen)
+    if recipe.flip and mirror:
+        x = augment.hflip(x, gen)
+    return augment.cutout(x, augment.scaled(recipe.cutout, side), gen)
+
+
+def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int, seed: int,
+        device: torch.device, mirror: bool = False, progress: bool = True,
+        adversary=None) -> tuple[list[EpochLog], int]:
+    """Train in place; leave the best-validation weights loaded. `adversary(model, x, y) -> x_adv`
+    replaces clean inputs when adversarial training is on. Returns (history, best epoch)."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    model.to(device)
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)  # no decay on BN/bias, as is standard
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": recipe.weight_decay},
+                           {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr, momentum=recipe.momentum)
+    n = len(train)
+    steps_per_epoch = max(1, math.ceil(n / recipe.batch_size))
+    total = max(1, epochs * steps_per_epoch)
+    history: list[EpochLog] = []
+    best_acc, best_epoch, best_state = -1.0, 0, None
+    bar = tqdm(total=total, desc=f"train {model.spec.name}", unit="step", disable=not progress, leave=False)
+    step = 0
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        model.train()
+        if hasattr(model.net, "drop_path_prob"):
+            model.net.drop_path_prob = recipe.drop_path * epoch / max(1, epochs)
+        order = torch.randperm(n, generator=gen)
+        loss_sum, correct = 0.0, 0
+        for b in range(steps_per_epoch):
+            idx = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
+            x = _augment(train.x[idx], recipe, mirror, gen).to(device)
+            y = train.y[idx].to(device)
+            lr = recipe.lr_min + 0.5 * (recipe.lr - recipe.lr_min) * (1 + math.cos(math.pi * step / total))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            if adversary is not None:
+                loss, logits = adversary(model, x, y)
+            else:
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+                if recipe.aux_weight > 0 and model.aux_logits is not None:
+                    loss = loss + recipe.aux_weight * F.cross_entropy(model.aux_logits, y)
+            if not torch.isfinite(loss):
+                bar.close()
+                raise DivergedError(epoch, b, loss.item())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if recipe.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+            opt.step()
+            loss_sum += loss.item() * len(idx)
+            correct += (logits.argmax(1) == y).sum().item()
+            step += 1
+            bar.update(1)
+        val_loss, val_acc = evaluate(model, val)
+        history.append(EpochLog(epoch + 1, loss_sum / n, correct / n, val_loss, val_acc, lr,
+                                time.perf_counter() - t0))
+        bar.set_postfix(loss=f"{loss_sum / n:.3f}", val_acc=f"{val_acc:.3f}")
+        score = val_acc if len(val) else epoch  # no validation split: keep the last epoch
+        if score >= best_acc:
+            best_acc, best_epoch = score, epoch + 1
+            best_state = copy.deepcopy(model.state_dict())
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history, best_epoch
+
+
+def train(arch: str | ArchSpec, dataset: str | Dataset = "mnist5k", *, recipe: str | Recipe = "study",
+          size: str = "tiny", seed: int = 0, epochs: int | None = None, device: str = "cpu",
+          width: float | None = None, params: int | None = None, cache: bool = True,
+          progress: bool = True, data_dir: str | None = None, init: TrainResult | None = None,
+          tag: dict | None = None, **recipe_overrides) -> TrainResult:
+    """Train `arch` on `dataset` (or load it from the checkpoint cache) and report accuracies.
+
+    `init` fine-tunes from another result's weights; `tag` names any change to the data (e.g. a
+    poisoning config) so it enters the cache key alongside the dataset fingerprint.
+    """
+    t0 = time.perf_counter()
+    ds = load_dataset(dataset, data_dir=data_dir) if isinstance(dataset, str) else dataset
+    rec = get_recipe(recipe, **recipe_overrides)
+    dev = resolve_device(device)
+    n_epochs = epochs if epochs is not None else rec.epochs if rec.epochs is not None else get_size(size).epochs
+    if n_epochs < 0:
+        raise ArchriskError(f"epochs must be >= 0, got {n_epochs}")
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        model = build(arch, num_classes=ds.num_classes, width=width,
+                      in_channels=ds.shape[0], mean=ds.mean, std=ds.std, size=size, params=params,
+                      dropout=rec.dropout, auxiliary=rec.aux_weight > 0)
+        key = checkpoint.cache_key({
+            "spec": model.spec.to_dict(), "dataset": ds.fingerprint(), "recipe": rec.to_dict(),
+            "epochs": n_epochs, "seed": seed, "init": init.key if init else None, "tag": tag or {}})
+        meta = checkpoint.load_cached(key, model) if cache else None
+        if meta is not None:
+            model.to(dev).eval()
+            history = [EpochLog(**h) for h in meta["history"]]
+            return TrainResult(model, model.spec, rec, ds.name, seed, n_epochs, history, meta["best_epoch"],
+                               meta["val_acc"], meta["test_acc"], key, True, time.perf_counter() - t0, str(dev),
+                               meta.get("extra", {}))
+        if init is not None:
+            model.load_state_dict(init.model.state_dict())
+        adversary = None
+        if rec.adv_train:
+            from archrisk.train.adversarial import make_adversary  # only when asked for
+            adversary = make_adversary(rec)
+        history, best_epoch = fit(model, ds.train, ds.val, rec, n_epochs, seed, dev,
+                                  mirror=_mirrors(ds.name), progress=progress, adversary=adversary)
+    val_acc = evaluate(model, ds.val)[1]
+    test_acc = evaluate(model, ds.test)[1]
+    wall = time.perf_counter() - t0
+    result = TrainResult(model, model.spec, rec, ds.name, seed, n_epochs, history, best_epoch, val_acc,
+                         test_acc, key, False, wall, str(dev))
+    if cache:
+        checkpoint.save(key, model, {
+            "spec": model.spec.to_dict(), "spec_hash": model.spec.hash(), "dataset": ds.name,
+            "dataset_fingerprint": ds.fingerprint(), "recipe": rec.to_dict(), "seed": seed,
+            "epochs": n_epochs, "history": [h.__dict__ for h in history], "best_epoch": best_epoch,
+            "val_acc": val_acc, "test_acc": test_acc, "wall_time": wall, "device": str(dev),
+            "version": __version__, "tag": tag or {}})
+    return result
+
+
+def with_train_split(ds: Dataset, split: Split) -> Dataset:
+    """A copy of `ds` whose training split is replaced (poisoning and backdoor attacks)."""
+    return replace(ds, train=split)
+
+
+def _mirrors(name: str) -> bool:
+    """Whether a horizontal flip keeps labels for this dataset (photos yes, digits no)."""
+    try:
+        return get_dataset_entry(name)[0].mirror
+    except ArchriskError:  # a hand-built Dataset: do not flip
+        return False

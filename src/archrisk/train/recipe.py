@@ -1,0 +1,89 @@
+"""Training recipes: frozen configs with named presets.
+
+`study` is what the study's code actually ran for all 17 models (the paper's Sec. 3 recipe, with
+dropout 0.2 after every non-identity op instead of drop path, and no auxiliary head); `darts` is
+the DARTS paper's evaluation recipe. Epochs default to the size preset's (200 at `paper`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from archrisk.errors import InvalidValueError, UnknownNameError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str = "study"
+    epochs: int | None = None  # None: the size preset's default
+    batch_size: int = 96
+    lr: float = 0.025  # SGD, cosine-annealed per step to lr_min
+    lr_min: float = 0.0
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    grad_clip: float = 5.0  # global L2 norm; 0 disables
+    crop_padding: int = 4  # random crop after zero padding (in pixels at 32 px, scaled)
+    flip: bool = True  # horizontal flip, only on datasets whose classes are mirror-invariant
+    cutout: int = 16  # cutout square side at 32 px, scaled to the input size; 0 disables
+    dropout: float = 0.2  # after every non-identity cell op (manual nets: before the classifier)
+    drop_path: float = 0.0  # DARTS drop path, ramped linearly to this value
+    aux_weight: float = 0.0  # weight of the auxiliary head's loss; 0 builds no head
+    adv_train: str | None = None  # adversarial training method ('pgd', 'trades'), None = off
+    adv_eps: float = 8 / 255  # adversarial training budget (L-inf)
+    adv_alpha: float = 2 / 255  # adversarial training step size
+    adv_steps: int = 7  # adversarial training PGD steps
+    trades_beta: float = 6.0  # TRADES trade-off weight
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("epochs", self.epochs is None or self.epochs >= 0, ">= 0"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("lr", self.lr > 0, "> 0"),
+            ("lr_min", 0 <= self.lr_min <= self.lr, "in [0, lr]"),
+            ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("grad_clip", self.grad_clip >= 0, ">= 0"),
+            ("crop_padding", self.crop_padding >= 0, ">= 0"),
+            ("cutout", self.cutout >= 0, ">= 0"),
+            ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
+            ("drop_path", 0 <= self.drop_path < 1, "in [0, 1)"),
+            ("aux_weight", self.aux_weight >= 0, ">= 0"),
+            ("adv_eps", self.adv_eps >= 0, ">= 0"),
+            ("adv_alpha", self.adv_alpha >= 0, ">= 0"),
+            ("adv_steps", self.adv_steps >= 1, ">= 1"),
+            ("trades_beta", self.trades_beta >= 0, ">= 0"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise InvalidValueError(f"recipe {name}={getattr(self, name)!r} is invalid; it must be {rule}")
+        if self.adv_train not in ADV_METHODS:
+            raise UnknownNameError("adversarial training method", str(self.adv_train),
+                                   [m for m in ADV_METHODS if m])
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def with_(self, **overrides) -> Recipe:
+        known = {f.name for f in fields(self)}
+        bad = sorted(set(overrides) - known)
+        if bad:
+            raise UnknownNameError("recipe field", bad[0], sorted(known))
+        return replace(self, **overrides)
+
+
+ADV_METHODS = (None, "pgd", "trades")
+
+RECIPES: dict[str, Recipe] = {
+    "study": Recipe(),
+    # DARTS (Liu et al., ICLR 2019) evaluation: wd 3e-4, auxiliary weight 0.4, drop path 0.2
+    "darts": Recipe(name="darts", weight_decay=3e-4, dropout=0.0, drop_path=0.2, aux_weight=0.4),
+}
+
+
+def get_recipe(recipe: str | Recipe = "study", **overrides) -> Recipe:
+    if isinstance(recipe, Recipe):
+        base = recipe
+    elif recipe in RECIPES:
+        base = RECIPES[recipe]
+    else:
+        raise UnknownNameError("recipe", str(recipe), list(RECIPES))
+    return base.with_(**overrides) if overrides else base
