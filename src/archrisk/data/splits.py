@@ -5,6 +5,8 @@ samples that are actually kept.
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 from archrisk.errors import InvalidValueError
@@ -17,8 +19,9 @@ TEST_FRACTION = 0.2
 
 def check_fractions(val_fraction: float, pool_fraction: float) -> None:
     for label, value in (("val_fraction", val_fraction), ("pool_fraction", pool_fraction)):
-        if not 0.0 <= value < 1.0:
-            raise InvalidValueError(f"{label}={value!r} is out of range; use a value in [0, 1)")
+        # bool is an int, and a string would fail the comparison with a TypeError: both are user errors.
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+            raise InvalidValueError(f"{label}={value!r} must be a number in [0, 1)")
     if val_fraction + pool_fraction >= 1.0:
         raise InvalidValueError(
             f"val_fraction + pool_fraction = {val_fraction + pool_fraction!r} leaves no training "

@@ -103,8 +103,8 @@ def _augment(x: torch.Tensor, recipe: Recipe, mirror: bool, gen: torch.Generator
 def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int, seed: int,
         device: torch.device, mirror: bool = False, progress: bool = True,
         adversary=None) -> tuple[list[EpochLog], int]:
-    """Train in place; leave the best-validation weights loaded. `adversary(model, x, y) -> x_adv`
-    replaces clean inputs when adversarial training is on. Returns (history, best epoch)."""
+    """Train in place; leave the best-validation weights loaded. `adversary(model, x, y) -> (loss, logits)`
+    replaces the clean loss when adversarial training is on (see train/adversarial.py). Returns (history, best epoch)."""
     gen = torch.Generator().manual_seed(seed + 1)
     model.to(device)
     decay, no_decay = [], []
@@ -179,6 +179,8 @@ def train(arch: str | ArchSpec, dataset: str | Dataset = "mnist5k", *, recipe: s
     """
     t0 = time.perf_counter()
     ds = load_dataset(dataset, data_dir=data_dir) if isinstance(dataset, str) else dataset
+    if isinstance(recipe, str):  # a named recipe takes the size preset's adjustments
+        recipe_overrides = {**dict(get_size(size).recipe), **recipe_overrides}
     rec = get_recipe(recipe, **recipe_overrides)
     dev = resolve_device(device)
     n_epochs = epochs if epochs is not None else rec.epochs if rec.epochs is not None else get_size(size).epochs

@@ -1,0 +1,222 @@
+"""The one interface every attack family shares.
+
+An attack is a frozen config dataclass (the study's defaults, one comment per field) with a
+registry name and a family. Two kinds exist:
+
+- model attacks (evasion, membership, extraction) take a trained victim: `Attack.run(victim, ctx)`;
+- training attacks (poisoning, backdoor) take the architecture, recipe and data and train their
+  own victims through `archrisk.train` (and its cache): `Attack.run(None, ctx)` with `ctx.victim()`
+  available when they need the clean model.
+
+`Attack.__call__` does the bookkeeping once for all: seeding, device placement, eval mode set and
+restored, wall time, and the typed `AttackResult`. Subclasses write only `_run`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+
+from archrisk import __version__
+from archrisk.arch.zoo import ArchSpec
+from archrisk.data import Dataset
+from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.train import Recipe, TrainResult
+
+FAMILIES = ("evasion", "poisoning", "backdoor", "extraction", "membership")
+
+
+@dataclass
+class AttackContext:
+    """Everything an attack may need besides its own config; built by `run_attack` or the runner."""
+
+    spec: ArchSpec  # the victim architecture
+    dataset: Dataset
+    recipe: Recipe
+    size: str
+    seed: int  # the job's one seed; attacks draw randomness from `generator()`, never global state
+    device: torch.device
+    progress: bool = False
+    cache: bool = True  # training attacks pass this to archrisk.train
+    epochs: int | None = None  # training length of any model the attack trains; None: the victim's
+    data_dir: str | None = None  # where file-based datasets live (passed on to archrisk.train)
+    # Lazily trains (or loads) the clean victim; set by whoever builds the context.
+    victim_fn: Callable[[], TrainResult] | None = None
+    _victim: TrainResult | None = field(default=None, repr=False)
+
+    def victim(self) -> TrainResult:
+        if self._victim is None:
+            if self.victim_fn is None:
+                raise InvalidValueError("this attack needs a trained victim, but none was provided")
+            self._victim = self.victim_fn()
+        return self._victim
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU generator seeded from the job seed (offset separates independent streams)."""
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + offset)
+
+    # Validity flags (AutoAttack-style warnings about the measurement itself), collected by `flag`
+    # during `_run` and copied into the result.
+    flags: dict[str, bool] = field(default_factory=dict)
+
+    def flag(self, name: str, raised: bool = True) -> None:
+        """Raise (or keep) a validity flag; a flag once raised stays raised."""
+        self.flags[name] = bool(self.flags.get(name, False) or raised)
+
+
+@dataclass
+class AttackResult:
+    """One attack run: scalar metrics, optional curves and per-sample arrays, and provenance."""
+
+    attack: str
+    family: str
+    arch: str
+    spec_hash: str
+    dataset: str
+    seed: int
+    config: dict[str, Any]  # the full attack config after overrides
+    metrics: dict[str, float]  # scalar results, e.g. success_rate, mean_iters, clean_acc_drop
+    curves: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # e.g. {"eps": [{"eps":..,"success_rate":..}]}
+    arrays: dict[str, list] = field(default_factory=dict)  # per-sample data, e.g. fooled test indices, roc points
+    wall_time: float = 0.0
+    device: str = "cpu"
+    version: str = __version__
+    # Validity flags: True means the number may not mean what it says, e.g. `gradient_masking`
+    # (a black-box probe beat the gradient attack), `nonfinite_grad`, `victim_in_train_mode`.
+    flags: dict[str, bool] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-able dict (what `--json` prints and the runner stores)."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=_jsonable))
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, (np.ndarray, torch.Tensor)):
+        return obj.tolist()
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+@dataclass(frozen=True)
+class Attack:
+    """Base for every attack config. Subclasses are frozen dataclasses registered with `@register_attack`."""
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    needs_victim: ClassVar[bool] = True  # False: the attack trains its own victims (poisoning, backdoor)
+
+    def _run(self, victim: torch.nn.Module | None, ctx: AttackContext) -> tuple[dict, dict, dict]:
+        """Return (metrics, curves, arrays). Subclasses implement this only."""
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def __call__(self, ctx: AttackContext) -> AttackResult:
+        t0 = time.perf_counter()
+        _check_range(ctx.dataset)
+        model = ctx.victim().model if self.needs_victim else None
+        was_training = model.training if model is not None else False
+        if was_training:  # attacking a model in train mode measures dropout noise and batch statistics
+            ctx.flag("victim_in_train_mode")
+        if model is not None:
+            model.to(ctx.device).eval()  # attacks see the deployed model: no dropout, frozen BN
+        with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
+            torch.manual_seed(ctx.seed)  # only for library code that insists on global RNG
+            try:
+                metrics, curves, arrays = self._run(model, ctx)
+            finally:
+                if model is not None:
+                    model.train(was_training)
+        return AttackResult(
+            attack=self.name, family=self.family, arch=ctx.spec.name, spec_hash=ctx.spec.hash(),
+            dataset=ctx.dataset.name, seed=ctx.seed, config=self.config(),
+            metrics={k: float(v) for k, v in metrics.items()}, curves=curves, arrays=arrays,
+            wall_time=time.perf_counter() - t0, device=str(ctx.device), flags=dict(ctx.flags),
+        )
+
+
+def _check_range(ds: Dataset) -> None:
+    """Attacks clip to [0, 1]; data outside it would make eps budgets and clipping meaningless."""
+    for name, split in (("test", ds.test), ("pool", ds.pool)):
+        if len(split) and (split.x.min() < 0 or split.x.max() > 1):
+            raise InvalidValueError(f"dataset {ds.name!r} {name} images span {split.x.min().item():.3g}.."
+                                    f"{split.x.max().item():.3g}; attacks need inputs in [0, 1]")
+
+
+def require(attack: str, name: str, value: Any, ok: bool, rule: str) -> None:
+    """Config validation: raise a one-line InvalidValueError naming the value and the valid range."""
+    if not ok:
+        raise InvalidValueError(f"attack {attack!r}: {name}={value!r} is out of range; it must be {rule}")
+
+
+def choice(attack: str, name: str, value: Any, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise InvalidValueError(f"attack {attack!r}: {name}={value!r} is not one of {', '.join(options)}")
+
+
+_REGISTRY: dict[str, type[Attack]] = {}
+
+
+def register_attack(cls: type[Attack]) -> type[Attack]:
+    """Class decorator: `cls.name` becomes a registry name. A duplicate name raises."""
+    if not cls.name or cls.family not in FAMILIES:
+        raise InvalidValueError(f"attack {cls.__name__} needs a name and a family in {FAMILIES}")
+    if cls.name in _REGISTRY:
+        raise InvalidValueError(f"attack {cls.name!r} is already registered")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def list_attacks(family: str | None = None) -> list[type[Attack]]:
+    return [c for n, c in sorted(_REGISTRY.items()) if family is None or c.family == family]
+
+
+def get_attack(name: str, **params: Any) -> Attack:
+    """Build a registered attack config; unknown parameters and bad values raise InvalidValueError."""
+    try:
+        cls = _REGISTRY[name]
+    except KeyError:
+        raise UnknownNameError("attack", name, list(_REGISTRY)) from None
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        raise InvalidValueError(f"attack {name!r} has no parameter {unknown[0]!r}; known: {', '.join(sorted(fields))}")
+    hints = typing.get_type_hints(cls)
+    params = {k: _coerce(name, k, v, hints[k]) for k, v in params.items()}
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as e:
+        raise InvalidValueError(f"attack {name!r}: {e}") from None
+
+
+def _coerce(attack: str, key: str, value: Any, hint: Any) -> Any:
+    """Check a parameter against its annotation (values from `--set` arrive as JSON scalars or lists)."""
+    args = typing.get_args(hint)
+    if type(None) in args:  # Optional[X]
+        if value is None:
+            return None
+        rest = [a for a in args if a is not type(None)]
+        hint, args = rest[0], typing.get_args(rest[0])
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return tuple(_coerce(attack, key, v, args[0]) for v in value)
+    if args and origin is not tuple:  # a union such as int | float: accept what either accepts
+        hint = float if float in args else args[0]
+    ok = {bool: lambda v: isinstance(v, bool),
+          int: lambda v: isinstance(v, int) and not isinstance(v, bool)
+          or isinstance(v, float) and v.is_integer(),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          str: lambda v: isinstance(v, str)}.get(hint, lambda v: True)
+    if not ok(value):
+        raise InvalidValueError(f"attack {attack!r}: {key}={value!r} must be of type {getattr(hint, '__name__', hint)}")
+    return hint(value) if hint in (int, float) else value

@@ -1,0 +1,49 @@
+"""Command line: a thin typed shell over the library.
+
+Each command group lives in its own module and registers itself on `app`; `main` maps every
+`ArchriskError` to exit code 2 and one line on stderr (no traceback).
+"""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="archrisk: measure how much security risk a neural-network architecture carries.")
+
+# Command modules register themselves on import (order = order in --help).
+from archrisk.cli import core  # noqa: E402,F401
+from archrisk.cli import audit  # noqa: E402,F401
+from archrisk.cli import remedy  # noqa: E402,F401
+from archrisk.cli import report  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    from archrisk.errors import ArchriskError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except ArchriskError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept", file=sys.stderr)
+        return 130
+    except Exception as e:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            return e.exit_code
+        raise
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Every registered architecture builds, runs, and keeps its size."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from archrisk.arch import build, count_flops, count_params, list_models, resolve
+from archrisk.errors import InvalidValueError, UnknownNameError
+
+NAMES = [m.name for m in list_models()]
+
+# Parameter counts at `paper` size (10 classes, 32x32x3, no auxiliary head). A change to any
+# op, cell or family shows up here; update deliberately, with the reason in the commit.
+PINNED = {
+    "amoebanet": 3145078, "darts_v1": 3169414, "darts_v2": 3349342, "drnas": 4099294, "enas": 3859894,
+    "nasnet": 3830950, "pc_darts": 3634678, "pdarts": 3433798, "random": 2645830, "sgas": 3795166,
+    "snas_mild": 2661382, "darts_i": 3349342, "darts_ii": 3889126, "darts_iii": 3889126,
+    "bit": 23513162, "densenet121": 6956298, "dla34": 15232314, "resnet18": 11173962,
+    "resnext50_32x4d": 8437578, "vgg13_bn": 9941322, "wide_resnet50_2": 66847050,
+}
+# Published counts (millions) the DARTS-family cells must round to (each method's paper, CIFAR-10).
+PUBLISHED = {"darts_v2": 3.3, "pc_darts": 3.6, "pdarts": 3.4, "sgas": 3.8, "drnas": 4.1}
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_every_architecture_builds_at_tiny(name: str, shape: tuple[int, int, int]) -> None:
+    torch.manual_seed(0)
+    model = build(name, num_classes=10, in_channels=shape[0], size="tiny").eval()
+    x = torch.rand(2, *shape)
+    y = model(x)
+    assert y.shape == (2, 10)
+    assert torch.isfinite(y).all()
+    feats = model.penultimate(x)
+    assert torch.allclose(model.classifier(feats), y, atol=1e-5)
+
+
+def test_registry_covers_the_study() -> None:
+    nas = {m.name for m in list_models(group="nas")}
+    assert {"nasnet", "amoebanet", "enas", "darts_v2", "snas_mild", "pc_darts", "pdarts", "drnas", "sgas",
+            "random"} <= nas
+    assert {m.name for m in list_models(group="manual")} == {
+        "resnet18", "vgg13_bn", "densenet121", "resnext50_32x4d", "wide_resnet50_2", "dla34", "bit"}
+    assert {m.name for m in list_models(group="remedy")} == {"darts_i", "darts_ii", "darts_iii"}
+    assert set(PINNED) == set(NAMES), "pin the parameter count of every new architecture"
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_paper_size_parameter_counts_are_pinned(name: str) -> None:
+    model = build(name, num_classes=10, in_channels=3, size="paper")
+    assert count_params(model) == PINNED[name]
+
+
+@pytest.mark.parametrize("name,millions", sorted(PUBLISHED.items()))
+def test_paper_size_matches_published_counts(name: str, millions: float) -> None:
+    assert round(PINNED[name] / 1e6, 1) == millions
+
+
+def test_params_target_picks_matching_width() -> None:
+    target = 200_000
+    model = build("resnet18", num_classes=10, in_channels=3, params=target)
+    assert abs(count_params(model) - target) / target < 0.1
+    assert count_params(build("resnet18", size="tiny")) > 1.5 * target  # the default is far off
+
+
+def test_random_cells_are_seeded_and_distinct() -> None:
+    a, b, c = resolve("random(1)"), resolve("random(1)"), resolve("random(2)")
+    assert a.genotype == b.genotype and a.genotype != c.genotype
+
+
+def test_custom_genotype_and_flops() -> None:
+    g = resolve("darts_v2").genotype
+    spec = resolve(g.format())
+    assert spec.group == "custom" and spec.genotype == g
+    model = build(g.format(), size="tiny")
+    macs = count_flops(model, (3, 32, 32))
+    assert macs > count_params(model)  # convolutions reuse weights across positions
+
+
+@pytest.mark.parametrize("bad,err", [("nope", UnknownNameError), ("random(-1)", UnknownNameError),
+                                     ("Genotype(normal=[('bogus', 0)])", InvalidValueError)])
+def test_bad_architectures_raise_typed_errors(bad: str, err: type) -> None:
+    with pytest.raises(err):
+        resolve(bad)
+
+
+def test_bad_width_and_size() -> None:
+    with pytest.raises(InvalidValueError):
+        build("resnet18", width=0)
+    with pytest.raises(UnknownNameError):
+        build("resnet18", size="huge")

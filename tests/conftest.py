@@ -1,0 +1,28 @@
+"""Test session set-up: a private cache (checkpoints, decoded datasets) shared by all tests of one run."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+import torch
+
+# Set before any archrisk import reads it: tests never touch the user's cache.
+if "ARCHRISK_TEST_KEEP_CACHE" not in os.environ:
+    os.environ["ARCHRISK_CACHE"] = tempfile.mkdtemp(prefix="archrisk-test-cache-")
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from archrisk.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def mnist_small():
+    """A few hundred real mnist5k images: enough to train a tiny model to high accuracy in seconds."""
+    from archrisk.data import load_dataset
+
+    return load_dataset("mnist5k", limit=600)

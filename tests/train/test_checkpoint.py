@@ -1,0 +1,52 @@
+"""The checkpoint cache: hits, tamper detection (rebuilt, never trusted), wrong architecture."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from archrisk.arch import build
+from archrisk.errors import CheckpointError
+from archrisk.train import load_weights, train
+from archrisk.train.checkpoint import checkpoint_dir
+
+
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_second_call_is_a_cache_hit_with_identical_weights(digits) -> None:
+    a = train("resnet18", digits, size="tiny", seed=11, epochs=1, progress=False)
+    b = train("resnet18", digits, size="tiny", seed=11, epochs=1, progress=False)
+    assert not a.from_cache and b.from_cache and a.key == b.key
+    assert b.test_acc == a.test_acc
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b.model.state_dict()[k])
+    c = train("resnet18", digits, size="tiny", seed=12, epochs=1, progress=False)
+    assert c.key != a.key and not c.from_cache
+
+
+def test_flipped_bytes_are_detected_and_the_model_rebuilt(digits, caplog) -> None:
+    first = train("darts_v2", digits, size="tiny", seed=5, epochs=1, progress=False)
+    path = checkpoint_dir() / f"{first.key}.safetensors"
+    raw = bytearray(path.read_bytes())
+    for i in range(len(raw) - 64, len(raw) - 32):  # inside the tensor data, not the header
+        raw[i] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    again = train("darts_v2", digits, size="tiny", seed=5, epochs=1, progress=False)
+    assert not again.from_cache, "a tampered checkpoint must not be loaded"
+    assert "SHA-256" in caplog.text
+    for k, v in first.model.state_dict().items():  # rebuilt deterministically: same weights
+        assert torch.equal(v, again.model.state_dict()[k]), k
+    assert train("darts_v2", digits, size="tiny", seed=5, epochs=1, progress=False).from_cache
+
+
+def test_checkpoint_of_another_architecture_is_refused(digits) -> None:
+    r = train("resnet18", digits, size="tiny", seed=11, epochs=1, progress=False)
+    other = build("vgg13_bn", num_classes=10, in_channels=1, size="tiny")
+    before = _weights(other)
+    with pytest.raises(CheckpointError):
+        load_weights(other, checkpoint_dir() / f"{r.key}.safetensors")
+    for k, v in other.state_dict().items():  # nothing half-loaded
+        assert torch.equal(v, before[k])
+    with pytest.raises(CheckpointError):
+        load_weights(other, checkpoint_dir() / "missing.safetensors")

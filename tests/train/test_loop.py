@@ -1,0 +1,58 @@
+"""Training: accuracy targets of the tiny presets, determinism, divergence, validation-based selection."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from archrisk.data import load_dataset
+from archrisk.errors import DivergedError, InvalidValueError
+from archrisk.train import get_recipe, train
+
+
+@pytest.mark.parametrize("arch", ["darts_v2", "resnet18"])
+def test_tiny_models_learn_digits(digits, arch: str) -> None:
+    r = train(arch, digits, size="tiny", seed=0, cache=False, progress=False)
+    assert r.test_acc >= 0.90, r.history
+
+
+@pytest.mark.parametrize("arch", ["pc_darts", "resnet18"])
+def test_tiny_models_reach_95_percent_on_mnist5k_in_two_minutes(arch: str) -> None:
+    ds = load_dataset("mnist5k")
+    t0 = time.perf_counter()
+    r = train(arch, ds, size="tiny", seed=0, cache=False, progress=False)
+    assert r.test_acc >= 0.95, r.history
+    assert time.perf_counter() - t0 < 120
+
+
+def test_training_is_deterministic_per_seed(digits) -> None:
+    a = train("darts_v2", digits, size="tiny", seed=3, epochs=1, cache=False, progress=False)
+    b = train("darts_v2", digits, size="tiny", seed=3, epochs=1, cache=False, progress=False)
+    c = train("darts_v2", digits, size="tiny", seed=4, epochs=1, cache=False, progress=False)
+    sa, sb, sc = (r.model.state_dict() for r in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_non_finite_loss_raises_diverged(digits) -> None:
+    with pytest.raises(DivergedError):
+        train("resnet18", digits, size="tiny", seed=0, epochs=2, cache=False, progress=False,
+              lr=1e12, lr_min=0.0, grad_clip=0.0)
+
+
+def test_best_epoch_is_chosen_on_validation_not_test(digits) -> None:
+    r = train("resnet18", digits, size="tiny", seed=1, epochs=4, cache=False, progress=False)
+    val = [h.val_acc for h in r.history]
+    assert r.best_epoch == max(i + 1 for i, v in enumerate(val) if v == max(val))
+    assert r.val_acc == pytest.approx(max(val))
+
+
+def test_size_preset_adjusts_named_recipes_only() -> None:
+    assert get_recipe("study").dropout == 0.2
+    from archrisk.arch.zoo import get_size
+
+    assert dict(get_size("tiny").recipe)["dropout"] == 0.0
+    assert dict(get_size("paper").recipe) == {}
+    with pytest.raises(InvalidValueError):
+        get_recipe("study", lr=-1.0)
