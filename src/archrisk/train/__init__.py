@@ -5,3 +5,7 @@ from archrisk.train.recipe import RECIPES, Recipe, get_recipe
 
 __all__ = ["EpochLog", "RECIPES", "Recipe", "TrainResult", "evaluate", "fit", "get_recipe",
            "load_weights", "predict", "resolve_device", "train"]
+
+from archrisk._callable import make_callable  # noqa: E402
+
+make_callable(__name__, train)  # `archrisk.train(...)` calls train() even after this module is imported

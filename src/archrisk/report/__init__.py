@@ -1,0 +1,15 @@
+"""The report: a self-contained HTML audit of a results store.
+
+`report(store_path, out_dir)` reads the store (read-only, sqlite3 only: this package never imports
+torch) and writes `index.html` with inline figures, each figure as PNG under `figures/` and each
+table as CSV under `tables/`.
+"""
+from archrisk.report.build import report
+from archrisk.report.data import StoreData, load_store
+from archrisk.report.fixtures import SyntheticStudy, write_synthetic_store
+
+__all__ = ["report", "load_store", "StoreData", "write_synthetic_store", "SyntheticStudy"]
+
+from archrisk._callable import make_callable  # noqa: E402
+
+make_callable(__name__, report)  # `archrisk.report(...)` calls report() even after this module is imported

@@ -1,0 +1,168 @@
+"""Comparisons the report is made of: NAS vs manual, the risk ranking, remedies vs their source.
+
+All intervals and tests come from `stats` with architectures as the unit (see its docstring).
+Random streams are seeded from the series' name, so a report is the same every time it is built.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from archrisk.report import stats
+from archrisk.report.series import Series, SeriesSet
+
+ALPHA = 0.05
+# Remedy cells of the study and the cell they were derived from; other remedy-group
+# architectures are matched to the longest other architecture name they start with or contain.
+REMEDY_SOURCES = {"darts_i": "darts_v2", "darts_ii": "darts_v2", "darts_iii": "darts_v2"}
+
+
+def _seed(*parts: str) -> int:
+    return zlib.crc32("|".join(parts).encode())
+
+
+@dataclass(frozen=True)
+class GroupComparison:
+    series: Series
+    a: str
+    b: str
+    n_a: int  # architectures in group a
+    n_b: int
+    seeds: int  # most seeds any architecture has
+    mean_a: stats.Estimate
+    mean_b: stats.Estimate
+    diff: stats.Estimate  # mean_a - mean_b
+    perm: stats.PermTest  # two-sided, labels permuted among architectures
+
+    @property
+    def testable(self) -> bool:
+        return self.n_a >= 2 and self.n_b >= 2
+
+    @property
+    def powered(self) -> bool:
+        """Whether this design can produce p < ALPHA at all."""
+        return self.testable and self.perm.p_min < ALPHA
+
+    def significant(self) -> bool:
+        """A difference both the interval and the permutation test support."""
+        return self.powered and self.diff.excludes(0.0) and self.perm.p < ALPHA
+
+
+def compare_groups(s: Series, groups: dict[str, str], a: str = "nas", b: str = "manual",
+                   n_boot: int = stats.N_BOOT) -> GroupComparison:
+    arch_a, arch_b = s.archs(groups, a), s.archs(groups, b)
+    ca, cb = s.clusters(arch_a), s.clusters(arch_b)
+    rng = np.random.default_rng(_seed(s.q.label, a, b))
+    means = s.arch_means()
+    return GroupComparison(
+        series=s, a=a, b=b, n_a=len(arch_a), n_b=len(arch_b),
+        seeds=max((len(v) for v in s.values.values()), default=0),
+        mean_a=stats.cluster_mean(ca, n_boot, rng=rng), mean_b=stats.cluster_mean(cb, n_boot, rng=rng),
+        diff=stats.cluster_difference(ca, cb, n_boot, rng=rng),
+        perm=stats.permutation_test([means[x] for x in arch_a], [means[x] for x in arch_b], rng=rng),
+    )
+
+
+@dataclass(frozen=True)
+class RankRow:
+    arch: str
+    group: str
+    acc: float  # mean clean test accuracy over seeds (nan when not trained in this store)
+    mean_rank: float  # mean over attacks of the architecture's risk rank (1 = riskiest)
+    cells: dict[str, tuple[float, float]]  # endpoint label -> (mean value, rank)
+
+
+def rankable(ss: SeriesSet) -> list[Series]:
+    """Headline endpoints that can rank architectures: oriented, not adversarially trained, not constant."""
+    return [s for s in ss.endpoints(adv=False) if s.direction != 0 and s.spread() > 0 and len(s.values) > 1]
+
+
+def _ranks(values: dict[str, float], sign: int) -> dict[str, float]:
+    from scipy.stats import rankdata
+
+    archs = list(values)
+    r = rankdata([-sign * values[a] for a in archs])  # rank 1 = riskiest, ties share the mean rank
+    return dict(zip(archs, map(float, r)))
+
+
+def risk_ranking(ss: SeriesSet) -> tuple[list[Series], list[RankRow]]:
+    """Architectures ordered by mean risk rank; each attack (all its settings together) counts once."""
+    eps = rankable(ss)
+    acc = ss.accuracy()
+    acc_means = acc.arch_means() if acc else {}
+    per_attack: dict[str, dict[str, list[float]]] = {}
+    cells: dict[str, dict[str, tuple[float, float]]] = {}
+    for s in eps:
+        means = s.arch_means()
+        for arch, rank in _ranks(means, s.direction).items():
+            per_attack.setdefault(arch, {}).setdefault(s.q.name, []).append(rank)
+            cells.setdefault(arch, {})[s.q.label] = (means[arch], rank)
+    rows = []
+    for arch, attacks in per_attack.items():
+        mean_rank = float(np.mean([np.mean(r) for r in attacks.values()]))
+        rows.append(RankRow(arch, ss.groups.get(arch, "custom"), acc_means.get(arch, math.nan), mean_rank, cells[arch]))
+    rows.sort(key=lambda r: (r.mean_rank, r.arch))
+    return eps, rows
+
+
+def remedy_source(arch: str, archs: set[str]) -> str | None:
+    if REMEDY_SOURCES.get(arch) in archs:
+        return REMEDY_SOURCES[arch]
+    hits = [a for a in archs if a != arch and a in arch]
+    return max(hits, key=len) if hits else None
+
+
+@dataclass(frozen=True)
+class RemedyComparison:
+    remedy: str
+    source: str
+    series: Series
+    remedy_mean: stats.Estimate  # over the remedy's seeds
+    source_mean: stats.Estimate
+    diff: stats.Estimate  # remedy - source
+
+    @property
+    def risk_change(self) -> float:
+        """Oriented change: negative = the remedy is less vulnerable (0 when the key has no direction)."""
+        return self.diff.value * self.series.direction
+
+
+def remedy_pairs(ss: SeriesSet) -> list[tuple[str, str]]:
+    archs = set(ss.groups)
+    pairs = []
+    for arch, group in sorted(ss.groups.items()):
+        if group == "remedy":
+            src = remedy_source(arch, archs)
+            if src is not None:
+                pairs.append((arch, src))
+    return pairs
+
+
+def compare_remedies(ss: SeriesSet, series: list[Series], n_boot: int = stats.N_BOOT) -> list[RemedyComparison]:
+    out = []
+    for remedy, source in remedy_pairs(ss):
+        for s in series:
+            if remedy not in s.values or source not in s.values:
+                continue
+            r, src = list(s.values[remedy].values()), list(s.values[source].values())
+            rng = np.random.default_rng(_seed(s.q.label, remedy, source))
+            out.append(RemedyComparison(remedy, source, s, stats.cluster_mean([r], n_boot, rng=rng),
+                                        stats.cluster_mean([src], n_boot, rng=rng),
+                                        stats.cluster_difference([r], [src], n_boot, rng=rng)))
+    return out
+
+
+def correlations(xs: list[Series], ys: list[Series]) -> list[tuple[Series, Series, stats.Correlation, list[str]]]:
+    """Spearman rho (with interval) between per-architecture means of each x and each y."""
+    out = []
+    for x in xs:
+        mx = x.arch_means()
+        for y in ys:
+            my = y.arch_means()
+            archs = sorted(set(mx) & set(my))
+            corr = stats.spearman_ci([mx[a] for a in archs], [my[a] for a in archs])
+            out.append((x, y, corr, archs))
+    return out

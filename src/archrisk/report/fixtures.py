@@ -1,0 +1,188 @@
+"""A synthetic results store with known structure, for tests, demos and timing the report.
+
+Numbers are made up but shaped like a real study: each architecture has a latent vulnerability
+(shifted by `effect` standard deviations for NAS cells, in the study's direction when positive)
+that drives every attack; smoothness and gradient variance are tied to it so the explanations
+section has something to find; remedy cells are less vulnerable and less accurate than darts_v2.
+The schema is the store contract's, written here so the report can be exercised on its own.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS studies(id TEXT PRIMARY KEY, name TEXT, source_path TEXT, source_text TEXT,
+    spec_json TEXT, created REAL);
+CREATE TABLE IF NOT EXISTS jobs(id TEXT PRIMARY KEY, study_id TEXT, kind TEXT, name TEXT, family TEXT,
+    arch TEXT, arch_group TEXT, spec_hash TEXT, genotype TEXT, dataset TEXT, size TEXT, recipe_json TEXT,
+    seed INTEGER, params_json TEXT, status TEXT, error TEXT, wall_time REAL, host TEXT, device TEXT,
+    version TEXT, started REAL, finished REAL, attempts INTEGER, priority REAL);
+CREATE TABLE IF NOT EXISTS results(job_id TEXT, key TEXT, value REAL, PRIMARY KEY(job_id, key));
+CREATE TABLE IF NOT EXISTS artifacts(job_id TEXT, key TEXT, json TEXT, PRIMARY KEY(job_id, key));
+CREATE VIEW IF NOT EXISTS tidy AS SELECT j.study_id, j.id AS job_id, j.kind, j.name, j.family, j.arch,
+    j.arch_group, j.spec_hash, j.dataset, j.size, j.seed, j.params_json, r.key, r.value, j.device,
+    j.version, j.wall_time FROM results r JOIN jobs j ON j.id = r.job_id WHERE j.status = 'done';
+"""
+
+NAS = ("darts_v2", "pc_darts", "enas", "snas_mild", "amoebanet", "nasnet", "pdarts", "sgas", "drnas", "random")
+MANUAL = ("resnet18", "vgg13_bn", "densenet121", "dla34", "resnext50", "wide_resnet50", "bit", "resnet34",
+          "mobilenet", "googlenet")
+REMEDY = ("darts_i", "darts_ii", "darts_iii")
+# normal-cell (depth, skips) as in the study; others get made-up shallow cells
+CELL = {"darts_v2": (2, 2), "pc_darts": (1, 1), "enas": (1, 2), "snas_mild": (1, 4), "amoebanet": (3, 2),
+        "nasnet": (1, 2), "pdarts": (3, 2), "sgas": (2, 1), "drnas": (3, 1), "random": (3, 2),
+        "darts_i": (4, 2), "darts_ii": (2, 0), "darts_iii": (4, 0)}
+
+
+@dataclass(frozen=True)
+class SyntheticStudy:
+    n_nas: int = 5
+    n_manual: int = 4
+    remedies: bool = True
+    seeds: tuple[int, ...] = (0, 1)
+    effect: float = 1.5  # NAS latent vulnerability shift (in arch-to-arch standard deviations)
+    seed_noise: float = 0.3  # seed-to-seed noise (same units)
+    fractions: tuple[float, ...] = (0.0, 0.1, 0.2, 0.4)
+    adv_train: bool = False  # also adversarially trained victims with PGD evaluated on them
+    adv_scale: float = 0.2  # how much of the latent vulnerability survives adversarial training
+    failures: bool = True  # a failed, a diverged and a pending job
+    rng_seed: int = 0
+
+
+def _sig(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+class FixtureWriter:
+    """Writes jobs with their results and artifacts into a new store (tests build odd stores with it)."""
+
+    def __init__(self, path: str | Path, study_id: str = "study0", source: str = "", study_name: str = "synthetic"):
+        path = Path(path)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        self.con, self.study_id, self.n = sqlite3.connect(path), study_id, 0
+        self.con.executescript(SCHEMA)
+        self.con.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", "1"), ("app", "archrisk-results")])
+        self.con.execute("INSERT INTO studies VALUES (?,?,?,?,?,?)",
+                         (study_id, study_name, f"studies/{study_name}.toml", source, "{}", time.time()))
+        self.path = path
+
+    def close(self) -> Path:
+        self.con.commit()
+        self.con.close()
+        return self.path
+
+    def job(self, kind: str, name: str, family: str, arch: str, group: str, seed: int, params: dict,
+            results: dict[str, float], artifacts: dict | None = None, status: str = "done",
+            error: str | None = None, recipe: dict | None = None, wall: float = 1.0,
+            genotype: str | None = None) -> str:
+        recipe = {"name": "study", "adv_train": None, **(recipe or {})}
+        spec = json.dumps([kind, name, arch, seed, params, recipe], sort_keys=True)
+        jid = hashlib.sha256(spec.encode()).hexdigest()[:16]
+        depth_skip = CELL.get(arch)
+        if genotype is None and depth_skip:
+            genotype = json.dumps({"normal_depth": depth_skip[0], "name": arch})
+        self.n += 1
+        now = 1.7e9 + self.n
+        self.con.execute(
+            "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (jid, self.study_id, kind, name, family, arch, group, hashlib.md5(arch.encode()).hexdigest()[:16],
+             genotype, "mnist5k", "tiny", json.dumps(recipe), seed, json.dumps(params), status, error,
+             wall if status == "done" else None, "host0", "cpu", "0.1.0", now, now + wall, 1, 0.0))
+        if status == "done":
+            self.con.executemany("INSERT INTO results VALUES (?,?,?)",  # NaN is stored as NULL, as the runner does
+                                 [(jid, k, None if v is None or math.isnan(v) else float(v)) for k, v in results.items()])
+            for k, v in (artifacts or {}).items():
+                self.con.execute("INSERT INTO artifacts VALUES (?,?,?)", (jid, k, json.dumps(v)))
+        return jid
+
+
+def _archs(cfg: SyntheticStudy) -> list[tuple[str, str]]:
+    out = [(a, "nas") for a in NAS[: cfg.n_nas]] + [(a, "manual") for a in MANUAL[: cfg.n_manual]]
+    if cfg.remedies:
+        out += [(a, "remedy") for a in REMEDY]
+    return out
+
+
+def write_synthetic_store(path: str | Path, cfg: SyntheticStudy = SyntheticStudy(), **overrides) -> Path:
+    """Write a store at `path` (replaced if it exists) and return its path."""
+    from dataclasses import replace
+
+    cfg = replace(cfg, **overrides)
+    rng = np.random.default_rng(cfg.rng_seed)
+    w = FixtureWriter(path, source='[study]\nname = "synthetic"\nseeds = %s\n' % list(cfg.seeds))
+    latent = {}
+    for arch, group in _archs(cfg):
+        if group == "remedy":  # the source cell's vulnerability, lowered by the remedy
+            source = latent.get("darts_v2", ("nas", cfg.effect))[1]
+            latent[arch] = (group, source - {"darts_i": 1.5, "darts_ii": 0.5, "darts_iii": 2.0}[arch])
+        else:
+            latent[arch] = (group, rng.normal() + (cfg.effect if group == "nas" else 0.0))
+    for arch, (group, v) in latent.items():
+        depth, skips = CELL.get(arch, (2, 1))
+        for seed in cfg.seeds:
+            _write_arch_seed(w, cfg, rng, arch, group, v + cfg.seed_noise * rng.normal(), depth, skips, seed)
+    if cfg.failures:
+        arch0 = next(iter(latent))
+        w.job("attack", "pgd", "evasion", arch0, latent[arch0][0], 99, {}, {}, status="failed",
+              error="RuntimeError: out of memory <b>boom</b>")
+        w.job("train", "train", "train", arch0, latent[arch0][0], 98, {}, {}, status="diverged",
+              error="training diverged: loss=nan at epoch 3 step 10")
+        w.job("metric", "hessian_top", "hessian", arch0, latent[arch0][0], 97, {"at": "trained"}, {}, status="pending")
+    return w.close()
+
+
+def _write_arch_seed(w: FixtureWriter, cfg: SyntheticStudy, rng: np.random.Generator, arch: str, group: str,
+                     v: float, depth: int, skips: int, seed: int) -> None:
+    """One architecture x seed: training, five attack families, metrics."""
+    noise = lambda s: s * rng.normal()  # noqa: E731
+    acc = 0.93 - 0.02 * (group == "remedy") * depth / 2 + noise(0.005)
+    speed = 0.9 + 0.1 * _sig(v)  # vulnerable (NAS-like) cells converge faster early
+    history = [{"epoch": e, "train_loss": 2.3 * (1 - speed) ** e, "train_acc": 0.0, "val_loss": 0.0,
+                "val_acc": acc * (1 - (1 - speed) ** (e + 1)), "lr": 0.025, "seconds": 1.0} for e in range(8)]
+    w.job("train", "train", "train", arch, group, seed, {},
+          {"test_acc": acc, "val_acc": acc + noise(0.005), "train_wall": 30 + 10 * depth, "best_epoch": 7, "epochs": 8},
+          {"history": history}, wall=30 + 10 * depth)
+    eps = [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255]
+    curve = [{"eps": e, "success_rate": _sig(v + math.log(e * 255) - 1.5)} for e in eps]
+    w.job("attack", "pgd", "evasion", arch, group, seed, {},
+          {"success_rate": _sig(v + 0.6), "mean_iters": 4 - _sig(v), "clean_acc": acc}, {"curve.eps": curve})
+    w.job("attack", "nes", "evasion", arch, group, seed, {}, {"success_rate": _sig(v - 0.5)})
+    for p in cfg.fractions:
+        drop = 0.0 if p == 0 else p * (0.2 + 0.1 * _sig(v)) + noise(0.003)
+        w.job("attack", "label_flip", "poisoning", arch, group, seed, {"fraction": p},
+              {"acc_drop": drop, "clean_acc": acc - drop}, wall=20)
+    w.job("attack", "badnets", "backdoor", arch, group, seed, {},
+          {"asr": _sig(2 + v), "clean_acc_drop": 0.03 + noise(0.005)})
+    budgets = [1000, 2000, 4000, 8000, 16000]
+    rows = [{"queries": b, "agreement": _sig(v + math.log2(b / 1000) - 1), "kl": 2.0 / (1 + b / 4000) * (1 - 0.3 * _sig(v))}
+            for b in budgets]
+    w.job("attack", "knockoff", "extraction", arch, group, seed, {},
+          {"agreement": rows[-1]["agreement"], "kl": rows[-1]["kl"], "ce": rows[-1]["kl"] + 0.3},
+          {"curve.queries": rows})
+    auc = 0.5 + 0.05 * _sig(v) + noise(0.01)
+    fpr = np.linspace(0, 1, 11)
+    tpr = np.clip(fpr ** (1 / (1 + 4 * (auc - 0.5))), 0, 1)
+    w.job("attack", "boundary", "membership", arch, group, seed, {}, {"auc": auc},
+          {"roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()}})
+    if cfg.adv_train:
+        w.job("attack", "pgd", "evasion", arch, group, seed, {},
+              {"success_rate": _sig(cfg.adv_scale * v - 0.4 + noise(0.1))}, recipe={"adv_train": "pgd"})
+    cell = group != "manual"  # structure metrics are NaN for hand-designed nets
+    for name, family, value in (("hessian_top", "hessian", math.exp(-v) * 10 + noise(0.2)),
+                                ("grad_var", "gradients", 1000 * math.exp(-0.5 * v) + noise(20)),
+                                ("grad_var_norm", "gradients", 1.0 - 0.1 * v + noise(0.05)),
+                                ("conv_acc_auc", "convergence", 0.5 + 0.3 * _sig(v) + noise(0.01)),
+                                ("cell_depth", "structure", depth if cell else math.nan),
+                                ("cell_skips", "structure", skips if cell else math.nan)):
+        w.job("metric", name, family, arch, group, seed, {"at": "trained"},
+              {name: value, f"{name}.stderr": 0.01 * abs(value), f"{name}.cost_s": 0.5})

@@ -1,0 +1,178 @@
+"""Figures as PNG bytes. Uses matplotlib's object API (no pyplot): no global state, no display."""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+COLORS = {"nas": "#d62728", "manual": "#1f77b4", "remedy": "#2ca02c", "custom": "#7f7f7f"}
+DPI = 90
+
+
+def color(group: str) -> str:
+    return COLORS.get(group, COLORS["custom"])
+
+
+def _png(fig: Figure, tight: bool = True) -> bytes:
+    """Tight bounding boxes cost a second layout pass: grids use fixed margins instead."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
+    return buf.getvalue()
+
+
+def _grid(k: int, cols: int, w: float, h: float) -> tuple[Figure, int, int]:
+    cols = max(1, min(k, cols))
+    rows = math.ceil(k / cols)
+    fig = Figure(figsize=(w * cols, h * rows))
+    fig.subplots_adjust(left=0.6 / (w * cols), right=1 - 0.15 / (w * cols), bottom=0.65 / (h * rows),
+                        top=1 - 0.35 / (h * rows), wspace=0.4, hspace=0.6)
+    return fig, rows, cols
+
+
+def _legend_groups(ax, groups: Sequence[str]) -> None:
+    from matplotlib.lines import Line2D
+
+    seen = [g for g in dict.fromkeys(groups)]
+    ax.legend([Line2D([], [], color=color(g), marker="o", ls="") for g in seen], seen, fontsize=8, frameon=False)
+
+
+@dataclass(frozen=True)
+class ArchPoints:
+    arch: str
+    group: str
+    values: tuple[float, ...]  # one per seed
+
+
+def strip(points: Sequence[ArchPoints], bands: dict[str, tuple[float, float, float]], ylabel: str,
+          title: str) -> bytes:
+    """Bar per architecture (its mean), dots per seed; group means as lines with shaded 95% CIs."""
+    n = len(points)
+    w, h = max(5.0, 0.45 * n + 2), 3.4
+    longest = max((len(p.arch) for p in points), default=4)
+    fig = Figure(figsize=(w, h + 0.05 * longest))
+    fig.subplots_adjust(left=0.8 / w, right=1 - 0.2 / w, top=1 - 0.4 / h, bottom=(0.3 + 0.055 * longest) / (h + 0.05 * longest))
+    ax = fig.add_subplot()
+    for i, p in enumerate(points):
+        ax.bar(i, float(np.mean(p.values)), color=color(p.group), alpha=0.35, width=0.7)
+        ax.scatter([i] * len(p.values), p.values, color=color(p.group), s=14, zorder=3)
+    for g, (mean, lo, hi) in bands.items():
+        idx = [i for i, p in enumerate(points) if p.group == g]
+        if not idx or not math.isfinite(mean):
+            continue
+        x0, x1 = min(idx) - 0.4, max(idx) + 0.4
+        ax.hlines(mean, x0, x1, color=color(g), lw=2)
+        if math.isfinite(lo):
+            ax.fill_between([x0, x1], lo, hi, color=color(g), alpha=0.15, lw=0)
+    ax.set_xticks(range(n))
+    ax.set_xticklabels([p.arch for p in points], rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.set_title(title, fontsize=9)
+    _legend_groups(ax, [p.group for p in points])
+    return _png(fig, tight=False)
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    group: str
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+
+def lines(panels: Sequence[tuple[str, Sequence[Line], str, str]], logx: bool = False, diagonal: bool = False) -> bytes:
+    """One subplot per (title, lines, xlabel, ylabel); lines coloured by group."""
+    fig, rows, cols = _grid(len(panels), 3, 4.2, 3.2)
+    for i, (title, ls, xlabel, ylabel) in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for ln in ls:
+            ax.plot(ln.x, ln.y, color=color(ln.group), lw=1.2, alpha=0.8, marker="." if len(ln.x) < 12 else None)
+        if diagonal:
+            ax.plot([0, 1], [0, 1], color="k", lw=0.8, ls=":")
+        if logx and all(x > 0 for ln in ls for x in ln.x):
+            from matplotlib.ticker import NullFormatter
+
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+        if i == 0:
+            _legend_groups(ax, [ln.group for ln in ls])
+    return _png(fig, tight=False)
+
+
+@dataclass(frozen=True)
+class Scatter:
+    title: str
+    xlabel: str
+    ylabel: str
+    points: tuple[tuple[str, str, float, float], ...]  # (arch, group, x, y)
+
+
+def scatters(panels: Sequence[Scatter], cols: int = 4) -> bytes:
+    """Scatter grid coloured by group (architecture names are in the tables: labels cost too much here)."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, rows, cols = _grid(len(panels), cols, 3.4, 3.0)
+    for i, p in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        if p.points:
+            _, groups, x, y = zip(*p.points)
+            ax.scatter(x, y, c=[color(g) for g in groups], s=18)
+        ax.set_title(p.title, fontsize=8)
+        ax.set_xlabel(p.xlabel, fontsize=7)
+        ax.set_ylabel(p.ylabel, fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+    return _png(fig, tight=False)
+
+
+def heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str) -> bytes:
+    """Correlations in [-1, 1], each cell annotated."""
+    r, c = matrix.shape
+    fig = Figure(figsize=(max(4.0, 0.7 * c + 3), max(3.0, 0.45 * r + 1.5)))
+    ax = fig.add_subplot()
+    im = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    for i in range(r):
+        for j in range(c):
+            if math.isfinite(matrix[i, j]):
+                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(matrix[i, j]) > 0.6 else "black")
+    ax.set_xticks(range(c))
+    ax.set_xticklabels(cols, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(r))
+    ax.set_yticklabels(rows, fontsize=7)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="Spearman rho")
+    return _png(fig)
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    group: str
+    value: float
+    lo: float
+    hi: float
+
+
+def bars(panels: Sequence[tuple[str, Sequence[Bar]]], cols: int = 4) -> bytes:
+    """Small bar charts with interval whiskers (remedies vs their source)."""
+    fig, rows, cols = _grid(len(panels), cols, 3.2, 2.8)
+    for i, (title, bs) in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for j, b in enumerate(bs):
+            ax.bar(j, b.value, color=color(b.group), alpha=0.6)
+            if math.isfinite(b.lo):
+                ax.errorbar(j, b.value, yerr=[[max(b.value - b.lo, 0)], [max(b.hi - b.value, 0)]], color="k", capsize=3, lw=1)
+        ax.set_xticks(range(len(bs)))
+        ax.set_xticklabels([b.label for b in bs], rotation=30, ha="right", fontsize=7)
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=6)
+    return _png(fig, tight=False)

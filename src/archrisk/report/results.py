@@ -1,0 +1,195 @@
+"""Sections on what the attacks did: summary ranking, NAS vs manual per family, curves."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from archrisk.report import plots, stats
+from archrisk.report.compare import GroupComparison, compare_groups, risk_ranking
+from archrisk.report.data import StoreData
+from archrisk.report.page import Block, Fig, Section, Table, ci, fmt
+from archrisk.report.series import FAMILIES, GROUP_ORDER, Series, SeriesSet, headline_key
+
+
+def _order(ss: SeriesSet, archs) -> list[str]:
+    return sorted(archs, key=lambda a: (GROUP_ORDER.index(ss.groups.get(a, "custom"))
+                                        if ss.groups.get(a) in GROUP_ORDER else 9, a))
+
+
+def summary(ss: SeriesSet) -> Section:
+    sec = Section("summary", "Summary: which architectures are riskiest",
+                  "Architectures ranked by their mean risk rank over attacks (1 = the attack worked best on it). "
+                  "Each attack counts once, its settings averaged; each cell shows the mean over seeds and the "
+                  "rank among architectures. Clean accuracy is beside each so risk is not mistaken for accuracy.")
+    eps, rows = risk_ranking(ss)
+    if not rows:
+        sec.missing.append("no attack results with a headline metric that differs between architectures")
+        return sec
+    labels = [s.q.label for s in eps]
+    display = [[i + 1, r.arch, r.group, r.acc, r.mean_rank,
+                *[f"{fmt(r.cells[l][0])} (#{r.cells[l][1]:g})" if l in r.cells else "-" for l in labels]]
+               for i, r in enumerate(rows)]
+    long = [[r.arch, r.group, r.acc, r.mean_rank, l, *r.cells[l]] for r in rows for l in labels if l in r.cells]
+    block = Block("Ranking", tables=[Table(
+        "risk_ranking", "Risk ranking", ["#", "architecture", "group", "clean acc", "mean risk rank", *labels], display,
+        csv_columns=["architecture", "group", "clean_acc", "mean_risk_rank", "endpoint", "value", "rank"], csv_rows=long)])
+    top = ", ".join(f"{r.arch} ({r.group})" for r in rows[:3])
+    block.text.append(f"Riskiest overall: {top}. {len(rows)} architectures, {len(eps)} attack settings.")
+    accs = [(r.acc, r.mean_rank) for r in rows if math.isfinite(r.acc)]
+    if len(accs) >= 4:
+        c = stats.spearman_ci(*zip(*accs))
+        block.text.append(f"Spearman rho between clean accuracy and mean risk rank: {ci(c.rho, c.lo, c.hi)} "
+                          f"(n = {c.n}); a rho far from 0 means risk and accuracy are confounded here.")
+    sec.blocks.append(block)
+    return sec
+
+
+def comparison_row(c: GroupComparison) -> list:
+    s = c.series
+    return [s.q.label, s.direction or "", c.n_a, c.n_b, c.seeds, c.mean_a.value, c.mean_a.lo, c.mean_a.hi,
+            c.mean_b.value, c.mean_b.lo, c.mean_b.hi, c.diff.value, c.diff.lo, c.diff.hi, c.perm.p,
+            "exact" if c.perm.exact else f"{c.perm.n_perm} random", c.perm.p_min]
+
+
+COMPARISON_COLUMNS = ["quantity", "risk direction", "NAS archs", "manual archs", "seeds", "NAS mean", "NAS lo",
+                      "NAS hi", "manual mean", "manual lo", "manual hi", "NAS - manual", "diff lo", "diff hi",
+                      "permutation p", "permutations", "smallest possible p"]
+
+
+def _strip(ss: SeriesSet, c: GroupComparison, slug: str) -> Fig:
+    s = c.series
+    archs = _order(ss, s.values)
+    pts = [plots.ArchPoints(a, ss.groups.get(a, "custom"), tuple(s.values[a].values())) for a in archs]
+    bands = {c.a: (c.mean_a.value, c.mean_a.lo, c.mean_a.hi), c.b: (c.mean_b.value, c.mean_b.lo, c.mean_b.hi)}
+    title = f"{s.q.setting}   NAS - manual = {ci(c.diff.value, c.diff.lo, c.diff.hi)}, p = {fmt(c.perm.p)}"
+    return Fig(slug, s.q.label, plots.strip(pts, bands, s.q.key, title),
+               "Bars: mean over seeds; dots: seeds; lines and bands: group mean with its 95% interval.")
+
+
+def nas_vs_manual(ss: SeriesSet, comparisons: dict) -> Section:
+    sec = Section("groups", "NAS vs manual, per attack family",
+                  "Group means are means of per-architecture means. Intervals: 95% two-stage bootstrap "
+                  "(architectures resampled, then seeds within each), so an interval reflects how many "
+                  "architectures were measured, not how many rows. p: permutation test of the difference of "
+                  "group means, group labels permuted among architectures (exact when the splits are few). "
+                  "Risk direction +1: higher = the attack worked better; -1: lower does.")
+    n_nas = sum(g == "nas" for g in ss.groups.values())
+    n_man = sum(g == "manual" for g in ss.groups.values())
+    if n_nas < 2 or n_man < 2:
+        sec.missing.append(f"{n_nas} NAS and {n_man} manual architectures: a group comparison needs at least 2 "
+                           "of each; per-architecture charts are shown without a test")
+    acc = ss.accuracy()
+    heads = {id(s) for s in ss.endpoints(adv=None) if s.spread() > 0} | ({id(acc)} if acc else set())
+    blocks = [("accuracy", "Clean accuracy (for a fair comparison)", [acc] if acc else [])]
+    for fam in FAMILIES:
+        blocks.append((fam, fam.capitalize(), [s for s in ss.select(kind="attack", family=fam)]))
+    for fam, title, series in blocks:
+        if not series:
+            sec.missing.append(f"{title}: no results in this store")
+            continue
+        block = Block(title)
+        rows = []
+        for s in sorted(series, key=lambda s: (s.q.name, s.q.variant, s.q.key)):
+            c = comparisons.get(s.q) or compare_groups(s, ss.groups)
+            comparisons[s.q] = c
+            rows.append(comparison_row(c))
+            if id(s) in heads:
+                block.figures.append(_strip(ss, c, f"groups_{s.q.slug}"))
+        block.tables.append(Table(f"groups_{fam}", f"{title}: NAS vs manual", COMPARISON_COLUMNS, rows))
+        sec.blocks.append(block)
+    return sec
+
+
+def _mean_curve(rows_by_seed: list[list[dict]], xkey: str, ykey: str) -> tuple[tuple, tuple]:
+    acc: dict[float, list[float]] = defaultdict(list)
+    for rows in rows_by_seed:
+        for r in rows:
+            x, y = r.get(xkey), r.get(ykey)
+            if isinstance(x, (int, float)) and isinstance(y, (int, float)) and math.isfinite(y):
+                acc[float(x)].append(float(y))
+    xs = sorted(acc)
+    return tuple(xs), tuple(float(np.mean(acc[x])) for x in xs)
+
+
+def _job_curves(store: StoreData, ss: SeriesSet) -> list[tuple[str, list[plots.Line], str, str]]:
+    """Curves stored inside jobs ('curve.<x>' artifacts), averaged over seeds per architecture."""
+    found: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for job in store.done:
+        for key, rows in store.artifacts.get(job.id, {}).items():
+            if key.startswith("curve.") and isinstance(rows, list) and rows:
+                setting = job.name + (f" ({job.adv_train}-trained)" if job.adv_train else "")
+                found[(setting, key[6:])][job.arch].append([r for r in rows if isinstance(r, dict)])
+    panels = []
+    for (setting, xkey), by_arch in sorted(found.items()):
+        ykeys = sorted({k for runs in by_arch.values() for rows in runs for r in rows for k in r} - {xkey})
+        for ykey in ykeys:
+            ls = [plots.Line(a, ss.groups.get(a, "custom"), *_mean_curve(runs, xkey, ykey))
+                  for a, runs in sorted(by_arch.items())]
+            ls = [ln for ln in ls if len(ln.x) > 1]
+            if ls:
+                panels.append((f"{setting}: {ykey} vs {xkey}", ls, xkey, ykey))
+    return panels
+
+
+def _grid_curves(ss: SeriesSet) -> list[tuple[str, list[plots.Line], str, str]]:
+    """Curves across jobs: one headline series per value of a numeric study parameter (e.g. fraction)."""
+    by: dict[tuple, dict[float, Series]] = defaultdict(dict)
+    keys: dict[tuple, set[str]] = defaultdict(set)
+    for q in ss.series:
+        keys[(q.name, q.variant)].add(q.key)
+    for s in ss.select(kind="attack"):
+        if s.q.key != headline_key(s.q.family, keys[(s.q.name, s.q.variant)]):
+            continue
+        for i, (k, v) in enumerate(s.q.variant):
+            try:
+                x = float(v)
+            except ValueError:
+                continue
+            rest = s.q.variant[:i] + s.q.variant[i + 1:]
+            by[(s.q.name, s.q.key, k, rest)][x] = s
+    panels = []
+    for (name, key, param, rest), xs in sorted(by.items(), key=lambda kv: str(kv[0])):
+        if len(xs) < 2:
+            continue
+        archs = _order(ss, {a for s in xs.values() for a in s.values})
+        ls = []
+        for a in archs:
+            pts = sorted((x, s.arch_means()[a]) for x, s in xs.items() if a in s.values)
+            if len(pts) > 1:
+                ls.append(plots.Line(a, ss.groups.get(a, "custom"), *map(tuple, zip(*pts))))
+        tail = f" ({', '.join(f'{k}={v}' for k, v in rest)})" if rest else ""
+        if ls:
+            panels.append((f"{name}{tail}: {key} vs {param}", ls, param, key))
+    return panels
+
+
+def _roc(store: StoreData, ss: SeriesSet) -> list[tuple[str, list[plots.Line], str, str]]:
+    grid = np.linspace(0, 1, 101)
+    found: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    for job in store.done:
+        roc = store.artifacts.get(job.id, {}).get("roc")
+        if isinstance(roc, dict) and len(roc.get("fpr", [])) == len(roc.get("tpr", [])) > 1:
+            fpr, tpr = np.asarray(roc["fpr"], float), np.asarray(roc["tpr"], float)
+            order = np.argsort(fpr, kind="stable")
+            found[job.name][job.arch].append(np.interp(grid, fpr[order], tpr[order]))
+    return [(f"{name}: ROC (mean over seeds)",
+             [plots.Line(a, ss.groups.get(a, "custom"), tuple(grid), tuple(np.mean(t, 0))) for a, t in sorted(arch.items())],
+             "false positive rate", "true positive rate") for name, arch in sorted(found.items())]
+
+
+def curves(store: StoreData, ss: SeriesSet) -> Section:
+    sec = Section("curves", "Curves", "Means over seeds per architecture, coloured by group.")
+    job, grid, roc = _job_curves(store, ss), _grid_curves(ss), _roc(store, ss)
+    if job:
+        sec.blocks.append(Block("Within-run curves (e.g. success vs eps, extraction vs queries)",
+                                figures=[Fig("curves_runs", "within-run curves", plots.lines(job, logx=True))]))
+    if grid:
+        sec.blocks.append(Block("Across study grid values (e.g. accuracy drop vs poisoning fraction)",
+                                figures=[Fig("curves_grid", "grid curves", plots.lines(grid))]))
+    if roc:
+        sec.blocks.append(Block("Membership ROC", figures=[Fig("curves_roc", "ROC", plots.lines(roc, diagonal=True))]))
+    if not (job or grid or roc):
+        sec.missing.append("no curves in this store (no curve artifacts, parameter grids or ROC points)")
+    return sec
