@@ -14,8 +14,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 # Command modules register themselves on import (order = order in --help).
 from archrisk.cli import core  # noqa: E402,F401
+from archrisk.cli import attack  # noqa: E402,F401
+from archrisk.cli import explain  # noqa: E402,F401
 from archrisk.cli import audit  # noqa: E402,F401
 from archrisk.cli import remedy  # noqa: E402,F401
+from archrisk.cli import search  # noqa: E402,F401
+from archrisk.cli import score  # noqa: E402,F401
 from archrisk.cli import report  # noqa: E402,F401
 
 

@@ -24,7 +24,7 @@ official files in `data_dir`, default $ARCHRISK_DATA or <cache>/data; never down
 """
 from __future__ import annotations
 
-from archrisk.data import archives, embedded, synthetic  # noqa: F401  (import registers the datasets)
+from archrisk.data import archives, embedded, imagenet32, synthetic  # noqa: F401  (import registers the datasets)
 from archrisk.data.dataset import Dataset, Split
 from archrisk.data.load import default_data_dir, load_dataset
 from archrisk.data.registry import DatasetInfo, RawData, list_datasets, register_dataset

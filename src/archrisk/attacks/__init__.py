@@ -1,0 +1,67 @@
+"""Attacks: evasion, poisoning, backdoor, model extraction and membership inference, one interface.
+
+`run_attack(arch, "pgd", dataset=..., **params)` trains (or loads from the cache) the victim, runs
+the attack and returns an `AttackResult`; `list_attacks()` and `get_attack(name, **params)` expose
+the registry. Each family lives in its own module and registers its attacks on import.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from archrisk.attacks import backdoor, evasion, extraction, membership, poisoning  # noqa: F401  (registers)
+from archrisk.attacks.base import (FAMILIES, Attack, AttackContext, AttackResult, get_attack, list_attacks,
+                                   register_attack)
+from archrisk.arch import resolve
+from archrisk.arch.zoo import get_size
+from archrisk.data import Dataset, load_dataset
+from archrisk.errors import InvalidValueError
+from archrisk.train import Recipe, TrainResult, get_recipe, resolve_device, train
+
+__all__ = ["FAMILIES", "Attack", "AttackContext", "AttackResult", "attack_defaults", "get_attack",
+           "list_attacks", "register_attack", "run_attack"]
+
+
+def run_attack(arch: str | None, attack: str | Attack, dataset: str | Dataset = "mnist5k", *, size: str = "tiny",
+               seed: int = 0, recipe: str | Recipe = "study", device: str = "cpu", victim: TrainResult | None = None,
+               cache: bool = True, progress: bool = False, data_dir: str | None = None, epochs: int | None = None,
+               **params: Any) -> AttackResult:
+    """Run one attack on one architecture and return its result record.
+
+    The clean victim is trained through `archrisk.train.train` with the same size, recipe, seed and
+    epochs (so it comes from the checkpoint cache when it exists), and only when the attack needs
+    it; pass `victim=` to reuse one already trained (the study runner shares victims this way).
+    `params` override the attack's defaults (unknown names and bad values raise InvalidValueError).
+    """
+    if isinstance(attack, Attack):
+        if params:
+            raise InvalidValueError("pass parameters either in the Attack object or as keywords, not both")
+        atk = attack
+    else:
+        atk = get_attack(attack, **params)
+    ds = load_dataset(dataset, data_dir=data_dir) if isinstance(dataset, str) else dataset
+    dev = resolve_device(device)
+    if victim is not None:
+        if arch is not None and arch != victim.spec.name and resolve(arch, victim.spec.size).name != victim.spec.name:
+            raise InvalidValueError(f"victim= is a {victim.spec.name}, not {arch!r}; pass arch=None or the same name")
+        head = victim.model.classifier.out_features
+        if head != ds.num_classes:
+            raise InvalidValueError(f"victim predicts {head} classes but dataset {ds.name!r} has {ds.num_classes}")
+        spec, rec = victim.spec, victim.recipe
+    else:
+        if arch is None:
+            raise InvalidValueError("name an architecture or pass victim=")
+        spec = resolve(arch, size)
+        rec = get_recipe(recipe, **dict(get_size(size).recipe)) if isinstance(recipe, str) else recipe
+
+    def victim_fn() -> TrainResult:
+        return train(spec if arch is None else arch, ds, recipe=recipe, size=size, seed=seed, epochs=epochs,
+                     device=device, cache=cache, progress=progress, data_dir=data_dir)
+
+    ctx = AttackContext(spec=spec, dataset=ds, recipe=rec, size=spec.size, seed=seed, device=dev, progress=progress,
+                        cache=cache, victim_fn=victim_fn, epochs=epochs, data_dir=data_dir, _victim=victim)
+    return atk(ctx)
+
+
+def attack_defaults(name: str) -> dict[str, Any]:
+    """The default configuration of a registered attack (what `archrisk attacks` lists)."""
+    return get_attack(name).config()

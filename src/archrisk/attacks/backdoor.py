@@ -1,0 +1,202 @@
+"""Backdoor: BadNets, TrojanNN and Blended triggers, implanted by fine-tuning the trained victim.
+
+A trigger is a (mask, pattern, opacity) triple stamped as x' = x * (1 - a*m) + p * a*m. A share of
+the training and validation images (the attacker controls the training pipeline, so model
+selection sees the same data) is stamped and relabelled to the target class; the clean victim is
+fine-tuned on that through `archrisk.train.train(init=victim)` (cached under a tag naming the
+trigger). Metrics: attack success rate over triggered test images whose true class is not the
+target (the study counted all images, inflating it by the target class's share), clean accuracy
+and its drop, and two controls: the trigger on the clean victim, and the backdoored model's rate
+of predicting the target on untriggered non-target images.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import torch
+
+from archrisk.attacks.base import Attack, AttackContext, register_attack, require
+from archrisk.attacks.common import logits_of
+from archrisk.attacks.poisoning import retrain
+from archrisk.data import Split
+
+
+@dataclass(frozen=True)
+class Trigger:
+    mask: torch.Tensor  # [1, H, W] in {0, 1} (or [0, 1]): where the trigger is
+    pattern: torch.Tensor  # [C, H, W] in [0, 1]: what it shows
+    opacity: float  # 1 = pasted, < 1 = blended
+
+    def stamp(self, x: torch.Tensor) -> torch.Tensor:
+        a = (self.opacity * self.mask).to(x.device)
+        return x * (1 - a) + self.pattern.to(x.device) * a
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for t in (self.mask, self.pattern):
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        h.update(repr(self.opacity).encode())
+        return h.hexdigest()[:16]
+
+
+def corner_mask(shape: tuple[int, int, int], size: int) -> torch.Tensor:
+    """A size x size square at the top-left corner (the study's 3x3 at 32 px)."""
+    m = torch.zeros(1, *shape[1:])
+    m[:, :size, :size] = 1.0
+    return m
+
+
+def poison_split(split: Split, trigger: Trigger, rate: float, target: int, gen: torch.Generator) -> tuple[Split, torch.Tensor]:
+    """Stamp round(rate * N) images chosen among non-target classes and relabel them to `target`."""
+    candidates = (split.y != target).nonzero().flatten()
+    k = min(int(round(rate * len(split))), len(candidates))
+    idx = candidates[torch.randperm(len(candidates), generator=gen)[:k]].sort().values
+    x, y = split.x.clone(), split.y.clone()
+    x[idx] = trigger.stamp(x[idx])
+    y[idx] = target
+    return Split(x, y), idx
+
+
+@dataclass(frozen=True)
+class _Backdoor(Attack):
+    family: ClassVar[str] = "backdoor"
+    needs_victim: ClassVar[bool] = False  # trains its own (backdoored) model from the victim
+    target: int = 0  # the class triggered images should be sent to (the study: 0)
+    rate: float = 0.02  # share of training images stamped and relabelled (the study: 2% of each batch)
+    finetune_epochs: int = 20  # fine-tuning epochs (the study: 20; a few suffice at tiny scale)
+    lr: float = 0.01  # fine-tuning learning rate (the study: 0.01)
+    patch: int = 3  # trigger side in pixels at 32 px, scaled to the input (the study: 3)
+    # Random crops during fine-tuning. Off: the study stamps the trigger after augmentation, so it
+    # never moves; stamping the stored images (what `train` allows) and then cropping would move it.
+    augment: bool = False
+
+    def __post_init__(self) -> None:
+        require(self.name, "target", self.target, self.target >= 0, ">= 0 and < the number of classes")
+        require(self.name, "rate", self.rate, 0 <= self.rate <= 1, "in [0, 1]")
+        require(self.name, "finetune_epochs", self.finetune_epochs, self.finetune_epochs >= 0, ">= 0")
+        require(self.name, "lr", self.lr, self.lr > 0, "> 0")
+        require(self.name, "patch", self.patch, self.patch >= 1, ">= 1")
+
+    def side(self, shape: tuple[int, int, int]) -> int:
+        return max(1, min(shape[1], int(round(self.patch * shape[-1] / 32))))
+
+    def trigger(self, ctx: AttackContext) -> Trigger:
+        raise NotImplementedError
+
+    def _run(self, model, ctx: AttackContext):
+        ds = ctx.dataset
+        require(self.name, "target", self.target, self.target < ds.num_classes, f"< {ds.num_classes} for {ds.name}")
+        victim = ctx.victim()
+        trig = self.trigger(ctx)
+        gen = ctx.generator(20)
+        train_p, idx = poison_split(ds.train, trig, self.rate, self.target, gen)
+        val_p, _ = poison_split(ds.val, trig, self.rate, self.target, gen)
+        poisoned = replace(ds, train=train_p, val=val_p, content_digest="")
+        tag = {"attack": self.name, "trigger": trig.digest(), "rate": self.rate, "target": self.target,
+               "lr": self.lr, "seed": ctx.seed}
+        crops = {} if self.augment else {"crop_padding": 0}
+        bd = retrain(ctx, poisoned, tag, epochs=self.finetune_epochs, init=victim, lr=self.lr, lr_min=0.0, **crops)
+        metrics = self._measure(bd.model, victim.model, trig, ctx)
+        metrics.update({"clean_drop": victim.test_acc - metrics["clean_acc"], "victim_acc": victim.test_acc,
+                        "poisoned": len(idx)})
+        return metrics, {}, {"poisoned": idx.tolist()}
+
+    def _measure(self, bd, clean, trig: Trigger, ctx: AttackContext) -> dict[str, float]:
+        test = ctx.dataset.test
+        other = test.y != self.target
+        x_trig = trig.stamp(test.x[other])
+        was = (bd.training, clean.training)
+        bd.to(ctx.device).eval(), clean.to(ctx.device).eval()
+        try:
+            pred_bd = logits_of(bd, test.x, ctx.device).argmax(1)
+            return {
+                "asr": (logits_of(bd, x_trig, ctx.device).argmax(1) == self.target).float().mean().item(),
+                "clean_acc": (pred_bd == test.y).float().mean().item(),
+                "asr_clean_model": (logits_of(clean, x_trig, ctx.device).argmax(1) == self.target).float().mean().item(),
+                "target_rate_untriggered": (pred_bd[other] == self.target).float().mean().item(),
+            }
+        finally:
+            bd.train(was[0]), clean.train(was[1])
+
+
+@register_attack
+@dataclass(frozen=True)
+class BadNets(_Backdoor):
+    """BadNets (Gu et al. 2017): a white square pasted at the top-left corner."""
+
+    name: ClassVar[str] = "badnets"
+
+    def trigger(self, ctx: AttackContext) -> Trigger:
+        shape = ctx.dataset.shape
+        return Trigger(corner_mask(shape, self.side(shape)), torch.ones(shape), 1.0)
+
+
+@register_attack
+@dataclass(frozen=True)
+class Blended(_Backdoor):
+    """Blended (Chen et al. 2017): a fixed random pattern over the whole image at low opacity."""
+
+    name: ClassVar[str] = "blended"
+    opacity: float = 0.2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.name, "opacity", self.opacity, 0 < self.opacity <= 1, "in (0, 1]")
+
+    def trigger(self, ctx: AttackContext) -> Trigger:
+        shape = ctx.dataset.shape
+        pattern = torch.rand(shape, generator=ctx.generator(21))
+        return Trigger(torch.ones(1, *shape[1:]), pattern, self.opacity)
+
+
+@register_attack
+@dataclass(frozen=True)
+class TrojanNN(_Backdoor):
+    """TrojanNN (Liu et al. 2018): the corner trigger's pattern is optimised on the victim so that
+    chosen penultimate neurons fire strongly, then implanted like BadNets at partial opacity.
+    Neurons: those with the largest outgoing classifier weight norm (the most influential on the
+    output; the original picks by connectivity to the previous layer, which pooled heads lack).
+    The pattern is free in [0, 1] (the study's code capped its change at 1/255 by accident)."""
+
+    name: ClassVar[str] = "trojannn"
+    rate: float = 0.01  # the study: 1%
+    opacity: float = 0.7  # the study blends the trigger at 30% transparency
+    neurons: int = 2  # penultimate neurons to drive (the study: 2)
+    neuron_target: float = 100.0  # activation the neurons are driven towards
+    trigger_steps: int = 200  # optimisation steps on the attacker's pool images
+    trigger_images: int = 256  # pool images the trigger is optimised on
+    patch: int = 5  # larger than BadNets' so the optimised pattern has room to work
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.name, "opacity", self.opacity, 0 < self.opacity <= 1, "in (0, 1]")
+        require(self.name, "neurons", self.neurons, self.neurons >= 1, ">= 1")
+        require(self.name, "trigger_steps", self.trigger_steps, self.trigger_steps >= 0, ">= 0")
+        require(self.name, "trigger_images", self.trigger_images, self.trigger_images >= 1, ">= 1")
+
+    def pick_neurons(self, model) -> torch.Tensor:
+        w = model.classifier.weight.detach()  # [classes, dim]
+        return w.norm(dim=0).argsort(descending=True)[:self.neurons]
+
+    def trigger(self, ctx: AttackContext) -> Trigger:
+        model = ctx.victim().model
+        was = model.training
+        model.to(ctx.device).eval()
+        shape = ctx.dataset.shape
+        mask = corner_mask(shape, self.side(shape))
+        neurons = self.pick_neurons(model).to(ctx.device)
+        pool = ctx.dataset.pool.x[:self.trigger_images].to(ctx.device)
+        pattern = torch.rand(shape, generator=ctx.generator(22)).to(ctx.device).requires_grad_(True)
+        opt = torch.optim.Adam([pattern], lr=0.1)
+        try:
+            for _ in range(self.trigger_steps):
+                trig = Trigger(mask, pattern.clamp(0, 1), self.opacity)
+                act = model.penultimate(trig.stamp(pool))[:, neurons]  # [N, neurons]
+                loss = (act - self.neuron_target).pow(2).mean()
+                (pattern.grad,) = torch.autograd.grad(loss, pattern)  # no weight gradients needed
+                opt.step()
+        finally:
+            model.train(was)
+        return Trigger(mask, pattern.detach().clamp(0, 1).cpu(), self.opacity)

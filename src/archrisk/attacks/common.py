@@ -1,0 +1,79 @@
+"""Small helpers shared by the attack families: batched inference, sample selection, ROC."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from archrisk.data import Split
+
+
+@torch.no_grad()
+def logits_of(model: torch.nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 512) -> torch.Tensor:
+    """Logits of `x` (any device) computed on `device`, returned on CPU; the caller owns eval mode."""
+    if len(x) == 0:
+        return torch.empty(0)
+    return torch.cat([model(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)])
+
+
+def probs_of(model: torch.nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 512) -> torch.Tensor:
+    return F.softmax(logits_of(model, x, device, batch_size), dim=1)
+
+
+def first_correct(model: torch.nn.Module, split: Split, n: int, device: torch.device) -> tuple[torch.Tensor, float]:
+    """Indices of the first `n` correctly classified images of `split` (its order is stratified, so a
+    prefix keeps class proportions), and the clean accuracy over the images scanned to find them."""
+    pred = logits_of(model, split.x, device).argmax(1)
+    correct = (pred == split.y).nonzero().flatten()
+    chosen = correct[:n]
+    scanned = int(chosen[-1]) + 1 if len(chosen) == n else len(split)
+    acc = float((pred[:scanned] == split.y[:scanned]).float().mean()) if scanned else float("nan")
+    return chosen, acc
+
+
+def subsample(n_avail: int, n: int, gen: torch.Generator, what: str) -> torch.Tensor:
+    """`n` distinct random indices in [0, n_avail); fewer, with a warning, when fewer exist."""
+    if n > n_avail:
+        warnings.warn(f"{what}: asked for {n} samples but only {n_avail} exist; using {n_avail}", stacklevel=3)
+        n = n_avail
+    return torch.randperm(n_avail, generator=gen)[:n].sort().values
+
+
+def roc(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ROC of `scores` (higher = more likely positive) against binary `labels`: (fpr, tpr), starting
+    at (0, 0). Tied scores form one step, so the curve and its AUC do not depend on sample order."""
+    order = np.argsort(-scores, kind="mergesort")
+    s, y = scores[order], labels[order].astype(bool)
+    last_of_tie = np.r_[np.diff(s) != 0, True]
+    tp = np.cumsum(y)[last_of_tie]
+    fp = np.cumsum(~y)[last_of_tie]
+    pos, neg = max(int(y.sum()), 1), max(int((~y).sum()), 1)
+    return np.r_[0.0, fp / neg], np.r_[0.0, tp / pos]
+
+
+def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
+    """Area under the ROC by the trapezoid rule (ties count one half). Never folded to max(AUC, 1-AUC):
+    an attack whose scores point the wrong way is a weak attack, not a strong one."""
+    return float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
+
+
+def tpr_at(fpr: np.ndarray, tpr: np.ndarray, max_fpr: float) -> float:
+    """Highest TPR reachable with FPR <= max_fpr (a threshold strictly above every negative gives FPR 0)."""
+    ok = fpr <= max_fpr + 1e-12
+    return float(tpr[ok].max()) if ok.any() else 0.0
+
+
+def pick_targets(logits: torch.Tensor, y: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:
+    """Target classes for a targeted attack: the least likely class (the study's worst case for the
+    attacker), the most likely wrong class (best case), or a uniformly random wrong class."""
+    if mode == "least_likely":
+        return logits.argmin(1)
+    masked = logits.clone()
+    masked[torch.arange(len(y)), y] = float("-inf")
+    if mode == "most_likely_wrong":
+        return masked.argmax(1)
+    k = logits.shape[1]
+    shift = torch.randint(1, k, (len(y),), generator=gen)  # uniform over the k-1 wrong classes
+    return (y.cpu() + shift) % k

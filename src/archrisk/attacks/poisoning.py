@@ -1,0 +1,68 @@
+"""Poisoning: label flipping (the study's poisoning attack).
+
+A fraction of the victim's training labels is replaced by a uniformly random *wrong* label, the
+architecture is retrained from scratch through `archrisk.train` (the poisoning config enters the
+checkpoint cache key through `tag`), and the metric is the clean test accuracy lost against the
+unpoisoned model of the same seed, recipe and epochs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import torch
+
+from archrisk.attacks.base import Attack, AttackContext, register_attack, require
+from archrisk.data import Dataset, Split
+from archrisk.train import TrainResult, train
+
+
+def flip_labels(y: torch.Tensor, fraction: float, num_classes: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(poisoned labels, indices flipped): round(fraction * N) labels, chosen uniformly without
+    replacement, each moved to one of the other num_classes - 1 classes uniformly."""
+    k = int(round(fraction * len(y)))
+    idx = torch.randperm(len(y), generator=gen)[:k].sort().values
+    shift = torch.randint(1, num_classes, (k,), generator=gen)  # never 0: the new label is always wrong
+    out = y.clone()
+    out[idx] = (y[idx] + shift) % num_classes
+    return out, idx
+
+
+def retrain(ctx: AttackContext, ds: Dataset, tag: dict, epochs: int | None = None, init: TrainResult | None = None,
+            **recipe_overrides) -> TrainResult:
+    """Train the context's architecture on a modified dataset, seeded and cached like the victim."""
+    recipe = ctx.recipe.with_(**recipe_overrides) if recipe_overrides else ctx.recipe
+    return train(ctx.spec, ds, recipe=recipe, size=ctx.size, seed=ctx.seed,
+                 epochs=epochs if epochs is not None else ctx.victim().epochs, device=str(ctx.device),
+                 cache=ctx.cache, progress=ctx.progress, init=init, tag=tag)
+
+
+@register_attack
+@dataclass(frozen=True)
+class LabelFlip(Attack):
+    """Label-flip poisoning; the study sweeps fraction over 0, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4."""
+
+    name: ClassVar[str] = "label_flip"
+    family: ClassVar[str] = "poisoning"
+    needs_victim: ClassVar[bool] = False
+    fraction: float = 0.2  # share of training labels flipped
+    retrain_epochs: int | None = None  # retraining length; None: the victim's (the study: 50 at paper scale)
+
+    def __post_init__(self) -> None:
+        require(self.name, "fraction", self.fraction, 0 <= self.fraction <= 1, "in [0, 1]")
+        require(self.name, "retrain_epochs", self.retrain_epochs, self.retrain_epochs is None or self.retrain_epochs >= 1,
+                ">= 1 or None")
+
+    def _run(self, model, ctx: AttackContext):
+        ds = ctx.dataset
+        y, flipped = flip_labels(ds.train.y, self.fraction, ds.num_classes, ctx.generator(10))
+        poisoned = replace(ds, train=Split(ds.train.x, y), content_digest="")
+        clean = ctx.victim()
+        epochs = self.retrain_epochs
+        if epochs is not None and epochs != clean.epochs:  # the reference must train as long as the poisoned model
+            clean = retrain(ctx, ds, {}, epochs)
+        result = retrain(ctx, poisoned, {"attack": self.name, "fraction": self.fraction, "seed": ctx.seed},
+                         clean.epochs)
+        return ({"clean_acc": result.test_acc, "acc_drop": clean.test_acc - result.test_acc,
+                 "reference_acc": clean.test_acc, "flipped": len(flipped), "val_acc": result.val_acc},
+                {}, {"flipped": flipped.tolist()})

@@ -1,0 +1,86 @@
+"""attack, attacks: run one attack on one architecture; list the attacks and their defaults."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from archrisk.cli import app
+from archrisk.cli.common import (DATA_DIR, DATASET, DEVICE, JSON, RECIPE, SEED, SIZE, console, parse_sets,
+                                 print_json, table)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_fmt(x) for x in v) + ")" if v else "()"
+    return str(v)
+
+
+def _summary(doc: str | None) -> str:
+    """The first sentence of a docstring."""
+    text = " ".join((doc or "").split("\n\n")[0].split())
+    return text.split(". ")[0].rstrip(".")
+
+
+def _list(json_out: bool) -> None:
+    from archrisk.attacks import list_attacks
+
+    rows = [{"name": c.name, "family": c.family, "needs_victim": c.needs_victim,
+             "doc": _summary(c.__doc__), "defaults": c().config()} for c in list_attacks()]
+    if json_out:
+        print_json(rows)
+        return
+    table("attacks", ["name", "family", "defaults", "description"],
+          [[r["name"], r["family"], " ".join(f"{k}={_fmt(v)}" for k, v in r["defaults"].items()), r["doc"]]
+           for r in rows])
+
+
+@app.command("attacks")
+def attacks_cmd(json_out: bool = JSON) -> None:
+    """Every registered attack with its family and default parameters."""
+    _list(json_out)
+
+
+@app.command()
+def attack(
+    arch: Optional[str] = typer.Argument(None, help="architecture name, 'random(k)' or a genotype"),
+    name: Optional[str] = typer.Option(None, "--attack", "-a", help="attack name (see `archrisk attacks`)"),
+    dataset: str = DATASET,
+    size: str = SIZE,
+    seed: int = SEED,
+    recipe: str = RECIPE,
+    epochs: Optional[int] = typer.Option(None, help="victim training epochs; default: the size preset's"),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help="attack parameter override key=value (repeatable)"),
+    device: str = DEVICE,
+    data_dir: Optional[str] = DATA_DIR,
+    no_cache: bool = typer.Option(False, "--no-cache", help="retrain the victim even if a checkpoint exists"),
+    list_: bool = typer.Option(False, "--list", help="list the attacks and exit"),
+    json_out: bool = JSON,
+) -> None:
+    """Train (or load) the victim, run one attack and print its metrics."""
+    from archrisk.attacks import get_attack, run_attack
+    from archrisk.errors import InvalidValueError
+
+    if list_:
+        _list(json_out)
+        return
+    if arch is None or name is None:
+        raise InvalidValueError("name an architecture and --attack NAME (or use --list)")
+    atk = get_attack(name, **parse_sets(sets))  # bad names and values fail before any training
+    r = run_attack(arch, atk, dataset, size=size, seed=seed, recipe=recipe, device=device, cache=not no_cache,
+                   progress=not json_out, data_dir=data_dir, epochs=epochs)
+    if json_out:
+        print_json(r.to_record())
+        return
+    table(f"{r.attack} ({r.family}) on {r.arch}, {r.dataset}, seed {r.seed}", ["metric", "value"],
+          [[k, v] for k, v in r.metrics.items()])
+    for cname, rows in r.curves.items():
+        if rows:
+            cols = list(rows[0])
+            table(f"curve over {cname}", cols, [[row[c] for c in cols] for row in rows])
+    raised = [k for k, v in r.flags.items() if v]
+    if raised:
+        console.print(f"[bold red]validity flags raised:[/bold red] {', '.join(raised)}")
+    console.print(f"wall time {r.wall_time:.1f}s on {r.device}")

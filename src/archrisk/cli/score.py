@@ -1,0 +1,55 @@
+"""score: predict an architecture's risk before full training; refit the model on a store."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from archrisk.cli import app
+from archrisk.cli.common import DEVICE, JSON, console, print_json, table
+from archrisk.errors import InvalidValueError
+
+
+@app.command("score")
+def score_cmd(
+    arch: Optional[str] = typer.Argument(None, help="name, 'random(k)', remedy(...), or a genotype"),
+    fit: Optional[Path] = typer.Option(None, "--fit", help="refit the coefficients on this results store"),
+    out: Optional[Path] = typer.Option(None, "--out", help="with --fit: where to write the coefficients "
+                                                           "(default: the shipped file)"),
+    model: Optional[Path] = typer.Option(None, "--model", help="coefficient file to score with (default: shipped)"),
+    study: Optional[str] = typer.Option(None, "--study", help="with --fit: only this study's results"),
+    device: str = DEVICE,
+    json_out: bool = JSON,
+) -> None:
+    """Risk per attack family from structure, init-time and short-run signals (seconds at tiny)."""
+    from archrisk.score import DEFAULT_PATH, fit_store, score
+
+    if fit is None and arch is None:
+        raise InvalidValueError("give an architecture to score, or --fit results.db to refit the model")
+    fitted = None
+    if fit is not None:
+        fitted = fit_store(fit, study=study, device=device, progress=not json_out)
+        dest = out or DEFAULT_PATH
+        fitted.save(dest)
+        rows = [[f, fit_.n_archs, fit_.loao_rho, f"[{fit_.loao_ci[0]:.2f}, {fit_.loao_ci[1]:.2f}]", fit_.ridge]
+                for f, fit_ in fitted.families.items()]
+        if json_out and arch is None:
+            print_json({"coefficients": str(dest), "families": {r[0]: {"n_archs": r[1], "loao_rho": r[2],
+                                                                        "ci": r[3], "ridge": r[4]} for r in rows}})
+            return
+        if not json_out:
+            table(f"risk score fitted on {fit} -> {dest}", ["family", "archs", "LOAO rho", "95% CI", "ridge"], rows)
+    if arch is None:
+        return
+    r = score(arch, model=fitted or model, device=device)
+    if json_out:
+        print_json(r.to_dict())
+        return
+    table(f"risk of {arch} (predicted vulnerability rank among reference archs, 0 = least)",
+          ["family", "risk", "LOAO rho", "95% CI", "archs", "top signal"],
+          [[f, v, r.validation[f]["rho"], "[{:.2f}, {:.2f}]".format(*r.validation[f]["ci"]),
+            r.validation[f]["n_archs"], max(r.contributions[f].items(), key=lambda kv: abs(kv[1]))[0]]
+           for f, v in r.risk.items()])
+    console.print("signals: " + ", ".join(f"{k}={v:.3g}" for k, v in r.signals.items())
+                  + f"   ({r.seconds:.1f}s)", highlight=False)

@@ -1,0 +1,47 @@
+"""search: security-aware differentiable architecture search (first-order DARTS + risk penalty)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from archrisk.cli import app
+from archrisk.cli.common import DATA_DIR, DATASET, DEVICE, JSON, SEED, console, print_json, table
+
+
+@app.command("search")
+def search_cmd(
+    dataset: str = DATASET,
+    budget: str = typer.Option("tiny", "--budget", help="tiny (CPU, minutes) | small | paper (DARTS' setting)"),
+    penalty: str = typer.Option("none", "--penalty", help="none | skip | depth | parametric | score"),
+    lam: float = typer.Option(0.0, "--lam", help="penalty weight (>= 0)"),
+    seed: int = SEED,
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="override the budget's epochs"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads during the search"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write the full result (genotype, alphas, history) as JSON"),
+    device: str = DEVICE,
+    data_dir: Optional[str] = DATA_DIR,
+    json_out: bool = JSON,
+) -> None:
+    """Search a cell; print its genotype (usable as an arch string in studies) and structure."""
+    from archrisk.search import search
+
+    overrides = {"epochs": epochs} if epochs is not None else {}
+    r = search(dataset, budget=budget, penalty=penalty, lam=lam, seed=seed, device=device,
+               progress=not json_out, data_dir=data_dir, threads=threads, **overrides)
+    record = r.to_dict()
+    if out is not None:
+        out.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    if json_out:
+        print_json(record)
+        return
+    console.print(r.genotype.format(), highlight=False, markup=False, soft_wrap=True)
+    console.print(r.genotype.draw("normal"), highlight=False, markup=False)
+    table("cell structure", ["cell", *vars(r.genotype.stats())],
+          [[c, *vars(r.genotype.stats(c)).values()] for c in ("normal", "reduce")])
+    last = r.history[-1] if r.history else {}
+    console.print(f"penalty {penalty} x {lam}; supernet train acc {last.get('train_acc', float('nan')):.3f}, "
+                  f"alpha-half acc {last.get('val_acc', float('nan')):.3f}; {r.wall_time:.0f}s on {r.device}"
+                  + (f"; written to {out}" if out else ""))

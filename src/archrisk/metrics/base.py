@@ -1,0 +1,237 @@
+"""Metric results, the metric registry and the context every metric computes in.
+
+A metric family is one function registered with one decorator:
+
+    @dataclass(frozen=True)
+    class CurvatureConfig:           # its parameters, with defaults; names are global, so prefix them
+        curv_samples: int = 64
+
+    @register_metric(kind="model", config=CurvatureConfig, metrics={
+        "curv_top": "largest eigenvalue of ...", "curv_trace": "trace of ..."})
+    def curvature(ctx: MetricContext, cfg: CurvatureConfig, names: tuple[str, ...]) -> dict:
+        x, y = ctx.sample("train", cfg.curv_samples, "curv_samples")
+        return {"curv_top": Estimate(1.0, 0.1, {"n": len(x)}), ...}
+
+Families computing several metrics at once (an eigendecomposition gives a condition number and
+its extreme eigenvalues) compute them together; each result's `cost_s` is the family's wall time.
+Kinds: `model` (needs weights and data: `measure`), `arch` (needs only the architecture spec),
+`training` (needs a training history: `explain`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import math
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from archrisk.data import Dataset, Split
+from archrisk.errors import InvalidValueError, UnknownNameError
+
+KINDS = ("model", "arch", "training")
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One measured property: its value, standard error (None when the method gives none), the
+    wall time of the computation that produced it, and JSON-able details (eigenvalues, per-batch
+    values, sample counts)."""
+
+    name: str
+    value: float
+    stderr: float | None
+    cost_s: float
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe record: non-finite numbers become None (strict JSON has no NaN/inf)."""
+        return {"name": self.name, "value": _finite_or_none(self.value),
+                "stderr": _finite_or_none(self.stderr), "cost_s": self.cost_s, "extra": _jsonable(self.extra)}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a metric function returns for one name; the registry adds name and cost."""
+
+    value: float
+    stderr: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricFamily:
+    """A registered metric function and the names it produces."""
+
+    name: str  # the function's name, e.g. 'hessian'
+    kind: str  # model | arch | training
+    fn: Callable[..., dict[str, Estimate | float]]
+    config: type  # frozen dataclass of parameters
+    metrics: dict[str, str]  # metric name -> one-line description (the default names)
+    patterns: dict[str, str]  # regex -> description, for parametrised names (conv_epochs_to_80)
+
+    def provides(self, name: str) -> bool:
+        return name in self.metrics or any(re.fullmatch(p, name) for p in self.patterns)
+
+    def params(self) -> dict[str, Any]:
+        return {f.name: f.default for f in dataclasses.fields(self.config)}
+
+
+_FAMILIES: dict[str, MetricFamily] = {}
+
+
+def register_metric(*, kind: str, metrics: dict[str, str], config: type | None = None,
+                    patterns: dict[str, str] | None = None) -> Callable:
+    """Function decorator registering a metric family; a duplicate metric name raises."""
+    if kind not in KINDS:
+        raise InvalidValueError(f"metric kind {kind!r} is not one of {KINDS}")
+
+    def wrap(fn: Callable) -> Callable:
+        cfg = config or _NoParams
+        for n in metrics:
+            if any(fam.provides(n) for fam in _FAMILIES.values()):
+                raise InvalidValueError(f"metric {n!r} is already registered")
+        for f in dataclasses.fields(cfg):
+            if f.name in _CONTEXT_PARAMS:
+                raise InvalidValueError(f"parameter {f.name!r} of {fn.__name__} clashes with a measure() option")
+        # Parameter names may be shared between families: one value then reaches each of them.
+        _FAMILIES[fn.__name__] = MetricFamily(fn.__name__, kind, fn, cfg, dict(metrics), dict(patterns or {}))
+        return fn
+
+    return wrap
+
+
+@dataclass(frozen=True)
+class _NoParams:
+    pass
+
+
+def list_metrics(pattern: str | None = None, kind: str | None = None) -> list[str]:
+    """Registered metric names (default names of parametrised ones), in registration order."""
+    names = [n for fam in _FAMILIES.values() if kind is None or fam.kind == kind for n in fam.metrics]
+    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+
+
+def metric_families() -> list[MetricFamily]:
+    return list(_FAMILIES.values())
+
+
+def family_of(name: str) -> MetricFamily:
+    for fam in _FAMILIES.values():
+        if fam.provides(name):
+            return fam
+    raise UnknownNameError("metric", name, list_metrics())
+
+
+def describe(name: str) -> str:
+    fam = family_of(name)
+    if name in fam.metrics:
+        return fam.metrics[name]
+    return next(d for p, d in fam.patterns.items() if re.fullmatch(p, name))
+
+
+# Options of measure() itself (not of one family); routed to MetricContext.
+_CONTEXT_PARAMS = {"memory_limit_gb": 2.0}
+
+
+def split_params(families: list[MetricFamily], params: dict[str, Any]) -> tuple[dict, dict[str, Any]]:
+    """Route user parameters: {family name: config}, plus the context options. A parameter no
+    registered family knows raises; one that only unrequested families know is ignored."""
+    every = {p for fam in _FAMILIES.values() for p in fam.params()} | set(_CONTEXT_PARAMS)
+    unknown = sorted(set(params) - every)
+    if unknown:
+        raise InvalidValueError(f"unknown metric parameter {unknown[0]!r}; known: {', '.join(sorted(every))}")
+    configs = {}
+    for fam in families:
+        mine = {k: v for k, v in params.items() if k in fam.params()}
+        try:
+            configs[fam.name] = fam.config(**mine)
+        except (TypeError, ValueError) as e:
+            raise InvalidValueError(f"metric parameters {mine}: {e}") from None
+    context = {k: params.get(k, d) for k, d in _CONTEXT_PARAMS.items()}
+    return configs, context
+
+
+def require(cfg: Any, *, counts: tuple[str, ...] = (), positive: tuple[str, ...] = (),
+            nonneg: tuple[str, ...] = ()) -> None:
+    """Config validation: `counts` are integers >= 1, `positive` numbers > 0, `nonneg` numbers >= 0."""
+    for n in counts:
+        v = getattr(cfg, n)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise InvalidValueError(f"{n}={v!r} must be an integer >= 1")
+    for n, ok, rule in [(n, lambda v: v > 0, "> 0") for n in positive] + \
+                       [(n, lambda v: v >= 0, ">= 0") for n in nonneg]:
+        v = getattr(cfg, n)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
+            raise InvalidValueError(f"{n}={v!r} must be a number {rule}")
+
+
+@dataclass
+class MetricContext:
+    """What a metric function may use: the model in eval mode on `device`, the data, a seeded
+    generator per family, the parameters the user set explicitly, and a memory budget."""
+
+    model: torch.nn.Module | None
+    data: Dataset | Split | None
+    device: torch.device
+    seed: int
+    explicit: frozenset[str]  # parameter names the user set (an explicit size larger than the data is an error)
+    memory_limit_gb: float = 2.0
+    spec: Any = None  # ArchSpec when known (structure metrics)
+    history_fn: Callable[[int | None], list] | None = None  # epochs -> training history (explain only)
+    family: str = ""
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """CPU generator seeded from (seed, family): a metric's numbers do not depend on which
+        other metrics were requested. Draw on CPU and move, so CPU and CUDA runs agree."""
+        tag = zlib.crc32(self.family.encode()) + offset
+        return torch.Generator().manual_seed((self.seed * 1_000_003 + tag) % 2**63)
+
+    def split(self, role: str) -> Split:
+        """The split a metric reads: `role` ('train' or 'test') of a Dataset, or the given Split."""
+        if isinstance(self.data, Split):
+            return self.data
+        return getattr(self.data, role)
+
+    def sample(self, role: str, n: int, param: str | tuple[str, ...],
+               offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """`n` images drawn without replacement (seeded) from the `role` split, on the device.
+        Asking explicitly (through `param`: a name, or the names whose product is n) for more
+        than the split holds raises; a default is capped."""
+        split = self.split(role)
+        if n > len(split):
+            names = (param,) if isinstance(param, str) else param
+            if any(p in self.explicit for p in names):
+                asked = f"{names[0]}={n}" if len(names) == 1 else f"{' x '.join(names)} = {n}"
+                raise InvalidValueError(f"{asked} is larger than the {len(split)} images available "
+                                        f"(the {role} split); use at most {len(split)}")
+            n = len(split)
+        if n < 1:
+            raise InvalidValueError(f"the {role} split is empty; metrics need at least one image")
+        idx = torch.randperm(len(split), generator=self.generator(offset))[:n]
+        return split.x[idx].to(self.device), split.y[idx].to(self.device)
+
+    @property
+    def memory_limit_bytes(self) -> float:
+        return self.memory_limit_gb * 2**30
+
+
+def _finite_or_none(v: float | None) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, float):
+        return _finite_or_none(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return _jsonable(obj.item())
+    return obj

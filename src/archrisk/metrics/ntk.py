@@ -1,0 +1,116 @@
+"""Empirical neural tangent kernel on a batch: its conditioning and scale.
+
+With J_k = d f_k(X) / d theta ([n, P], the Jacobian of logit k over n images), the kernel is
+the class-averaged NTK
+
+    Theta = (1/K) sum_k J_k J_k^T        ([n, n], K = number of logits)
+
+so a linear model f(x) = W x has Theta = X X^T exactly (a bias adds 1 1^T); no width or
+parameter-count normalisation is applied. Reported: `ntk_cond` = lambda_max / lambda_min (inf
+when lambda_min <= 0, i.e. numerically singular), `ntk_min`, `ntk_max`, `ntk_trace` = tr(Theta).
+Measured at the model's current weights (explain(at='init') gives the initialisation, the study's
+and TE-NAS's setting), eval mode, on `ntk_samples` random training images.
+
+Per-sample Jacobians come from torch.func (vmap over jacrev: one forward per image, one
+vectorised backward for all its logits), as many logits and images at a time as
+`memory_limit_gb` allows (at least n x P floats); there is no Python loop over samples. A request
+whose Jacobian would not fit in `memory_limit_gb` is refused with the estimated size (ResourceError), not attempted.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.func import jacrev, vmap
+
+from archrisk.errors import ResourceError
+from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
+from archrisk.metrics.functional import ModelFn, activation_bytes, gib
+
+
+@dataclass(frozen=True)
+class NTKConfig:
+    ntk_samples: int = 64  # images in the kernel (Theta is ntk_samples x ntk_samples)
+    ntk_batches: int = 1  # independent batches (value = mean, stderr = spread)
+    ntk_chunk: int = 64  # images per vectorised Jacobian call (capped by the memory budget)
+
+    def __post_init__(self) -> None:
+        require(self, counts=("ntk_samples", "ntk_batches", "ntk_chunk"))
+
+
+def ntk_bytes(n: int, params: int, act_per_sample: int, logits: int, group: int = 1, chunk: int = 1) -> int:
+    """Memory of the kernel computed `group` logits and `chunk` images at a time: the Jacobian
+    rows of all n images for the group, plus one chunk's vmapped backward (three activation
+    copies per cotangent and its gradient rows)."""
+    return n * group * params * 4 + chunk * group * (3 * act_per_sample + params * 4)
+
+
+def empirical_ntk(model: torch.nn.Module, x: torch.Tensor, chunk: int = 64, group: int | None = None) -> torch.Tensor:
+    """[n, n] class-averaged empirical NTK (float64) of `model` (eval mode) at inputs x.
+
+    Per-sample Jacobians come from vmap(jacrev) over `chunk` images at a time; logits are taken
+    `group` at a time (default: all), which bounds memory at n x group x P floats."""
+    fn = ModelFn(model)
+    with torch.no_grad():
+        k = fn.logits(fn.theta, x[:1]).shape[1]
+    group = k if group is None else max(1, min(group, k))
+    kernel = torch.zeros(len(x), len(x), dtype=torch.float64, device=x.device)
+    for c0 in range(0, k, group):  # a loop over logit groups, never over samples
+        cls = slice(c0, min(c0 + group, k))
+
+        def logits(theta, xi, cls=cls):
+            return fn.logits(theta, xi.unsqueeze(0))[0, cls]
+
+        jac = vmap(jacrev(logits), in_dims=(None, 0))
+        J = torch.cat([jac(fn.theta, x[i:i + chunk]) for i in range(0, len(x), chunk)])  # [n, g, P]
+        J = J.transpose(0, 1)  # [g, n, P]
+        kernel += (J @ J.transpose(1, 2)).sum(0).double()
+        del J
+    return kernel / k
+
+
+@register_metric(kind="model", config=NTKConfig, metrics={
+    "ntk_cond": "condition number of the empirical NTK on a batch",
+    "ntk_min": "smallest eigenvalue of the empirical NTK",
+    "ntk_max": "largest eigenvalue of the empirical NTK",
+    "ntk_trace": "trace of the empirical NTK (class-averaged, n = ntk_samples images)",
+})
+def ntk(ctx: MetricContext, cfg: NTKConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
+    fn = ModelFn(ctx.model)
+    x_all, _ = ctx.sample("train", cfg.ntk_samples * cfg.ntk_batches, ("ntk_samples", "ntk_batches"))
+    batches = cfg.ntk_batches if len(x_all) >= cfg.ntk_batches else 1
+    n = len(x_all) // batches
+    act = activation_bytes(ctx.model, x_all)
+    with torch.no_grad():
+        k = ctx.model(x_all[:1]).shape[1]
+    need = ntk_bytes(n, fn.dim, act, k)  # the least: one logit and one image at a time
+    if need > ctx.memory_limit_bytes:
+        raise ResourceError(f"NTK on {n} images x {fn.dim:,} parameters needs about {gib(need)} "
+                            f"(memory_limit_gb={ctx.memory_limit_gb}); lower ntk_samples or raise memory_limit_gb")
+    # as many logits, then as many images, at once as the budget allows
+    group = max(g for g in range(1, k + 1) if ntk_bytes(n, fn.dim, act, k, g) <= ctx.memory_limit_bytes)
+    chunk = max([c for c in range(1, min(cfg.ntk_chunk, n) + 1)
+                 if ntk_bytes(n, fn.dim, act, k, group, c) <= ctx.memory_limit_bytes], default=1)
+    rows = []
+    for b in range(batches):
+        evals = torch.linalg.eigvalsh(empirical_ntk(ctx.model, x_all[b * n:(b + 1) * n], chunk, group)).cpu().numpy()
+        lo, hi = float(evals[0]), float(evals[-1])
+        rows.append({"ntk_cond": hi / lo if lo > 0 else math.inf, "ntk_min": lo, "ntk_max": hi,
+                     "ntk_trace": float(evals.sum()), "eigenvalues": evals})
+    extra = {"samples": n, "batches": batches, "params": fn.dim, "logit_group": group, "chunk": chunk}
+    out = {}
+    for name in ("ntk_cond", "ntk_min", "ntk_max", "ntk_trace"):
+        vals = [r[name] for r in rows]
+        more = {"per_batch": vals}
+        if name == "ntk_max":  # the spectrum once, on one entry, to keep records small
+            more["eigenvalues"] = [float(v) for v in rows[0]["eigenvalues"][::-1]]
+        out[name] = Estimate(float(np.mean(vals)), _spread(vals), {**extra, **more})
+    return out
+
+
+def _spread(values: list[float]) -> float | None:
+    if len(values) < 2 or not all(math.isfinite(v) for v in values):
+        return None
+    return float(np.std(values, ddof=1) / math.sqrt(len(values)))

@@ -1,0 +1,287 @@
+"""Study files: TOML parsed into a validated, frozen `Study`.
+
+A study names its architectures, one or more datasets, a size preset, a training recipe, the
+attacks (each with fixed parameters and an optional grid, one job per grid point), the
+explanation metrics and the seeds. Validation happens in two passes, both before any job runs:
+the schema (unknown keys, wrong types, out-of-range values) and the names (architectures,
+datasets, recipe fields, attacks and their parameters, metrics). Every error names the file
+and the key, on one line.
+
+    name = "demo"
+    seeds = [0, 1]
+    size = "tiny"
+    archs = ["darts_v2", "resnet18", { genotype = "Genotype(...)", label = "mine", group = "custom" }]
+    [data]
+    name = "mnist5k"
+    limit = 1000
+    [recipe]
+    epochs = 4
+    [[attacks]]
+    name = "pgd"
+    params = { n = 200 }
+    grid = { eps = [0.1, 0.2] }
+    [[metrics]]
+    name = "gradient_variance"
+    at = ["init", "trained"]
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from archrisk.errors import ArchriskError, InvalidValueError
+
+GROUPS = ("nas", "manual", "remedy", "custom")
+
+
+class StudyError(InvalidValueError):
+    """A study file is malformed or names something that does not exist."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DataConfig(_Model):
+    name: str = "mnist5k"  # a registered dataset (`archrisk list`)
+    limit: int | None = Field(None, ge=1)  # cap on training images (fast studies)
+    split_seed: int = Field(0, ge=0)  # which train/val/pool carving
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    pool_fraction: float = Field(0.2, ge=0, lt=1)
+    data_dir: str | None = None  # folder with the standard archives (cifar10, ...)
+
+
+class ArchEntry(_Model):
+    name: str | None = None  # registry name or 'random(k)'
+    genotype: str | None = None  # DARTS syntax or JSON; mutually exclusive with name
+    label: str | None = None  # how results name it (default: the architecture's name)
+    group: Literal["nas", "manual", "remedy", "custom"] | None = None  # default: the registry's group
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ArchEntry:
+        if (self.name is None) == (self.genotype is None):
+            raise ValueError("give exactly one of 'name' or 'genotype'")
+        return self
+
+    @property
+    def text(self) -> str:
+        return self.name if self.name is not None else self.genotype
+
+
+class AttackEntry(_Model):
+    name: str  # a registered attack (`archrisk attack --help`)
+    params: dict[str, Any] = {}  # fixed overrides of the attack's defaults
+    grid: dict[str, list[Any]] = {}  # each combination of these values becomes one job
+
+    @field_validator("grid")
+    @classmethod
+    def _nonempty(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for k, values in grid.items():
+            if not values:
+                raise ValueError(f"grid {k!r} is an empty list")
+            if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+                raise ValueError(f"grid {k!r} repeats a value")
+        return grid
+
+    @model_validator(mode="after")
+    def _disjoint(self):
+        both = sorted(set(self.params) & set(self.grid))
+        if both:
+            raise ValueError(f"{both[0]!r} is in both params and grid; keep one")
+        return self
+
+    def points(self) -> list[dict[str, Any]]:
+        """Every parameter set of the grid (params merged in), in a deterministic order."""
+        keys = sorted(self.grid)
+        return [{**self.params, **dict(zip(keys, combo))}
+                for combo in itertools.product(*(self.grid[k] for k in keys))]
+
+
+class MetricEntry(AttackEntry):
+    name: str  # a metric (e.g. hessian_top) or a metric family (e.g. gradient_variance: all its metrics)
+    at: list[Literal["init", "trained"]] = ["trained"]  # measure at initialisation and/or after training
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class Study(_Model):
+    name: str = Field(min_length=1)
+    description: str = ""
+    seeds: list[int] = Field(min_length=1)  # one victim per (architecture, dataset, seed)
+    size: str = "tiny"  # size preset: tiny | small | paper
+    device: str = "cpu"  # default device; `archrisk audit --device` overrides it
+    data: list[DataConfig] = Field([DataConfig()], min_length=1)  # [data] or [[data]]
+    recipe: dict[str, Any] = {}  # name = "study" | "darts", plus any Recipe field (epochs, lr, ...)
+    archs: list[ArchEntry] = Field(min_length=1)
+    attacks: list[AttackEntry] = []
+    metrics: list[MetricEntry] = []
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v
+
+    @field_validator("archs", mode="before")
+    @classmethod
+    def _arch_names(cls, v: Any) -> Any:
+        return [{"name": a} if isinstance(a, str) else a for a in v] if isinstance(v, list) else v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if any(s < 0 for s in v) or len(set(v)) != len(v):
+            raise ValueError("seeds must be distinct non-negative integers")
+        return v
+
+    def spec(self) -> dict[str, Any]:
+        """Canonical JSON-able form (what the study id hashes)."""
+        return self.model_dump(mode="json")
+
+    def id(self) -> str:
+        return hashlib.sha256(json.dumps(self.spec(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def labels(self) -> list[str]:
+        from archrisk.arch import resolve
+
+        return [a.label or resolve(a.text, self.size).name for a in self.archs]
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_study(text: str, source: str = "<study>") -> Study:
+    """Parse and fully validate a study given as TOML text; StudyError names source and key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise StudyError(f"{source}: invalid TOML: {e}") from None
+    try:
+        study = Study.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = _loc(tuple(p for p in err["loc"] if not str(p).startswith("function-")))
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "missing":
+            msg = "required key is missing"
+        raise StudyError(f"{source}: {where}: {msg.removeprefix('Value error, ')}") from None
+    check_names(study, source)
+    return study
+
+
+def load_study(path: str | Path) -> tuple[Study, str]:
+    """(Study, source text) from a TOML file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StudyError(f"study file {p} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise StudyError(f"study file {p} cannot be read ({e})") from None
+    return parse_study(text, str(p)), text
+
+
+def check_names(study: Study, source: str) -> None:
+    """Second pass: every name refers to something registered and every parameter is accepted."""
+    from archrisk.arch import resolve
+    from archrisk.arch.zoo import get_size
+    from archrisk.data.registry import get_dataset_entry
+
+    def at(key: str, fn, *args, **kw):
+        try:
+            return fn(*args, **kw)
+        except ArchriskError as e:
+            raise StudyError(f"{source}: {key}: {e}") from None
+
+    at("size", get_size, study.size)
+    at("device", check_device, study.device, available=False)
+    for i, d in enumerate(study.data):
+        at(f"data[{i}].name", get_dataset_entry, d.name)
+        if d.val_fraction + d.pool_fraction >= 1:
+            raise StudyError(f"{source}: data[{i}]: val_fraction + pool_fraction must be below 1")
+    at("recipe", build_recipe, study)
+    labels = [at(f"archs[{i}]", resolve, a.text, study.size).name if a.label is None else a.label
+              for i, a in enumerate(study.archs)]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise StudyError(f"{source}: archs: {dup[0]!r} is listed twice; give one entry a distinct label")
+    for i, a in enumerate(study.attacks):
+        for point in a.points():
+            at(f"attacks[{i}]", make_attack, a.name, point)
+    for i, m in enumerate(study.metrics):
+        at(f"metrics[{i}]", check_metric, m.name, m.points())
+
+
+def check_device(device: str, available: bool = True) -> None:
+    """A well-formed device (cpu, cuda, cuda:N) and, when `available`, one this machine has. A
+    study names its intended device; only the device an audit actually uses must exist here."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:  # torch's own message for a malformed device string
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise InvalidValueError(f"device {device!r} is not supported; use cpu, cuda or cuda:N")
+    if available:
+        from archrisk.train import resolve_device
+
+        resolve_device(device)
+
+
+def build_recipe(study: Study):
+    """The study's Recipe, with the size preset's adjustments under a named recipe (as `train` does)."""
+    from archrisk.arch.zoo import get_size
+    from archrisk.train import get_recipe
+
+    overrides = dict(study.recipe)
+    name = overrides.pop("name", "study")
+    if not isinstance(name, str):
+        raise StudyError(f"recipe name must be a string, got {name!r}")
+    return get_recipe(name, **{**dict(get_size(study.size).recipe), **overrides})
+
+
+def make_attack(name: str, params: dict[str, Any]):
+    """Build the attack config (unknown parameters and badly typed values raise)."""
+    from archrisk.attacks import get_attack
+
+    return get_attack(name, **params)
+
+
+def metric_names(name: str) -> list[str]:
+    """The metrics one metric job computes: a metric name, or a family name meaning all of its
+    default metrics (computed together, e.g. grad_var and grad_var_norm share their gradients)."""
+    import archrisk.metrics  # noqa: F401  (the package registers its families on import)
+    from archrisk.errors import UnknownNameError
+    from archrisk.metrics.base import family_of, list_metrics, metric_families
+
+    for fam in metric_families():
+        if fam.name == name:
+            return list(fam.metrics)
+    try:
+        family_of(name)
+    except UnknownNameError:
+        raise UnknownNameError("metric or metric family", name,
+                               [*list_metrics(), *(f.name for f in metric_families())]) from None
+    return [name]
+
+
+def check_metric(name: str, points: list[dict[str, Any]]) -> None:
+    """The metric (or family) is registered and each parameter set is accepted by its family."""
+    from archrisk.metrics.base import family_of, split_params
+
+    fam = family_of(metric_names(name)[0])
+    for p in points:
+        split_params([fam], p)

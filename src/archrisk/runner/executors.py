@@ -1,0 +1,183 @@
+"""Where jobs run: in this process, in a local process pool, or on Ray.
+
+Every executor takes job specs and hands back `(job_id, Outcome)` pairs; none of them touches
+the store (the scheduler is the one writer). `slots` is how many jobs may be in flight at once.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from archrisk.errors import ArchriskError, InvalidValueError, UnknownNameError
+from archrisk.runner.jobs import run_job
+from archrisk.runner.store import Outcome
+
+Setup = Callable[[], None] | None
+
+
+def _threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _init_worker(threads: int, setup: Setup) -> None:
+    """Pool worker start-up: share the cores fairly, die with the parent, run the user's setup."""
+    if sys.platform.startswith("linux"):
+        # A pool worker must not outlive an audit killed with SIGKILL (it would burn the cores
+        # its replacement needs). PR_SET_PDEATHSIG = 1.
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+        except OSError:
+            pass
+    import torch
+
+    torch.set_num_threads(threads)
+    if setup is not None:
+        setup()
+
+
+class LocalExecutor:
+    """Runs each job in this process when polled: one at a time, no start-up cost."""
+
+    def __init__(self, workers: int = 1, setup: Setup = None, **_: Any):
+        if workers != 1:
+            raise InvalidValueError(f"--workers {workers} needs --executor process or ray; "
+                                    "the local executor runs one job at a time")
+        self.slots = 1
+        self._queue: list[tuple[str, dict, str]] = []
+        if setup is not None:
+            setup()
+
+    def submit(self, job_id: str, spec: dict, device: str) -> None:
+        self._queue.append((job_id, spec, device))
+
+    def poll(self, timeout: float) -> list[tuple[str, Outcome]]:
+        if not self._queue:
+            return []
+        job_id, spec, device = self._queue.pop(0)
+        return [(job_id, run_job(spec, device))]
+
+    def close(self) -> None:
+        self._queue.clear()
+
+
+class ProcessExecutor:
+    """A pool of `workers` spawned processes (spawn, not fork: torch's thread pools do not
+    survive a fork). A worker that dies fails only its own job; the pool is rebuilt."""
+
+    def __init__(self, workers: int = 2, setup: Setup = None, **_: Any):
+        if workers < 1:
+            raise InvalidValueError(f"--workers must be >= 1, got {workers}")
+        self.slots, self._setup = workers, setup
+        self._futures: dict[cf.Future, str] = {}
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(self.slots, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                      initargs=(_threads_per_worker(self.slots), self._setup))
+
+    def submit(self, job_id: str, spec: dict, device: str) -> None:
+        self._futures[self._pool.submit(run_job, spec, device)] = job_id
+
+    def poll(self, timeout: float) -> list[tuple[str, Outcome]]:
+        if not self._futures:
+            return []
+        done, _ = cf.wait(list(self._futures), timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        out, broken = [], False
+        for fut in done:
+            job_id = self._futures.pop(fut)
+            try:
+                out.append((job_id, fut.result()))
+            except cf.process.BrokenProcessPool as e:
+                broken = True
+                out.append((job_id, Outcome("failed", error=f"worker process died ({e})")))
+        if broken:  # every other in-flight future of a broken pool fails too
+            for fut, job_id in list(self._futures.items()):
+                out.append((job_id, Outcome("failed", error="worker pool broke while this job ran")))
+            self._futures.clear()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+        return out
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._futures.clear()
+
+
+_RAY_SETUP_DONE = False
+
+
+def _ray_run(spec: dict, device: str, threads: int, setup: Setup) -> Outcome:
+    global _RAY_SETUP_DONE
+    if not _RAY_SETUP_DONE:  # once per Ray worker process
+        import torch
+
+        torch.set_num_threads(threads)
+        if setup is not None:
+            setup()
+        _RAY_SETUP_DONE = True
+    return run_job(spec, device)
+
+
+class RayExecutor:
+    """Ray tasks (one CPU each, or one GPU each on CUDA). Starts a local Ray instance with
+    `workers` CPUs, or joins the cluster at `address` (`--ray-address`)."""
+
+    def __init__(self, workers: int = 2, setup: Setup = None, address: str | None = None,
+                 device: str = "cpu", **_: Any):
+        try:
+            import ray
+        except ImportError:
+            raise ArchriskError("the ray executor needs Ray, which is not installed; "
+                                "pip install 'archrisk[ray]' or use --executor process") from None
+        self._ray = ray
+        self._started = not ray.is_initialized()
+        if self._started:
+            kw = {"address": address} if address else {"num_cpus": workers}
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
+        gpus = 1 if device.startswith("cuda") else 0
+        self._fn = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_run)
+        self.slots, self._setup = workers, setup
+        self._threads = 1 if address else _threads_per_worker(workers)
+        self._refs: dict[Any, str] = {}
+
+    def submit(self, job_id: str, spec: dict, device: str) -> None:
+        self._refs[self._fn.remote(spec, device, self._threads, self._setup)] = job_id
+
+    def poll(self, timeout: float) -> list[tuple[str, Outcome]]:
+        if not self._refs:
+            return []
+        ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=timeout)
+        out = []
+        for ref in ready:
+            job_id = self._refs.pop(ref)
+            try:
+                out.append((job_id, self._ray.get(ref)))
+            except self._ray.exceptions.RayError as e:  # the worker died, not the job's own error
+                out.append((job_id, Outcome("failed", error=f"Ray task failed: {' '.join(str(e).split())[:400]}")))
+        return out
+
+    def close(self) -> None:
+        for ref in self._refs:
+            self._ray.cancel(ref, force=True)
+        self._refs.clear()
+        if self._started:
+            self._ray.shutdown()
+
+
+EXECUTORS: dict[str, type] = {"local": LocalExecutor, "process": ProcessExecutor, "ray": RayExecutor}
+
+
+def make_executor(name: str, workers: int, setup: Setup = None, address: str | None = None,
+                  device: str = "cpu"):
+    if name not in EXECUTORS:
+        raise UnknownNameError("executor", name, list(EXECUTORS))
+    if workers < 1:
+        raise InvalidValueError(f"--workers must be >= 1, got {workers}")
+    return EXECUTORS[name](workers=workers, setup=setup, address=address, device=device)

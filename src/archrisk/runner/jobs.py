@@ -1,0 +1,156 @@
+"""Run one job from its stored spec and return an `Outcome` (plain data, picklable).
+
+Workers call `run_job`; they never touch the store. Victims come from `archrisk.train.train`,
+which is a checkpoint-cache hit for every job after the victim's own train job. Any exception
+becomes a `failed` outcome with a one-line error (and the traceback as an artifact); a
+non-finite training loss (`DivergedError`) becomes `diverged`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+import traceback
+from collections import OrderedDict
+from typing import Any
+
+from archrisk.errors import DivergedError
+from archrisk.runner.store import Outcome
+
+log = logging.getLogger(__name__)
+
+
+# Per-process caches: consecutive jobs on one victim skip reloading data and weights. Both are
+# guarded against jobs that modify shared objects in place: victims get their weights restored
+# from a snapshot on every hand-out, datasets are checksummed after every job.
+_DATA: OrderedDict[str, tuple[Any, str]] = OrderedDict()
+_VICTIMS: OrderedDict[str, tuple[Any, dict]] = OrderedDict()
+_KEEP = 2
+
+
+def _digest(ds) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for split in (ds.train, ds.val, ds.test, ds.pool):
+        for t in (split.x, split.y):
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _remember(cache: OrderedDict, key: str, value: Any) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > _KEEP:
+        cache.popitem(last=False)
+
+
+def dataset_of(spec: dict[str, Any]):
+    from archrisk.data import load_dataset
+
+    key = json.dumps(spec["data"], sort_keys=True)
+    if key not in _DATA:
+        d = spec["data"]
+        ds = load_dataset(d["name"], data_dir=d.get("data_dir"), split_seed=d["split_seed"],
+                          val_fraction=d["val_fraction"], pool_fraction=d["pool_fraction"], limit=d["limit"])
+        _remember(_DATA, key, (ds, _digest(ds)))
+    return _DATA[key][0]
+
+
+def _check_shared_data(job: str) -> None:
+    for key, (ds, digest) in list(_DATA.items()):
+        if _digest(ds) != digest:
+            log.warning("job %s modified the %s dataset in place; reloading it for the next jobs", job, ds.name)
+            del _DATA[key]
+
+
+def recipe_of(spec: dict[str, Any]):
+    from archrisk.train import Recipe
+
+    return Recipe(**spec["recipe"])
+
+
+def train_victim(spec: dict[str, Any], device: str):
+    """The job's victim: trained by its train job, then reused (memory, else the checkpoint cache)."""
+    from archrisk.train import train
+
+    key = json.dumps({k: spec[k] for k in ("arch", "size", "data", "recipe", "seed")}, sort_keys=True) + device
+    if key in _VICTIMS:
+        result, snapshot = _VICTIMS[key]
+        _VICTIMS.move_to_end(key)
+        result.model.load_state_dict(snapshot)  # undo anything a previous job did to the weights
+        result.model.eval()
+        for p in result.model.parameters():
+            p.requires_grad_(True)
+            p.grad = None
+        return result
+    result = train(spec["arch"], dataset_of(spec), recipe=recipe_of(spec), size=spec["size"],
+                   seed=spec["seed"], device=device, progress=False)
+    _remember(_VICTIMS, key, (result, {k: v.detach().clone() for k, v in result.model.state_dict().items()}))
+    return result
+
+
+def _train(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
+    r = train_victim(spec, device)
+    results = {"test_acc": r.test_acc, "val_acc": r.val_acc, "best_epoch": r.best_epoch,
+               "epochs": r.epochs, "train_wall": sum(h.seconds for h in r.history)}
+    artifacts = {"history": [vars(h) for h in r.history], "train": r.summary()}
+    return results, artifacts, r.device
+
+
+def _attack(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
+    from archrisk import attacks
+
+    victim = train_victim(spec, device)
+    r = attacks.run_attack(spec["arch"], spec["name"], dataset_of(spec), size=spec["size"],
+                           seed=spec["seed"], recipe=recipe_of(spec), device=device, victim=victim,
+                           progress=False, **spec["params"])
+    artifacts: dict[str, Any] = {"config": r.config}
+    for x, rows in r.curves.items():
+        artifacts[f"curve.{x}"] = rows
+    artifacts.update(r.arrays)
+    return dict(r.metrics), artifacts, r.device
+
+
+def _metric(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
+    from archrisk import metrics
+    from archrisk.runner.config import metric_names
+
+    victim = train_victim(spec, device) if spec["at"] == "trained" else None
+    out = metrics.explain(spec["arch"], dataset_of(spec), size=spec["size"], seed=spec["seed"],
+                          at=spec["at"], metrics=metric_names(spec["name"]), recipe=recipe_of(spec), device=device,
+                          victim=victim, progress=False, **spec["params"])
+    results: dict[str, float] = {}
+    artifacts: dict[str, Any] = {"config": {"metric": spec["name"], "at": spec["at"], **spec["params"]}}
+    for key, m in out.items():
+        results[key] = m.value
+        if m.stderr is not None and math.isfinite(m.stderr):
+            results[f"{key}.stderr"] = m.stderr
+        results[f"{key}.cost_s"] = m.cost_s
+        for k, v in (m.extra or {}).items():
+            # Grids and curves get their own artifact keys (the report looks them up by prefix).
+            artifacts[k if k.startswith(("contour.", "curve.")) else f"{key}.{k}"] = v
+    return results, artifacts, device
+
+
+KINDS = {"train": _train, "attack": _attack, "metric": _metric}
+
+
+def run_job(spec: dict[str, Any], device: str = "cpu") -> Outcome:
+    """Run a job; never raises for a job's own failure (KeyboardInterrupt still propagates)."""
+    t0 = time.perf_counter()
+    try:
+        results, artifacts, dev = KINDS[spec["kind"]](spec, device)
+        return Outcome("done", {k: float(v) for k, v in results.items()}, artifacts,
+                       wall_time=time.perf_counter() - t0, device=str(dev))
+    except Exception as e:  # a job's failure is data: record it, keep the grid going
+        status = "diverged" if isinstance(e, DivergedError) else "failed"
+        return Outcome(status, error=_one_line(e), wall_time=time.perf_counter() - t0, device=device,
+                       artifacts={"traceback": traceback.format_exc()})
+    finally:
+        _check_shared_data(f"{spec['kind']} {spec.get('name', '')}")
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or "(no message)"
+    return f"{type(e).__name__}: {text}"[:500]

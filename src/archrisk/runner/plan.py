@@ -1,0 +1,109 @@
+"""A study expanded into jobs with deterministic ids, explicit dependencies and a priority.
+
+One `train` job per (architecture, dataset, seed) produces the victim; every attack and metric
+job on that victim depends on it and reloads it from the checkpoint cache (a cache hit). Metric
+jobs measured at initialisation need no victim. Poisoning and backdoor attacks train their own
+models inside their job (through the same cache).
+
+A job's id hashes its full spec (what it runs, on what, with which recipe, data and seed), not
+the study: the same job planned by two studies, or by an edited study, is the same row and never
+runs twice. Priority orders the work so that cheap, informative results arrive first: seed by
+seed, and within a seed training, then metrics, evasion, membership, extraction, backdoor,
+poisoning.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from archrisk.runner.config import Study, build_recipe, make_attack, metric_names
+
+# Rough relative cost of one job of each kind/family (orders the queue; not a time estimate).
+COST_TIER = {"train": 0, "metric": 1, "evasion": 2, "membership": 3, "extraction": 4,
+             "backdoor": 5, "poisoning": 6}
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: str  # train | attack | metric
+    name: str  # attack or metric name; 'train' for train jobs
+    family: str  # attack family, metric group, or 'train'
+    arch: str  # the study's label for the architecture
+    arch_group: str  # nas | manual | remedy | custom
+    spec_hash: str  # ArchSpec.hash(): the network's structure
+    genotype: str | None  # genotype JSON, None for manual nets
+    dataset: str
+    size: str
+    seed: int
+    recipe: dict[str, Any]
+    params: dict[str, Any]
+    priority: float
+    spec: dict[str, Any]  # everything `jobs.run_job` needs; hashed into `id`
+    deps: tuple[str, ...] = field(default=())
+
+    def row(self, study_id: str) -> dict[str, Any]:
+        """The job as a `jobs` table row (see store.JOB_COLUMNS)."""
+        return {"id": self.id, "study_id": study_id, "kind": self.kind, "name": self.name,
+                "family": self.family, "arch": self.arch, "arch_group": self.arch_group,
+                "spec_hash": self.spec_hash, "genotype": self.genotype, "dataset": self.dataset,
+                "size": self.size, "recipe_json": _dumps(self.recipe), "seed": self.seed,
+                "params_json": _dumps(self.params), "priority": self.priority,
+                "spec_json": _dumps(self.spec)}
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def job_id(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(_dumps(spec).encode()).hexdigest()[:20]
+
+
+def plan(study: Study) -> list[Job]:
+    """Every job of the study, sorted by priority (train jobs precede what depends on them)."""
+    from archrisk.arch import resolve
+
+    recipe = build_recipe(study).to_dict()
+    attacks = [(a, p, make_attack(a.name, p).family) for a in study.attacks for p in a.points()]
+    metrics = [(m, p, at) for m in study.metrics for p in m.points() for at in m.at]
+    specs = [resolve(entry.text, study.size) for entry in study.archs]
+    families = {m.name: _metric_family(m.name) for m in study.metrics}
+    jobs: list[Job] = []
+    for s_rank, seed in enumerate(study.seeds):
+        for d in study.data:
+            data = d.model_dump(mode="json")
+            for a_rank, (entry, label, spec) in enumerate(zip(study.archs, study.labels(), specs)):
+                base = {"arch": entry.text, "label": label, "size": study.size, "data": data,
+                        "recipe": recipe, "seed": seed, "spec_hash": spec.hash()}
+                meta = dict(arch=label, arch_group=entry.group or spec.group, spec_hash=spec.hash(),
+                            genotype=spec.genotype.to_json() if spec.genotype else None,
+                            dataset=d.name, size=study.size, seed=seed, recipe=recipe)
+
+                def prio(tier: str, rank: int = 0) -> float:
+                    return s_rank * 1e6 + COST_TIER[tier] * 1e4 + rank * 100 + a_rank
+
+                train_spec = {"kind": "train", **base}
+                train = Job(job_id(train_spec), "train", "train", "train", params={},
+                            priority=prio("train"), spec=train_spec, **meta)
+                jobs.append(train)
+                for rank, (m, params, at) in enumerate(metrics):
+                    js = {"kind": "metric", "name": m.name, "at": at, "params": params, **base}
+                    jobs.append(Job(job_id(js), "metric", m.name, families[m.name],
+                                    params={**params, "at": at}, priority=prio("metric", rank), spec=js,
+                                    deps=(train.id,) if at == "trained" else (), **meta))
+                for rank, (a, params, family) in enumerate(attacks):
+                    js = {"kind": "attack", "name": a.name, "params": params, **base}
+                    jobs.append(Job(job_id(js), "attack", a.name, family, params=params,
+                                    priority=prio(family, rank), spec=js, deps=(train.id,), **meta))
+    jobs.sort(key=lambda j: (j.priority, j.id))
+    return jobs
+
+
+def _metric_family(name: str) -> str:
+    """The metric's family in the metrics registry (e.g. 'hessian')."""
+    from archrisk.metrics.base import family_of
+
+    return family_of(metric_names(name)[0]).name

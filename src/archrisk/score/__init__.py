@@ -1,0 +1,90 @@
+"""Pre-training risk score: predict an architecture's vulnerability before training it fully.
+
+    from archrisk.score import score, fit_store
+    r = score("darts_v2")                 # shipped coefficients; seconds on CPU at tiny
+    r.risk["evasion"]                     # predicted vulnerability rank among the reference archs
+    model = fit_store("results.db")       # refit on a results store (LOAO-validated)
+    model.save("coefficients.json")
+
+Signals (`signals.py`) -> ridge model on ranks (`model.py`) fitted to the attack results of a
+store (`targets.py`). Every fit carries its leave-one-architecture-out Spearman rho per family.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from archrisk import __version__
+from archrisk.score.model import DEFAULT_PATH, FamilyFit, ScoreModel, fit_model, load_model, structural_risk
+from archrisk.score.signals import SIGNALS, SignalConfig, measure_signals
+from archrisk.score.targets import StoreTargets, read_targets
+
+__all__ = ["DEFAULT_PATH", "FamilyFit", "RiskScore", "SIGNALS", "ScoreModel", "SignalConfig", "StoreTargets",
+           "fit_model", "fit_store", "load_model", "measure_signals", "read_targets", "score", "structural_risk"]
+
+
+@dataclass(frozen=True)
+class RiskScore:
+    arch: str
+    risk: dict[str, float]  # family -> predicted vulnerability rank in [0, 1] among the reference archs
+    signals: dict[str, float]  # the measured signals (see SIGNALS)
+    contributions: dict[str, dict[str, float]]  # family -> signal -> coef * standardised value
+    validation: dict[str, dict]  # family -> {rho, ci, n_archs}: how far to trust each risk
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"arch": self.arch, "risk": self.risk, "signals": self.signals,
+                "contributions": self.contributions, "validation": self.validation, "seconds": self.seconds}
+
+
+def score(arch: str, *, model: ScoreModel | str | Path | None = None, device: str = "cpu",
+          signal_fn: Callable[[str, SignalConfig], dict[str, float]] | None = None) -> RiskScore:
+    """Measure `arch`'s signals with the fitted model's config and predict its risk per family."""
+    t0 = time.perf_counter()
+    m = model if isinstance(model, ScoreModel) else load_model(model)
+    cfg = SignalConfig(**m.signal_config)
+    sig = (signal_fn or (lambda a, c: measure_signals(a, c, device)))(arch, cfg)
+    sig = {k: v for k, v in sig.items() if not k.startswith("_")}
+    return RiskScore(arch, m.predict(sig), sig, {f: m.contributions(sig, f) for f in m.families},
+                     {f: {"rho": fit.loao_rho, "ci": list(fit.loao_ci), "n_archs": fit.n_archs}
+                      for f, fit in m.families.items()}, time.perf_counter() - t0)
+
+
+def fit_store(path: str | Path, *, study: str | None = None, dataset: str | None = None, size: str | None = None,
+              signal_config: SignalConfig | None = None, device: str = "cpu",
+              signal_fn: Callable[[str, SignalConfig], dict[str, float]] | None = None,
+              progress: bool = False) -> ScoreModel:
+    """Fit the score on the attack results of a store: measure every architecture's signals
+    (the default probe task at the store's size unless `signal_config` says otherwise), then fit and
+    validate per family. `signal_fn(arch, cfg)` replaces the measurement (tests, caching)."""
+    from tqdm.auto import tqdm
+
+    t = read_targets(path, study, dataset, size)
+    cfg = signal_config or SignalConfig(size=t.size)
+    ds = None
+    if signal_fn is None:
+        from archrisk.data import load_dataset
+
+        ds = load_dataset(cfg.dataset, limit=cfg.limit)
+    measure = signal_fn or (lambda a, c: measure_signals(a, c, device, dataset=ds))
+    signals, seconds = {}, {}
+    for label in tqdm(sorted(t.archs), desc="signals", disable=not progress, leave=False):
+        s0 = time.perf_counter()
+        raw = measure(t.archs[label], cfg)
+        seconds[label] = time.perf_counter() - s0
+        signals[label] = {k: v for k, v in raw.items() if not k.startswith("_")}
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    provenance = {"store": str(path), "store_sha256": digest, "studies": t.studies, "dataset": t.dataset,
+                  "size": t.size, "victim_data_limit": t.data_limit, "settings": t.settings,
+                  "groups": t.groups, "archs": t.archs, "signal_seconds": seconds, "version": __version__,
+                  "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    labels = {f: "; ".join(s) for f, s in t.settings.items()}
+    return fit_model(signals, t.targets, tuple(SIGNALS), cfg.to_dict(), provenance, labels)
+
+
+def with_provenance(model: ScoreModel, **extra) -> ScoreModel:
+    return replace(model, provenance={**model.provenance, **extra})

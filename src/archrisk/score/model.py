@@ -1,0 +1,232 @@
+"""The risk model: ridge regression from standardised signals to vulnerability ranks.
+
+Per attack family the target is the architecture's vulnerability rank among the reference
+architectures, scaled to [0, 1] (0 = least, 1 = most vulnerable), so families with different
+units share one scale and an outlier cannot dominate. Signals are standardised with the
+reference mean and spread (missing values, e.g. cell depth of a manual net, sit at the mean)
+and clipped to +-3. The ridge strength is picked by leave-one-out error on the training rows.
+
+Validation is leave-one-architecture-out (LOAO): every architecture is predicted by a model
+fitted without it (standardisation and ridge strength included); Spearman's rho between those
+predictions and the measured ranks, with a bootstrap CI over architectures, is reported per
+family and stored with the coefficients.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from archrisk.errors import InvalidValueError
+
+RIDGE_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+CLIP = 3.0
+DEFAULT_PATH = Path(__file__).with_name("coefficients.json")
+
+
+@dataclass(frozen=True)
+class FamilyFit:
+    coef: tuple[float, ...]  # per signal, on standardised signals
+    intercept: float
+    ridge: float  # chosen strength
+    n_archs: int
+    loao_rho: float  # Spearman rho of leave-one-architecture-out predictions vs measured ranks
+    loao_ci: tuple[float, float]  # 95% bootstrap CI over architectures
+    measured: dict[str, float] = field(default_factory=dict)  # arch -> measured rank in [0, 1]
+    predicted: dict[str, float] = field(default_factory=dict)  # arch -> LOAO prediction
+    target: str = ""  # what was ranked (attack settings and keys)
+
+
+@dataclass(frozen=True)
+class ScoreModel:
+    signals: tuple[str, ...]
+    center: tuple[float, ...]  # reference mean per signal (NaN-free)
+    scale: tuple[float, ...]  # reference std per signal (1 where constant)
+    families: dict[str, FamilyFit]
+    signal_config: dict  # the SignalConfig the signals were measured with
+    reference: dict[str, dict[str, float]]  # arch -> raw signals used in the fit
+    provenance: dict  # store, studies, datasets, version, date
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        z = (x - np.asarray(self.center)) / np.asarray(self.scale)
+        return np.clip(np.nan_to_num(z, nan=0.0), -CLIP, CLIP)
+
+    def predict(self, signals: dict[str, float]) -> dict[str, float]:
+        """Predicted vulnerability rank in [0, 1] (clipped) per family."""
+        z = self.standardise(np.array([signals.get(s, math.nan) for s in self.signals], dtype=float))
+        return {f: float(np.clip(fit.intercept + z @ np.asarray(fit.coef), 0.0, 1.0))
+                for f, fit in self.families.items()}
+
+    def contributions(self, signals: dict[str, float], family: str) -> dict[str, float]:
+        z = self.standardise(np.array([signals.get(s, math.nan) for s in self.signals], dtype=float))
+        return {s: float(c * v) for s, c, v in zip(self.signals, self.families[family].coef, z)}
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["families"] = {k: asdict(v) for k, v in self.families.items()}
+        return json.dumps(_finite(d), indent=1, sort_keys=True, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> ScoreModel:
+        try:
+            d = json.loads(text)
+            fams = {k: FamilyFit(**{**v, "coef": tuple(v["coef"]), "loao_ci": tuple(_nan(c) for c in v["loao_ci"]),
+                                    "loao_rho": _nan(v["loao_rho"])}) for k, v in d["families"].items()}
+            return cls(tuple(d["signals"]), tuple(d["center"]), tuple(d["scale"]), fams, d["signal_config"],
+                       {a: {k: _nan(x) for k, x in s.items()} for a, s in d["reference"].items()}, d["provenance"])
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise InvalidValueError(f"not a risk-score coefficient file ({type(e).__name__}: {e})") from None
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+
+def load_model(path: str | Path | None = None) -> ScoreModel:
+    p = Path(path) if path is not None else DEFAULT_PATH
+    if not p.exists():
+        raise InvalidValueError(f"no risk-score coefficients at {p}; fit them with `archrisk score --fit results.db`")
+    return ScoreModel.from_json(p.read_text())
+
+
+def _finite(o):
+    """NaN/inf -> null, so the file is standard JSON (read back as NaN)."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    return o
+
+
+def _nan(v) -> float:
+    return math.nan if v is None else float(v)
+
+
+# -- fitting -----------------------------------------------------------------------------------
+def ranks01(y: np.ndarray) -> np.ndarray:
+    """Mid-ranks scaled to (0, 1): (rank - 0.5) / n, ties averaged."""
+    from scipy.stats import rankdata
+
+    return (rankdata(y) - 0.5) / len(y)
+
+
+def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with warnings.catch_warnings():  # an all-NaN column (no cell nets) is centred at 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        center = np.nan_to_num(np.nanmean(x, axis=0))
+    scale = np.std(np.where(np.isnan(x), center, x), axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    return center, scale
+
+
+def _ridge(z: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
+    zm, ym = z.mean(0), y.mean()
+    zc = z - zm
+    beta = np.linalg.solve(zc.T @ zc + lam * np.eye(z.shape[1]), zc.T @ (y - ym))
+    return beta, float(ym - zm @ beta)
+
+
+def _loo_error(z: np.ndarray, y: np.ndarray, lam: float) -> float:
+    """Exact leave-one-out squared error of ridge with an intercept (hat-matrix shortcut)."""
+    n = len(y)
+    a = np.hstack([np.ones((n, 1)), z])
+    pen = lam * np.eye(a.shape[1])
+    pen[0, 0] = 0.0  # the intercept is not shrunk
+    h = a @ np.linalg.solve(a.T @ a + pen, a.T)
+    resid = y - h @ y
+    return float(np.mean((resid / np.clip(1 - np.diag(h), 1e-6, None)) ** 2))
+
+
+def fit_family(x: np.ndarray, y: np.ndarray, grid: tuple[float, ...] = RIDGE_GRID):
+    """Standardise, choose the ridge strength by LOO, fit. Returns (center, scale, beta, b0, lam)."""
+    center, scale = _standardiser(x)
+    z = np.clip(np.nan_to_num((x - center) / scale, nan=0.0), -CLIP, CLIP)
+    lam = min(grid, key=lambda g: _loo_error(z, y, g)) if len(y) > 2 else grid[-1]
+    beta, b0 = _ridge(z, y, lam)
+    return center, scale, beta, b0, lam
+
+
+def loao(x: np.ndarray, y: np.ndarray, grid: tuple[float, ...] = RIDGE_GRID) -> np.ndarray:
+    """Leave-one-architecture-out predictions: row i from a model fitted on the other rows
+    (its own standardisation and ridge strength)."""
+    pred = np.empty(len(y))
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        center, scale, beta, b0, _ = fit_family(x[keep], ranks01(y[keep]), grid)
+        z = np.clip(np.nan_to_num((x[i] - center) / scale, nan=0.0), -CLIP, CLIP)
+        pred[i] = b0 + z @ beta
+    return pred
+
+
+def spearman_ci(a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = 2000) -> tuple[float, tuple[float, float]]:
+    """Spearman's rho and a percentile bootstrap 95% CI (resampling architectures)."""
+    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return math.nan, (math.nan, math.nan)
+    rho = float(spearmanr(a, b).statistic)
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(a), len(a))
+        if np.std(a[idx]) > 0 and np.std(b[idx]) > 0:
+            boots.append(spearmanr(a[idx], b[idx]).statistic)
+    lo, hi = np.nanpercentile(boots, [2.5, 97.5]) if boots else (math.nan, math.nan)
+    return rho, (float(lo), float(hi))
+
+
+def fit_model(signals: dict[str, dict[str, float]], targets: dict[str, dict[str, float]],
+              signal_names: tuple[str, ...], signal_config: dict, provenance: dict,
+              target_labels: dict[str, str] | None = None, min_archs: int = 4) -> ScoreModel:
+    """signals: arch -> {signal: raw value}; targets: family -> arch -> vulnerability (higher =
+    more vulnerable). Families with fewer than `min_archs` measured architectures are skipped."""
+    archs = sorted(signals)
+    if len(archs) < min_archs:
+        raise InvalidValueError(f"the risk score needs signals of at least {min_archs} architectures, got {len(archs)}")
+    x_all = np.array([[signals[a].get(s, math.nan) for s in signal_names] for a in archs], dtype=float)
+    center, scale = _standardiser(x_all)
+    families: dict[str, FamilyFit] = {}
+    for fam, vals in sorted(targets.items()):
+        rows = [i for i, a in enumerate(archs) if a in vals and math.isfinite(vals[a])]
+        if len(rows) < min_archs:
+            continue
+        x, y = x_all[rows], np.array([vals[archs[i]] for i in rows])
+        y01 = ranks01(y)
+        # the shipped coefficients use the reference-wide standardisation, so refit on it
+        z = np.clip(np.nan_to_num((x - center) / scale, nan=0.0), -CLIP, CLIP)
+        lam = min(RIDGE_GRID, key=lambda g: _loo_error(z, y01, g))
+        beta, b0 = _ridge(z, y01, lam)
+        pred = loao(x, y)
+        rho, ci = spearman_ci(pred, y)
+        names = [archs[i] for i in rows]
+        families[fam] = FamilyFit(tuple(float(b) for b in beta), b0, lam, len(rows), rho, ci,
+                                  dict(zip(names, map(float, y01))), dict(zip(names, map(float, pred))),
+                                  (target_labels or {}).get(fam, ""))
+    if not families:
+        raise InvalidValueError(f"no attack family has results for at least {min_archs} architectures "
+                                "with signals; run a study with more architectures first")
+    return ScoreModel(tuple(signal_names), tuple(map(float, center)), tuple(map(float, scale)), families,
+                      signal_config, {a: dict(signals[a]) for a in archs}, provenance)
+
+
+# -- the search penalty's view --------------------------------------------------------------------
+def structural_risk(soft_stats: dict, family: str = "evasion", model: ScoreModel | None = None):
+    """The score's structural terms on differentiable cell stats (torch scalars, see
+    `search.penalties.SoftCell.soft_stats`): sum of coef * standardised stat."""
+    from archrisk.score.signals import STRUCTURAL
+
+    m = model or load_model()
+    if family not in m.families:
+        raise InvalidValueError(f"the risk score has no {family!r} fit; fitted: {sorted(m.families)}")
+    fit = m.families[family]
+    total = 0.0
+    for s in STRUCTURAL:
+        if s in m.signals:
+            k = m.signals.index(s)
+            z = ((soft_stats[s] - m.center[k]) / m.scale[k]).clamp(-CLIP, CLIP)
+            total = total + fit.coef[k] * z
+    return total

@@ -1,0 +1,74 @@
+"""The shared interface: registry, parameter checking, records, run_attack; every registered attack
+runs end to end (so a new registration is tested for free)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archrisk.attacks import FAMILIES, AttackResult, get_attack, list_attacks, run_attack
+from archrisk.errors import InvalidValueError, UnknownNameError
+
+# The smallest settings at which each attack does real work on digits.
+TINY = {
+    "pgd": dict(n=20), "pgd_l2": dict(n=20), "apgd": dict(n=20, steps=5), "nes": dict(n=10, queries=43),
+    "label_flip": dict(fraction=0.1, retrain_epochs=1), "badnets": dict(finetune_epochs=1),
+    "blended": dict(finetune_epochs=1), "trojannn": dict(finetune_epochs=1, trigger_steps=3, trigger_images=16),
+    "knockoff": dict(budgets=[20, 40], thief_epochs=1),
+    "loss_threshold": dict(n=20), "boundary": dict(n=10, iters=1, evals=8, bisect=4), "lira": dict(n=20, shadows=1),
+}
+
+
+def test_registry_covers_all_families():
+    assert {c.family for c in list_attacks()} == set(FAMILIES)
+    assert set(TINY) == {c.name for c in list_attacks()}, "add the new attack to TINY"
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_attack_runs_and_records(name, digits_victim, digits):
+    r = run_attack(None, name, digits, victim=digits_victim, **TINY[name])
+    assert isinstance(r, AttackResult) and r.attack == name and r.metrics
+    rec = json.loads(json.dumps(r.to_record()))
+    assert rec["config"] == json.loads(json.dumps(get_attack(name, **TINY[name]).config()))
+    assert rec["spec_hash"] == digits_victim.spec.hash() and rec["seed"] == 0 and rec["wall_time"] > 0
+    assert all(isinstance(v, float) for v in rec["metrics"].values())
+
+
+def test_same_seed_same_result_other_seed_differs(digits_victim, digits):
+    a = run_attack(None, "pgd", digits, victim=digits_victim, n=30, target="random")
+    b = run_attack(None, "pgd", digits, victim=digits_victim, n=30, target="random")
+    c = run_attack(None, "pgd", digits, victim=digits_victim, n=30, target="random", seed=1)
+    assert a.arrays == b.arrays and a.metrics == b.metrics
+    assert a.arrays["target"] != c.arrays["target"]
+
+
+@pytest.mark.parametrize("name,params,match", [
+    ("pgd", dict(eps=-0.1), "eps=-0.1 is out of range"),
+    ("pgd", dict(steps=2.5), "steps=2.5 must be of type int"),
+    ("pgd", dict(target="median"), "target='median' is not one of"),
+    ("pgd", dict(curve_eps=[0.1, -1]), "curve_eps"),
+    ("label_flip", dict(fraction=1.5), r"fraction=1.5 is out of range; it must be in \[0, 1\]"),
+    ("knockoff", dict(budgets=[-1]), "budgets"),
+    ("pgd", dict(epsilon=0.1), "has no parameter 'epsilon'"),
+])
+def test_bad_parameters_raise_one_line(name, params, match):
+    with pytest.raises(InvalidValueError, match=match) as e:
+        get_attack(name, **params)
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_attack():
+    with pytest.raises(UnknownNameError, match="unknown attack 'pgdd'"):
+        get_attack("pgdd")
+
+
+def test_lists_from_the_command_line_become_tuples():
+    assert get_attack("pgd", curve_eps=[0, 0.1]).curve_eps == (0.0, 0.1)
+    assert get_attack("pgd", steps=3.0).steps == 3 and isinstance(get_attack("pgd", steps=3.0).steps, int)
+
+
+def test_run_attack_trains_the_victim_through_the_cache(digits, digits_victim):
+    r = run_attack("resnet18", "loss_threshold", digits, n=20)  # digits_victim's checkpoint: a cache hit
+    assert r.spec_hash == digits_victim.spec.hash()
+    with pytest.raises(InvalidValueError, match="victim= is a resnet18"):
+        run_attack("vgg13_bn", "pgd", digits, victim=digits_victim)

@@ -1,0 +1,45 @@
+"""`archrisk explain` and `archrisk metrics`."""
+from __future__ import annotations
+
+import json
+
+from archrisk.cli import main
+
+
+def test_explain_json(capsys):
+    rc = main(["explain", "darts_v2", "--dataset", "digits", "--at", "init", "--metrics",
+               "cell_depth,cell_skips,ntk_trace", "--set", "ntk_samples=4", "--json"])
+    assert rc == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["arch"] == "darts_v2" and rec["at"] == "init"
+    assert set(rec["metrics"]) == {"ntk_trace", "cell_depth", "cell_skips"}
+    assert rec["metrics"]["cell_depth"]["value"] == 2
+    assert rec["metrics"]["ntk_trace"]["extra"]["samples"] == 4 and rec["metrics"]["ntk_trace"]["value"] > 0
+
+
+def test_explain_table(capsys):
+    assert main(["explain", "resnet18", "-d", "digits", "--at", "init", "-m", "cell_depth"]) == 0
+    assert "cell_depth" in capsys.readouterr().out
+
+
+def test_metrics_listing(capsys):
+    assert main(["metrics", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert {"hessian_top", "grad_var", "ntk_cond", "conv_acc_auc"} <= {m["name"] for m in rec["metrics"]}
+    assert rec["params"]["hessian"]["hessian_tol"] == 1e-3
+
+
+def _one_line_error(capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and needle in err
+
+
+def test_bad_input_exits_2_with_one_line(capsys):
+    base = ["explain", "resnet18", "-d", "digits", "--at", "init"]
+    _one_line_error(capsys, base + ["-m", "hesian_top"], "unknown metric 'hesian_top'")
+    _one_line_error(capsys, ["explain", "resnet18", "-d", "digits", "--at", "final"], "at='final'")
+    _one_line_error(capsys, base + ["-m", "grad_var", "--set", "grad_samples=99999"], "larger than the")
+    _one_line_error(capsys, base + ["-m", "ntk_cond", "--set", "ntk_samples=512", "--set", "memory_limit_gb=0.01"],
+                    "GB")
+    _one_line_error(capsys, base + ["-m", "ntk_cond", "--set", "ntk_sample=5"], "unknown metric parameter")

@@ -1,0 +1,96 @@
+"""Study files: valid ones parse to the intended grid; every kind of mistake names file and key."""
+from __future__ import annotations
+
+import pytest
+from runner_fakes import study_toml
+
+from archrisk.cli import main
+from archrisk.runner import StudyError, load_study, parse_study
+
+
+def test_valid_study_parses_with_defaults_and_grid_points():
+    s = parse_study(study_toml(seeds=(3, 1)))
+    assert s.seeds == [3, 1] and s.size == "tiny" and s.data[0].name == "synthetic"
+    assert [a.text for a in s.archs] == ["resnet18", "vgg13_bn"]
+    ev = s.attacks[0]
+    assert ev.points() == [{"n": 48, "sleep": 0.0, "eps": 0.2}, {"n": 48, "sleep": 0.0, "eps": 0.5}]
+    assert s.metrics[0].at == ["init", "trained"]
+    # the id is a function of content only
+    assert s.id() == parse_study(study_toml(seeds=(3, 1))).id() != parse_study(study_toml(seeds=(3, 2))).id()
+
+
+def test_grid_is_a_cartesian_product_in_a_fixed_order():
+    s = parse_study(study_toml() + '\n[[attacks]]\nname = "fake_evasion"\ngrid = { n = [8, 16], eps = [0.1, 0.2, 0.3] }\n')
+    pts = s.attacks[-1].points()
+    assert len(pts) == 6 and len({tuple(sorted(p.items())) for p in pts}) == 6
+    assert pts[0] == {"eps": 0.1, "n": 8} and pts[-1] == {"eps": 0.3, "n": 16}
+
+
+def test_arch_entries_by_name_genotype_and_label():
+    from archrisk.arch import resolve
+
+    geno = resolve("darts_v2").genotype.format()
+    text = study_toml(archs=()).replace("archs = []", f'archs = ["resnet18", {{ genotype = "{geno}", label = "mine", group = "remedy" }}]')
+    s = parse_study(text)
+    assert s.labels() == ["resnet18", "mine"] and s.archs[1].group == "remedy"
+
+
+BAD = [
+    ('seeds = [0, 1]', 'seeds = [0, -1]', "seeds"),
+    ('seeds = [0, 1]', 'seeds = [0, 0]', "seeds"),
+    ('seeds = [0, 1]', 'seeds = ["0"]', "seeds[0]"),
+    ('size = "tiny"', 'size = "huge"', "size"),
+    ('size = "tiny"', 'sise = "tiny"', "sise: unknown key"),
+    ('limit = 120', 'limit = 0', "data[0].limit"),
+    ('limit = 120', 'limt = 120', "data[0].limt: unknown key"),
+    ('name = "synthetic"', 'name = "imagenet"', "data[0].name: unknown dataset 'imagenet'"),
+    ('epochs = 0', 'epochs = -1', "recipe"),
+    ('epochs = 0', 'epoch = 3', "recipe: unknown recipe field 'epoch'"),
+    ('archs = ["resnet18", "vgg13_bn"]', 'archs = ["resnet18", "resnet99"]', "archs[1]: unknown architecture 'resnet99'"),
+    ('archs = ["resnet18", "vgg13_bn"]', 'archs = ["resnet18", "resnet18"]', "archs: 'resnet18' is listed twice"),
+    ('archs = ["resnet18", "vgg13_bn"]', 'archs = [{ name = "resnet18", genotype = "x" }]', "archs[0]"),
+    ('archs = ["resnet18", "vgg13_bn"]', 'archs = [{ name = "resnet18", group = "alien" }]', "archs[0].group"),
+    ('name = "fake_evasion"', 'name = "fake_nope"', "attacks[0]: unknown attack 'fake_nope'"),
+    ('params = { n = 48, sleep = 0.0 }', 'params = { m = 48 }', "attacks[0]: attack 'fake_evasion' has no parameter 'm'"),
+    ('params = { n = 48, sleep = 0.0 }', 'params = { n = "many" }', "attacks[0]: attack 'fake_evasion': n='many'"),
+    ('grid = { eps = [0.2, 0.5] }', 'grid = { eps = [] }', "attacks[0].grid"),
+    ('grid = { eps = [0.2, 0.5] }', 'grid = { n = [1, 2] }', "attacks[0]: 'n' is in both params and grid"),
+    ('at = ["init", "trained"]', 'at = ["later"]', "metrics[0].at[0]"),
+    ('name = "fake_norm"', 'name = "fake_nothing"', "metrics[0]: unknown metric or metric family 'fake_nothing'"),
+    ('params = { fake_sleep = 0.0 }', 'params = { fake_slep = 0.0 }', "metrics[0]: unknown metric parameter 'fake_slep'"),
+]
+
+
+@pytest.mark.parametrize("old,new,where", BAD, ids=[b[1] for b in BAD])
+def test_bad_study_names_file_and_key(tmp_path, old, new, where):
+    text = study_toml()
+    assert old in text
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(StudyError) as e:
+        load_study(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: ") and where in msg and "\n" not in msg
+
+
+def test_toml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text('name = "x"\nseeds = [0\narchs = ["resnet18"]\n')
+    with pytest.raises(StudyError, match=r"broken.toml: invalid TOML: .*line 3"):
+        load_study(path)
+
+
+def test_missing_required_keys_and_missing_file(tmp_path):
+    with pytest.raises(StudyError, match="seeds: required key is missing"):
+        parse_study('name = "x"\narchs = ["resnet18"]\n')
+    with pytest.raises(StudyError, match="does not exist"):
+        load_study(tmp_path / "nope.toml")
+
+
+def test_cli_reports_a_bad_study_in_one_line_with_exit_2(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(study_toml().replace('size = "tiny"', 'size = "tiny"\nworkers = 3'))
+    rc = main(["audit", str(path), "--store", str(tmp_path / "r.db"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0 and "workers: unknown key" in err and str(path) in err
+    assert not (tmp_path / "r.db").exists()  # nothing was created for an invalid study

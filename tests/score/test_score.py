@@ -1,0 +1,225 @@
+"""Risk score: recovers a known signal->risk relation from a synthetic store (LOAO), respects
+each key's risk direction, ignores a family of pure noise, round-trips its coefficients, and
+scores a real architecture in seconds; bad input exits 2."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from archrisk.errors import ArchriskError, InvalidValueError
+from archrisk.score import ScoreModel, SignalConfig, fit_store, read_targets, score
+from archrisk.score.model import fit_model, loao, ranks01, structural_risk
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # tiny nets, many small ops: a second intra-op thread only adds contention on a shared machine
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _synthetic_signals(n: int, seed: int = 0) -> dict[str, dict[str, float]]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i in range(n):
+        manual = i % 6 == 5  # some hand-designed nets: no cell structure
+        out[f"a{i:02d}"] = {
+            "depth": math.nan if manual else float(rng.integers(1, 5)),
+            "width": math.nan if manual else float(rng.integers(1, 5)),
+            "skips": math.nan if manual else float(rng.integers(0, 5)),
+            "parametric": math.nan if manual else float(rng.integers(2, 9)),
+            "log_params": float(rng.normal(5, 0.5)), "ntk_cond": float(rng.normal(3, 1)),
+            "grad_var": float(rng.normal(0, 1)), "input_grad": float(rng.normal(-1, 0.3)),
+            "early_acc": float(rng.uniform(0.3, 0.9)), "early_loss": float(rng.uniform(0.3, 2.0)),
+        }
+    return out
+
+
+def _latent(s: dict[str, float]) -> float:
+    """The known risk: skips raise it, depth lowers it, early convergence raises it."""
+    skips = 2.0 if math.isnan(s["skips"]) else s["skips"]
+    depth = 2.5 if math.isnan(s["depth"]) else s["depth"]
+    return 0.8 * skips - 0.7 * depth + 4.0 * (s["early_acc"] - 0.6)
+
+
+def _write_store(path, signals, seeds=(0, 1), noise=0.15, seed=0, dataset="digits", extra_dataset=False):
+    from archrisk.runner.store import Store
+
+    rng = np.random.default_rng(seed)
+    db = Store(path, create=True)
+    c = db.conn
+    c.execute("INSERT INTO studies(id, name, source_path, source_text, spec_json, created) VALUES (?,?,?,?,?,?)",
+              ("s1", "synthetic", "", "", "{}", 0.0))
+    n = 0
+
+    def job(arch, family, name, params, s, results, ds=dataset):
+        nonlocal n
+        n += 1
+        jid = f"j{n}"
+        c.execute("INSERT INTO jobs(id, study_id, kind, name, family, arch, arch_group, spec_hash, genotype, dataset,"
+                  " size, recipe_json, seed, params_json, status, spec_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  (jid, "s1", "attack", name, family, arch, "nas", "h", None, ds, "tiny", "{}", s,
+                   json.dumps(params), "done", json.dumps({"arch": f"{arch}-text", "data": {"limit": 500}})))
+        c.execute("INSERT INTO study_jobs(study_id, job_id) VALUES (?, ?)", ("s1", jid))
+        for k, v in results.items():
+            c.execute("INSERT INTO results(job_id, key, value) VALUES (?,?,?)", (jid, k, v))
+
+    for arch, sig in signals.items():
+        lat = _latent(sig)
+        for s in seeds:
+            for eps in (0.1, 0.2):
+                p = 1 / (1 + math.exp(-(lat + eps * 5 + rng.normal(0, noise))))
+                job(arch, "evasion", "pgd", {"eps": eps}, s, {"success_rate": p, "mean_iters": 7 * (1 - p)})
+            job(arch, "extraction", "knockoff", {}, s, {"kl": math.exp(-0.5 * lat + rng.normal(0, noise)), "n": 100})
+            job(arch, "membership", "loss_threshold", {}, s, {"auc": 0.5 + rng.normal(0, 0.05)})
+            if extra_dataset:  # another dataset whose results must not leak into the fit
+                job(arch, "evasion", "pgd", {"eps": 0.1}, s, {"success_rate": rng.uniform()}, ds="mnist5k")
+    c.commit()
+    db.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    signals = _synthetic_signals(30)
+    path = _write_store(tmp_path_factory.mktemp("store") / "results.db", signals, extra_dataset=True)
+    model = fit_store(path, dataset="digits", signal_fn=lambda arch, cfg: signals[arch.removesuffix("-text")])
+    return signals, path, model
+
+
+def test_store_targets_are_oriented_ranks(synthetic) -> None:
+    signals, path, _ = synthetic
+    t = read_targets(path, dataset="digits")
+    lat = {a: _latent(s) for a, s in signals.items()}
+    assert set(t.targets) == {"evasion", "extraction", "membership"}
+    assert t.archs["a03"] == "a03-text" and t.data_limit == 500 and t.dataset == "digits"
+    assert len(t.settings["evasion"]) == 2  # two eps settings, each ranked, then averaged
+    for fam in ("evasion", "extraction"):  # kl: lower = riskier, so it must be flipped
+        archs = sorted(lat)
+        r = np.corrcoef(ranks01(np.array([lat[a] for a in archs])),
+                        ranks01(np.array([t.targets[fam][a] for a in archs])))[0, 1]
+        assert r > 0.85, fam
+    assert read_targets(path).dataset == "digits"  # the most common dataset by default
+
+
+def test_fit_recovers_the_known_ranking_loao(synthetic) -> None:
+    signals, _, model = synthetic
+    ev, ex, mem = (model.families[f] for f in ("evasion", "extraction", "membership"))
+    assert ev.n_archs == 30
+    assert ev.loao_rho > 0.8 and ev.loao_ci[0] > 0.5, ev.loao_rho
+    assert ex.loao_rho > 0.8
+    assert abs(mem.loao_rho) < 0.5 and mem.loao_ci[0] < 0.2  # noise is not "explained"
+    coef = dict(zip(model.signals, ev.coef))
+    assert coef["skips"] > 0 and coef["depth"] < 0 and coef["early_acc"] > 0
+    # prediction follows the known relation on unseen architectures
+    new = _synthetic_signals(40, seed=7)
+    pred = np.array([model.predict(s)["evasion"] for s in new.values()])
+    true = np.array([_latent(s) for s in new.values()])
+    from scipy.stats import spearmanr
+
+    assert spearmanr(pred, true).statistic > 0.8
+
+
+def test_loao_is_honest_against_an_in_sample_fit() -> None:
+    # pure noise signals, more of them than is comfortable: in-sample fits look good, LOAO must not
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(16, 10)), rng.normal(size=16)
+    pred = loao(x, y)
+    from scipy.stats import spearmanr
+
+    assert spearmanr(pred, y).statistic < 0.5
+
+
+def test_coefficients_round_trip_and_provenance(synthetic, tmp_path) -> None:
+    signals, path, model = synthetic
+    f = tmp_path / "coef.json"
+    model.save(f)
+    again = ScoreModel.from_json(f.read_text())
+    json.loads(f.read_text())  # standard JSON: NaN written as null
+    for s in list(signals.values())[:6]:
+        assert again.predict(s) == pytest.approx(model.predict(s))
+    assert again.provenance["store_sha256"] and again.provenance["dataset"] == "digits"
+    assert "pgd" in again.families["evasion"].target
+    with pytest.raises(InvalidValueError):
+        ScoreModel.from_json('{"signals": []}')
+
+
+def test_structural_risk_is_differentiable_and_signed(synthetic) -> None:
+    import torch
+
+    *_, model = synthetic
+    depth = torch.tensor(2.0, requires_grad=True)
+    skips = torch.tensor(2.0, requires_grad=True)
+    stats = {"depth": depth, "skips": skips, "width": torch.tensor(3.0), "parametric": torch.tensor(5.0)}
+    structural_risk(stats, model=model).backward()
+    assert skips.grad > 0 and depth.grad < 0
+
+
+def test_fit_needs_enough_architectures(tmp_path) -> None:
+    signals = _synthetic_signals(3)
+    path = _write_store(tmp_path / "small.db", signals)
+    with pytest.raises(InvalidValueError):
+        fit_store(path, signal_fn=lambda a, c: signals[a.removesuffix("-text")])
+    with pytest.raises(ArchriskError):
+        fit_model({}, {}, ("depth",), {}, {})
+
+
+TINY_CFG = SignalConfig(dataset="digits", limit=200, short_epochs=1, ntk_samples=8, grad_samples=16,
+                        input_samples=16)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(synthetic, tmp_path_factory):
+    """The synthetic fit, re-labelled to measure real signals cheaply (digits, 1 epoch)."""
+    from dataclasses import replace
+
+    *_, model = synthetic
+    path = tmp_path_factory.mktemp("coef") / "tiny.json"
+    replace(model, signal_config=TINY_CFG.to_dict()).save(path)
+    return path
+
+
+def test_score_measures_real_signals_in_seconds(tiny_model, capsys) -> None:
+    from archrisk.cli import main
+
+    assert main(["score", "darts_v2", "--model", str(tiny_model), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    sig = rec["signals"]
+    assert (sig["depth"], sig["skips"], sig["width"]) == (2, 2, 4)  # the study's DARTS cell
+    assert all(math.isfinite(sig[k]) for k in ("ntk_cond", "grad_var", "input_grad", "early_acc", "log_params"))
+    assert 0 <= rec["risk"]["evasion"] <= 1 and rec["seconds"] < 60
+    manual = score("resnet18", model=tiny_model)
+    assert math.isnan(manual.signals["depth"]) and math.isfinite(manual.risk["evasion"])
+
+
+@pytest.mark.parametrize("args", [[], ["--fit", "/nonexistent/results.db"], ["no_such_arch", "--model", "{m}"],
+                                  ["darts_v2", "--model", "/nonexistent/coef.json"]])
+def test_cli_score_bad_input_exit_2(args, tiny_model, capsys) -> None:
+    from archrisk.cli import main
+
+    assert main(["score", *[a.format(m=tiny_model) for a in args]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
+
+
+def test_cli_fit_writes_coefficients_then_scores(synthetic, tmp_path, monkeypatch, capsys) -> None:
+    import archrisk.score as score_pkg
+    from archrisk.cli import main
+
+    signals, path, _ = synthetic
+    fake = lambda arch, cfg, device="cpu", dataset=None: signals[arch.removesuffix("-text")]  # noqa: E731
+    monkeypatch.setattr(score_pkg, "measure_signals", fake)
+    out = tmp_path / "coef.json"
+    assert main(["score", "--fit", str(path), "--out", str(out), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["families"]["evasion"]["loao_rho"] > 0.8 and out.exists()
+    assert main(["score", "a04-text", "--model", str(out), "--json"]) == 0
+    risk = json.loads(capsys.readouterr().out)["risk"]
+    assert risk == pytest.approx(ScoreModel.from_json(out.read_text()).predict(signals["a04"]))
