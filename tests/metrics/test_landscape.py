@@ -1,6 +1,8 @@
 """Loss-landscape surfaces: analytic quadratic surfaces, batched == per-point, the registered metric."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn as nn
@@ -114,7 +116,8 @@ def test_batched_equals_per_point_forward_passes(small_net, digits):
     coords = grid(0.5, 5)
     for fn in (conv_directions, filter_directions):
         d1, d2 = fn(small_net, torch.Generator().manual_seed(0))
-        fast = weight_surface(small_net, x, y, (d1, d2), coords, chunk=7)
+        fast = weight_surface(small_net, x, y, (d1, d2), coords, chunk=7)  # vmapped, ragged last chunk
+        torch.testing.assert_close(weight_surface(small_net, x, y, (d1, d2), coords, chunk=1), fast)  # looped
         params = {n: p.detach() for n, p in small_net.named_parameters()}
         slow = torch.zeros(5, 5)
         with torch.no_grad():
@@ -147,7 +150,8 @@ def test_registered_metric(small_net, digits):
     res = measure(small_net, digits, NAMES, seed=0, **SMALL)
     assert list(res) == NAMES
     conv, filt = res["landscape_conv_curvature"].extra, res["landscape_filter_curvature"].extra
-    assert conv["layer"] == "net.features.0.0.weight" and conv["perturbed_params"] == small_net.net.features[0][0].weight.numel()
+    stem = small_net.net.features[0][0]
+    assert conv["layer"] == "net.features.0.0.weight" and conv["perturbed_params"] == stem.weight.numel()
     # both weight surfaces are centred on the same model and the same training images
     assert conv["surface"][2][2] == pytest.approx(filt["surface"][2][2], rel=1e-5)
     assert all(res[n].value >= 0 for n in NAMES)  # rise includes the centre; curvature is an |.|
@@ -165,9 +169,13 @@ def test_bad_grid_raises(bad):
         LandscapeConfig(landscape_points=bad)
 
 
-def test_no_conv_layer_raises(digits):
+def test_model_without_conv_gets_nan_conv_surface(digits):
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    with pytest.warns(UserWarning, match="no Conv2d"):
+        res = measure(mlp, digits, ["landscape_conv_rise", "landscape_filter_rise"], **SMALL)
+    assert math.isnan(res["landscape_conv_rise"].value) and res["landscape_filter_rise"].value >= 0
     with pytest.raises(InvalidValueError, match="Conv2d"):
-        measure(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), digits, ["landscape_conv_rise"], **SMALL)
+        conv_directions(mlp, torch.Generator())
 
 
 def test_cli_zero_grid_exit_2_one_line(capsys):

@@ -31,10 +31,13 @@ stack every (input, grid point) image into large forward batches. The model is i
 Measured on an H100 (128 images, 11x11 and 21x21 grids, tiny/small resnet18 and darts_v2), a
 batched weight surface took 0.3-1.7x the time of G^2 plain forward passes of the unperturbed
 model and 1.2-6x less than one functional_call per grid point; input surfaces 12-50x less than a
-per-point loop. On CPU big batches do not pay, hence `landscape_batch` defaults by device.
+per-point loop. On CPU vmapped and very large batches ran slower than plain calls, so there
+the weight surfaces loop over grid points (`landscape_batch` defaults by device).
 """
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -67,7 +70,8 @@ class LandscapeConfig:
     landscape_inputs: int = 8  # test images, one input surface each
     landscape_radius: float = 0.5  # `_rise` looks within this fraction of the span
     # images per forward call (a weight-surface call covers batch // samples grid points); 0 = auto:
-    # 256 on CPU (larger batches ran slower there), 16384 on CUDA; always capped by memory_limit_gb
+    # on CUDA 16384; on CPU, where big batches ran slower, one grid point (weights) or 256 images
+    # (inputs) per call. Always capped by memory_limit_gb
     landscape_batch: int = 0
 
     def __post_init__(self) -> None:
@@ -151,7 +155,8 @@ def weight_surface(model: nn.Module, x: torch.Tensor, y: torch.Tensor, direction
     G = len(coords)
     c = coords.to(x.device)
     a_all, b_all = c.repeat_interleave(G), c.repeat(G)  # row-major over (a, b)
-    batched = vmap(loss_at)
+    # chunk 1: a plain loop, which beat vmap on CPU (vmapped convs take slower kernels there)
+    batched = vmap(loss_at) if chunk > 1 else lambda a, b: loss_at(a[0], b[0]).view(1)
     out = []
     with torch.no_grad():
         for i in range(0, G * G, chunk):
@@ -206,12 +211,56 @@ def summarize(surface: torch.Tensor, coords: torch.Tensor, radius: float) -> Rou
 
 # --- the registered metric -------------------------------------------------------------------
 
-def _images_per_call(cfg: LandscapeConfig, ctx: MetricContext) -> int:
+SURFACES = ("conv", "filter", "input")
+
+
+def _images_per_call(cfg: LandscapeConfig, ctx: MetricContext, cpu_default: int) -> int:
     if cfg.landscape_batch:
         return cfg.landscape_batch
-    return 16384 if ctx.device.type == "cuda" else 256
+    return 16384 if ctx.device.type == "cuda" else cpu_default
 
-SURFACES = ("conv", "filter", "input")
+
+def _weight_estimates(ctx: MetricContext, cfg: LandscapeConfig, kind: str, gen: torch.Generator) -> dict[str, Estimate]:
+    model = ctx.model
+    if kind == "conv" and not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        # not an input error: `measure` asks for every metric by default, MLPs included
+        warnings.warn(f"landscape_conv_*: {type(model).__name__} has no Conv2d layer; reporting NaN", stacklevel=2)
+        return {f"landscape_conv_{f}": Estimate(math.nan, None, {"skipped": "no Conv2d layer"})
+                for f in ("curvature", "rise")}
+    coords = grid(cfg.landscape_conv_span if kind == "conv" else cfg.landscape_filter_span, cfg.landscape_points)
+    x, y = ctx.sample("train", cfg.landscape_samples, "landscape_samples", offset=1)
+    dirs = conv_directions(model, gen) if kind == "conv" else filter_directions(model, gen)
+    moved = sum(t.numel() for t in dirs[0].values())
+    per_point = len(x) * activation_bytes(model, x) + 2 * moved * 4  # activations + perturbed copies
+    chunk = chunk_size(per_point, ctx.memory_limit_bytes, max(1, _images_per_call(cfg, ctx, 1) // len(x)))
+    surface = weight_surface(model, x, y, dirs, coords, chunk=chunk)
+    r = summarize(surface, coords, cfg.landscape_radius)
+    extra = {"grid": coords.tolist(), "surface": surface.tolist(), "samples": len(x),
+             "perturbed_params": moved, "fit_residual": r.fit_residual}
+    if kind == "conv":
+        extra["layer"] = next(iter(dirs[0]))
+    return {f"landscape_{kind}_curvature": Estimate(r.curvature, None, extra),
+            f"landscape_{kind}_rise": Estimate(r.rise, None, extra)}
+
+
+def _input_estimates(ctx: MetricContext, cfg: LandscapeConfig, gen: torch.Generator) -> dict[str, Estimate]:
+    model = ctx.model
+    coords = grid(cfg.landscape_input_span, cfg.landscape_points)
+    x, y = ctx.sample("test", cfg.landscape_inputs, "landscape_inputs", offset=2)
+    pairs = [orthogonal_signs(x[0].numel(), gen) for _ in range(len(x))]
+    d1 = torch.stack([p[0] for p in pairs]).view_as(x).to(x.device)
+    d2 = torch.stack([p[1] for p in pairs]).view_as(x).to(x.device)
+    batch = chunk_size(activation_bytes(model, x), ctx.memory_limit_bytes, _images_per_call(cfg, ctx, 256))
+    surfaces = input_surfaces(model, x, y, d1, d2, coords, batch=batch)
+    rough = [summarize(s, coords, cfg.landscape_radius) for s in surfaces]
+    extra = {"grid": coords.tolist(), "surfaces": surfaces.tolist(), "inputs": len(x),
+             "fit_residual": float(np.mean([r.fit_residual for r in rough]))}
+    out = {}
+    for field in ("curvature", "rise"):
+        vals = [getattr(r, field) for r in rough]
+        se = float(np.std(vals, ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else None
+        out[f"landscape_input_{field}"] = Estimate(float(np.mean(vals)), se, {**extra, "per_input": vals})
+    return out
 
 
 @register_metric(kind="model", config=LandscapeConfig, metrics={
@@ -226,41 +275,11 @@ SURFACES = ("conv", "filter", "input")
     "landscape_input_rise": "largest loss rise within half the span on per-input surfaces",
 })
 def landscape(ctx: MetricContext, cfg: LandscapeConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
-    wanted = [s for s in SURFACES if any(n.startswith(f"landscape_{s}_") for n in names)]
     out: dict[str, Estimate] = {}
-    model = ctx.model
-    for kind in wanted:
+    for kind in SURFACES:
+        if not any(n.startswith(f"landscape_{kind}_") for n in names):
+            continue
         # each surface its own stream, fixed per kind: a value does not depend on what else was asked
         gen = ctx.generator(10 + SURFACES.index(kind))
-        if kind == "input":
-            coords = grid(cfg.landscape_input_span, cfg.landscape_points)
-            x, y = ctx.sample("test", cfg.landscape_inputs, "landscape_inputs", offset=2)
-            pairs = [orthogonal_signs(x[0].numel(), gen) for _ in range(len(x))]
-            d1 = torch.stack([p[0] for p in pairs]).view_as(x).to(x.device)
-            d2 = torch.stack([p[1] for p in pairs]).view_as(x).to(x.device)
-            batch = chunk_size(activation_bytes(model, x), ctx.memory_limit_bytes, _images_per_call(cfg, ctx))
-            surfaces = input_surfaces(model, x, y, d1, d2, coords, batch=batch)
-            rough = [summarize(s, coords, cfg.landscape_radius) for s in surfaces]
-            extra = {"grid": coords.tolist(), "surfaces": surfaces.tolist(), "inputs": len(x),
-                     "fit_residual": float(np.mean([r.fit_residual for r in rough]))}
-            for field in ("curvature", "rise"):
-                vals = [getattr(r, field) for r in rough]
-                se = float(np.std(vals, ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else None
-                out[f"landscape_input_{field}"] = Estimate(float(np.mean(vals)), se, {**extra, "per_input": vals})
-            continue
-        span = cfg.landscape_conv_span if kind == "conv" else cfg.landscape_filter_span
-        coords = grid(span, cfg.landscape_points)
-        x, y = ctx.sample("train", cfg.landscape_samples, "landscape_samples", offset=1)
-        dirs = conv_directions(model, gen) if kind == "conv" else filter_directions(model, gen)
-        moved = sum(t.numel() for t in dirs[0].values())
-        per_point = len(x) * activation_bytes(model, x) + 2 * moved * 4
-        chunk = chunk_size(per_point, ctx.memory_limit_bytes, max(1, _images_per_call(cfg, ctx) // len(x)))
-        surface = weight_surface(model, x, y, dirs, coords, chunk=chunk)
-        r = summarize(surface, coords, cfg.landscape_radius)
-        extra = {"grid": coords.tolist(), "surface": surface.tolist(), "samples": len(x),
-                 "perturbed_params": moved, "fit_residual": r.fit_residual}
-        if kind == "conv":
-            extra["layer"] = next(iter(dirs[0]))
-        out[f"landscape_{kind}_curvature"] = Estimate(r.curvature, None, extra)
-        out[f"landscape_{kind}_rise"] = Estimate(r.rise, None, extra)
+        out.update(_input_estimates(ctx, cfg, gen) if kind == "input" else _weight_estimates(ctx, cfg, kind, gen))
     return out
