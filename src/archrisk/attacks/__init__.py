@@ -30,7 +30,9 @@ def run_attack(arch: str | None, attack: str | Attack, dataset: str | Dataset = 
     The clean victim is trained through `archrisk.train.train` with the same size, recipe, seed and
     epochs (so it comes from the checkpoint cache when it exists), and only when the attack needs
     it; pass `victim=` to reuse one already trained (the study runner shares victims this way).
-    `params` override the attack's defaults (unknown names and bad values raise InvalidValueError).
+    `params` override the attack's defaults (unknown names and bad values raise InvalidValueError);
+    `epochs` is the victim's training length, the attacks' own training lengths are parameters
+    (`finetune_epochs`, `thief_epochs`, `retrain_epochs`).
     """
     if isinstance(attack, Attack):
         if params:

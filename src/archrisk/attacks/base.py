@@ -44,7 +44,7 @@ class AttackContext:
     device: torch.device
     progress: bool = False
     cache: bool = True  # training attacks pass this to archrisk.train
-    epochs: int | None = None  # training length of any model the attack trains; None: the victim's
+    epochs: int | None = None  # the victim's training epochs as requested (None: the size preset's)
     data_dir: str | None = None  # where file-based datasets live (passed on to archrisk.train)
     # Lazily trains (or loads) the clean victim; set by whoever builds the context.
     victim_fn: Callable[[], TrainResult] | None = None

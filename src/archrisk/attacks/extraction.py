@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from archrisk.arch import build
 from archrisk.attacks.base import Attack, AttackContext, choice, register_attack, require
-from archrisk.attacks.common import logits_of, probs_of
+from archrisk.attacks.common import probs_of
 from archrisk.errors import InvalidValueError
 
 SAMPLING = ("random", "adaptive")

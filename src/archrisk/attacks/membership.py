@@ -172,7 +172,7 @@ class Boundary(_Membership):
     """Label-only boundary distance (the study's attack, HopSkipJump-style, batched)."""
 
     name: ClassVar[str] = "boundary"
-    n: int = 200  # members and non-members each; ~1.5k forward passes per sample at the defaults
+    n: int = 200  # members and non-members each; up to ~1.1k forward passes per sample at the defaults
     iters: int = 10  # boundary-normal estimates and steps
     evals: int = 100  # sign probes per estimate
     bisect: int = 10  # bisection steps (precision 2^-10 of the segment)
