@@ -19,7 +19,8 @@ from archrisk.report import report, write_synthetic_store
 from archrisk.report.claims import VERDICTS
 from archrisk.report.fixtures import FixtureWriter
 
-SECTIONS = ("summary", "groups", "curves", "explanations", "remedies", "claims", "provenance")
+SECTIONS = ("summary", "groups", "curves", "shared", "explanations", "landscape", "remedies", "advtrain", "claims",
+            "provenance")
 
 
 @pytest.fixture
@@ -94,10 +95,15 @@ def test_user_input_is_escaped(tmp_path):
     w = FixtureWriter(tmp_path / "s.db", source='name = "<script>alert(3)</script>"')
     evil = "<script>alert(1)</script>"
     geno = '{"normal": "<img src=x onerror=alert(2)>"}'
+    grid = [-1.0, 0.0, 1.0]
+    surface = {"landscape_conv_curvature.grid": grid, "landscape_conv_curvature.surface": [[1, 0, 1], [0, 0, 0], [1, 0, 1]]}
+    tex = r"$\foo$ tex"  # not valid mathtext: must be drawn as plain text
     for seed in (0, 1):
-        for arch, group, sr in ((evil, "nas", 0.9), ("resnet18", "manual", 0.4), ("vgg", "manual", 0.3)):
+        for arch, group, sr in ((evil, "nas", 0.9), (tex, "nas", 0.8), ("resnet18", "manual", 0.4), ("vgg", "manual", 0.3)):
             w.job("attack", "pgd", "evasion", arch, group, seed, {"eps": "<b>x</b>"}, {"success_rate": sr + seed / 100},
-                  genotype=geno if arch == evil else None)
+                  {"fooled": [0, 1], "attacked": [0, 1, 2]}, genotype=geno if arch == evil else None)
+            w.job("metric", "landscape", "landscape", arch, group, seed, {"at": "trained"},
+                  {"landscape_conv_curvature": sr}, surface)
     w.job("attack", "pgd", "evasion", evil, "nas", 5, {}, {}, status="failed", error="<iframe src=evil>")
     index = report(w.close(), tmp_path / "out")
     info = check_report(index)  # would fail on a <script>, <iframe> or <img> outside the figures

@@ -11,13 +11,16 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from archrisk import __version__
 from archrisk.errors import InvalidValueError
+from archrisk.report.advtrain import advtrain_section
 from archrisk.report.claims import VERDICTS, judge_all
 from archrisk.report.data import StoreData, load_store
 from archrisk.report.explain import explanations, remedies
+from archrisk.report.landscapes import landscape_section
 from archrisk.report.page import Section, ci, fmt
 from archrisk.report.provenance import provenance
 from archrisk.report.results import curves, nas_vs_manual, summary
 from archrisk.report.series import build_series
+from archrisk.report.vulnerability import shared_section
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -42,7 +45,9 @@ def _scale(store: StoreData) -> str:
 def _sections(store: StoreData) -> tuple[list[Section], list, Section]:
     ss = build_series(store)
     comparisons: dict = {}
-    body = [summary(ss), nas_vs_manual(ss, comparisons), curves(store, ss), explanations(store, ss), remedies(ss)]
+    body = [summary(ss), nas_vs_manual(ss, comparisons), curves(store, ss), shared_section(store),
+            explanations(store, ss), landscape_section(store, ss, comparisons), remedies(ss),
+            advtrain_section(ss, comparisons)]
     verdicts = judge_all(ss, comparisons, _scale(store))
     return body, verdicts, provenance(store)
 

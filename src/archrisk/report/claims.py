@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from archrisk.report import stats
+from archrisk.report.advtrain import accuracy_costs, adv_pairs
 from archrisk.report.compare import GroupComparison, compare_groups, compare_remedies, rankable, remedy_pairs
 from archrisk.report.page import ci, fmt
 from archrisk.report.series import Series, SeriesSet
@@ -167,10 +168,17 @@ def _c6(ctx, v):
 
 @claim("C7", "NAS models have smoother loss landscapes", "contour plots (qualitative)")
 def _c7(ctx, v):
+    surfaces = [s for s in _metrics(ctx, r"^landscape_(conv|filter|input)_curvature$") if s.spread() > 0]
+    if surfaces:
+        judge_groups(ctx, v, [(s, -1) for s in surfaces])
+        v.caveats.append("measured by the curvature (mean |Laplacian|) of the study's loss surfaces, the scalar "
+                         "form of its contour plots (lower = smoother); see the loss-landscape section")
+        return
     judge_groups(ctx, v, [(s, -1) for s in _metrics(ctx, r"hessian|sharp|rough|curvature|lipschitz|input_grad")
                           if s.spread() > 0])
     if v.evidence:
-        v.caveats.append("measured by scalar curvature/roughness proxies (lower = smoother), not the study's contour plots")
+        v.caveats.append("no loss-surface curvature in this store: measured by scalar curvature/roughness proxies "
+                         "(lower = smoother), not the study's contour plots")
 
 
 def _faster_sign(key: str) -> int:
@@ -222,21 +230,19 @@ def _c9(ctx, v):
 
 @claim("C10", "Adversarial training removes most of the evasion gap", "PGD success after PGD training: 41.9% vs 38.1%")
 def _c10(ctx, v):
-    after = [s for s in ctx.ss.endpoints(adv=True) if s.q.family == "evasion"]
-    if not after:
+    pairs = adv_pairs(ctx.ss)
+    if not pairs:
         return
     subs = []
-    for s in after:
-        plain = tuple(kv for kv in s.q.variant if kv[0] != "adv_train")
-        before = [b for b in ctx.ss.endpoints(adv=False) if b.q.name == s.q.name and b.q.variant == plain]
+    for s, before in pairs:
         ca = ctx.compare(s)
-        if not before or not ca.powered:
+        if before is None or not ca.powered:
             subs.append("insufficient data")
             v.evidence.append(f"{s.q.label}: {ca.n_a} NAS vs {ca.n_b} manual architectures after adversarial "
                               f"training{'' if before else ', and no standard-training result to compare'} "
                               "-> insufficient data")
             continue
-        cb = ctx.compare(before[0])
+        cb = ctx.compare(before)
         gap_b, gap_a = s.direction * cb.diff.value, s.direction * ca.diff.value
         if not cb.significant() or gap_b <= 0:
             sub = "insufficient data"  # no gap in the study's direction to remove
@@ -249,6 +255,10 @@ def _c10(ctx, v):
         subs.append(sub)
         v.evidence.append(f"{s.q.name}: NAS - manual before {ci(cb.diff.value, cb.diff.lo, cb.diff.hi)}, after "
                           f"{ci(ca.diff.value, ca.diff.lo, ca.diff.hi)} (p = {fmt(ca.perm.p)}) -> {sub}")
+    for c in accuracy_costs(ctx.ss):
+        if c.archs:
+            v.evidence.append(f"clean-accuracy cost of {c.method} training, {c.group}: "
+                              f"{ci(c.change.value, c.change.lo, c.change.hi)} over {c.archs} architectures")
     v.verdict = combine(subs)
     v.scale = ctx.scale
 

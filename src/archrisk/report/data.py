@@ -1,7 +1,8 @@
 """Read a results store into plain records, read-only, with sqlite3 alone (no torch, no runner).
 
 Columns are selected by name, so stores that grew extra columns still read; missing optional
-columns read as None. Only the artifacts the report draws are loaded (curves, ROC, histories).
+columns read as None. Only the artifacts the report draws are loaded: curves, ROC, histories,
+evasion attacks' fooled/attacked test indices and loss-landscape surfaces with their grids.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from archrisk.errors import DataError
 log = logging.getLogger(__name__)
 
 STATUSES = ("pending", "running", "done", "failed", "diverged")
-_ARTIFACT_KEYS = "key LIKE 'curve.%' OR key IN ('roc', 'history')"
+_ARTIFACT_KEYS = ("key LIKE 'curve.%' OR key IN ('roc', 'history', 'fooled', 'attacked') OR (key LIKE 'landscape%' "
+                  "AND (key LIKE '%.surface' OR key LIKE '%.surfaces' OR key LIKE '%.grid'))")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,12 @@ Numbers are made up but shaped like a real study: each architecture has a latent
 (shifted by `effect` standard deviations for NAS cells, in the study's direction when positive)
 that drives every attack; smoothness and gradient variance are tied to it so the explanations
 section has something to find; remedy cells are less vulnerable and less accurate than darts_v2.
+Evasion jobs store the test indices they attacked and fooled: inputs have a latent difficulty that
+every model of a seed sees, weighted by a group's `shared_rho`, so NAS models share more of their
+weak inputs. Landscape metric jobs store quadratic loss surfaces whose curvature (exactly
+k1 + k2, the mean Laplacian of 0.5 k1 a^2 + 0.5 k2 b^2 + k12 a b) falls with the latent
+vulnerability, so NAS surfaces are flatter. Adversarially trained victims lose clean accuracy.
+Everything added for those draws from its own stream, so the older numbers do not move.
 The schema is the store contract's, written here so the report can be exercised on its own.
 """
 from __future__ import annotations
@@ -13,6 +19,7 @@ import json
 import math
 import sqlite3
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +63,11 @@ class SyntheticStudy:
     adv_scale: float = 0.2  # how much of the latent vulnerability survives adversarial training
     failures: bool = True  # a failed, a diverged and a pending job
     rng_seed: int = 0
+    n_inputs: int = 60  # test inputs evasion attacks run on (fooled / attacked artifacts)
+    shared_rho: tuple[float, float] = (0.9, 0.3)  # weight of the common input difficulty: NAS (and remedy), manual
+    landscapes: bool = True  # a 'landscape' metric job with stored surfaces per architecture and seed
+    landscape_sign: float = 1.0  # -1: NAS surfaces sharper instead (independent of the other metrics)
+    landscape_points: int = 11
 
 
 def _sig(x: float) -> float:
@@ -154,9 +166,13 @@ def _write_arch_seed(w: FixtureWriter, cfg: SyntheticStudy, rng: np.random.Gener
           {"history": history}, wall=30 + 10 * depth)
     eps = [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255]
     curve = [{"eps": e, "success_rate": _sig(v + math.log(e * 255) - 1.5)} for e in eps]
+    aux = np.random.default_rng([cfg.rng_seed, zlib.crc32(arch.encode()), seed])
+    sets = lambda name, rate: _evasion_sets(cfg, aux, name, group, seed, rate)  # noqa: E731
     w.job("attack", "pgd", "evasion", arch, group, seed, {},
-          {"success_rate": _sig(v + 0.6), "mean_iters": 4 - _sig(v), "clean_acc": acc}, {"curve.eps": curve})
-    w.job("attack", "nes", "evasion", arch, group, seed, {}, {"success_rate": _sig(v - 0.5)})
+          {"success_rate": _sig(v + 0.6), "mean_iters": 4 - _sig(v), "clean_acc": acc},
+          {"curve.eps": curve, **sets("pgd", _sig(v + 0.6))})
+    w.job("attack", "nes", "evasion", arch, group, seed, {}, {"success_rate": _sig(v - 0.5)},
+          sets("nes", _sig(v - 0.5)))
     for p in cfg.fractions:
         drop = 0.0 if p == 0 else p * (0.2 + 0.1 * _sig(v)) + noise(0.003)
         w.job("attack", "label_flip", "poisoning", arch, group, seed, {"fraction": p},
@@ -175,8 +191,16 @@ def _write_arch_seed(w: FixtureWriter, cfg: SyntheticStudy, rng: np.random.Gener
     w.job("attack", "boundary", "membership", arch, group, seed, {}, {"auc": auc},
           {"roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()}})
     if cfg.adv_train:
-        w.job("attack", "pgd", "evasion", arch, group, seed, {},
-              {"success_rate": _sig(cfg.adv_scale * v - 0.4 + noise(0.1))}, recipe={"adv_train": "pgd"})
+        rate = _sig(cfg.adv_scale * v - 0.4 + noise(0.1))
+        w.job("attack", "pgd", "evasion", arch, group, seed, {}, {"success_rate": rate},
+              sets("pgd_adv", rate), recipe={"adv_train": "pgd"})
+        adv_acc = acc - 0.06 - 0.03 * (group == "nas") + 0.003 * aux.normal()
+        w.job("train", "train", "train", arch, group, seed, {},
+              {"test_acc": adv_acc, "val_acc": adv_acc, "train_wall": 3 * (30 + 10 * depth), "epochs": 8},
+              {"history": [{**h, "val_acc": h["val_acc"] * adv_acc / acc} for h in history]},
+              recipe={"adv_train": "pgd"}, wall=3 * (30 + 10 * depth))
+    if cfg.landscapes:
+        _landscape_job(w, cfg, aux, arch, group, v, seed)
     cell = group != "manual"  # structure metrics are NaN for hand-designed nets
     for name, family, value in (("hessian_top", "hessian", math.exp(-v) * 10 + noise(0.2)),
                                 ("grad_var", "gradients", 1000 * math.exp(-0.5 * v) + noise(20)),
@@ -186,3 +210,48 @@ def _write_arch_seed(w: FixtureWriter, cfg: SyntheticStudy, rng: np.random.Gener
                                 ("cell_skips", "structure", skips if cell else math.nan)):
         w.job("metric", name, family, arch, group, seed, {"at": "trained"},
               {name: value, f"{name}.stderr": 0.01 * abs(value), f"{name}.cost_s": 0.5})
+
+
+def _evasion_sets(cfg: SyntheticStudy, aux: np.random.Generator, attack: str, group: str, seed: int,
+                  rate: float) -> dict[str, list[int]]:
+    """Attacked test indices (a few inputs the model got wrong are left out) and the `rate` share of
+    them it is fooled on: the hardest by a difficulty common to the seed's models plus its own noise."""
+    common = np.random.default_rng([cfg.rng_seed, zlib.crc32(attack.encode()), seed]).normal(size=cfg.n_inputs)
+    rho = cfg.shared_rho[group == "manual"]
+    score = rho * common + math.sqrt(1 - rho * rho) * aux.normal(size=cfg.n_inputs)
+    attacked = np.flatnonzero(aux.random(cfg.n_inputs) > 0.05)
+    k = int(round(rate * len(attacked)))
+    fooled = attacked[np.argsort(-score[attacked], kind="stable")[:k]]
+    return {"attacked": attacked.tolist(), "fooled": sorted(fooled.tolist())}
+
+
+LANDSCAPE_SPANS = {"conv": (0.5, 2.0), "filter": (1.0, 5.0), "input": (0.2, 40.0)}  # span, curvature scale
+
+
+def _quadratic(aux: np.random.Generator, coords: np.ndarray, scale: float) -> tuple[np.ndarray, float, float]:
+    """A quadratic surface on the grid, its exact mean Laplacian (k1 + k2) and loss rise within half the span."""
+    k1 = scale * math.exp(0.2 * aux.normal())
+    k2 = k1 * aux.uniform(0.3, 1.0)
+    k12 = 0.2 * min(k1, k2) * aux.uniform(-1, 1)
+    A, B = np.meshgrid(coords, coords, indexing="ij")
+    rise = 0.5 * k1 * A ** 2 + 0.5 * k2 * B ** 2 + k12 * A * B
+    inside = A ** 2 + B ** 2 <= (0.5 * coords[-1]) ** 2 + 1e-12
+    return 0.05 + 0.1 * aux.random() + rise, k1 + k2, float(rise[inside].max())
+
+
+def _landscape_job(w: FixtureWriter, cfg: SyntheticStudy, aux: np.random.Generator, arch: str, group: str,
+                   v: float, seed: int) -> None:
+    results: dict[str, float] = {}
+    artifacts: dict[str, object] = {}
+    for kind, (span, scale) in LANDSCAPE_SPANS.items():
+        coords = np.linspace(-span, span, cfg.landscape_points)
+        scale *= math.exp(-0.5 * cfg.landscape_sign * v)  # vulnerable (NAS-like) nets are flatter
+        surfs = [_quadratic(aux, coords, scale) for _ in range(3 if kind == "input" else 1)]
+        curv, rise = float(np.mean([s[1] for s in surfs])), float(np.mean([s[2] for s in surfs]))
+        z = [s[0].tolist() for s in surfs]
+        for field, value in (("curvature", curv), ("rise", rise)):
+            key = f"landscape_{kind}_{field}"
+            results |= {key: value, f"{key}.cost_s": 0.5}
+            artifacts |= {f"{key}.grid": coords.tolist(), f"{key}.surfaces" if kind == "input" else f"{key}.surface":
+                          z if kind == "input" else z[0]}
+    w.job("metric", "landscape", "landscape", arch, group, seed, {"at": "trained"}, results, artifacts)

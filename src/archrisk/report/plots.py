@@ -1,12 +1,14 @@
 """Figures as PNG bytes. Uses matplotlib's object API (no pyplot): no global state, no display."""
 from __future__ import annotations
 
+import functools
 import io
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 COLORS = {"nas": "#d62728", "manual": "#1f77b4", "remedy": "#2ca02c", "custom": "#7f7f7f"}
@@ -15,6 +17,15 @@ DPI = 90
 
 def color(group: str) -> str:
     return COLORS.get(group, COLORS["custom"])
+
+
+def _plain_text(fn: Callable[..., bytes]) -> Callable[..., bytes]:
+    """Draw with mathtext off: labels hold user-given names, and '$...$' in one is not TeX."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs) -> bytes:
+        with rc_context({"text.parse_math": False}):
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def _png(fig: Figure, tight: bool = True) -> bytes:
@@ -47,6 +58,7 @@ class ArchPoints:
     values: tuple[float, ...]  # one per seed
 
 
+@_plain_text
 def strip(points: Sequence[ArchPoints], bands: dict[str, tuple[float, float, float]], ylabel: str,
           title: str) -> bytes:
     """Bar per architecture (its mean), dots per seed; group means as lines with shaded 95% CIs."""
@@ -83,6 +95,7 @@ class Line:
     y: tuple[float, ...]
 
 
+@_plain_text
 def lines(panels: Sequence[tuple[str, Sequence[Line], str, str]], logx: bool = False, diagonal: bool = False) -> bytes:
     """One subplot per (title, lines, xlabel, ylabel); lines coloured by group."""
     fig, rows, cols = _grid(len(panels), 3, 4.2, 3.2)
@@ -114,6 +127,7 @@ class Scatter:
     points: tuple[tuple[str, str, float, float], ...]  # (arch, group, x, y)
 
 
+@_plain_text
 def scatters(panels: Sequence[Scatter], cols: int = 4) -> bytes:
     """Scatter grid coloured by group (architecture names are in the tables: labels cost too much here)."""
     from matplotlib.ticker import MaxNLocator
@@ -133,6 +147,7 @@ def scatters(panels: Sequence[Scatter], cols: int = 4) -> bytes:
     return _png(fig, tight=False)
 
 
+@_plain_text
 def heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str) -> bytes:
     """Correlations in [-1, 1], each cell annotated."""
     r, c = matrix.shape
@@ -162,6 +177,7 @@ class Bar:
     hi: float
 
 
+@_plain_text
 def bars(panels: Sequence[tuple[str, Sequence[Bar]]], cols: int = 4) -> bytes:
     """Small bar charts with interval whiskers (remedies vs their source)."""
     fig, rows, cols = _grid(len(panels), cols, 3.2, 2.8)
@@ -175,4 +191,83 @@ def bars(panels: Sequence[tuple[str, Sequence[Bar]]], cols: int = 4) -> bytes:
         ax.set_xticklabels([b.label for b in bs], rotation=30, ha="right", fontsize=7)
         ax.set_title(title, fontsize=8)
         ax.tick_params(labelsize=6)
+    return _png(fig, tight=False)
+
+
+@dataclass(frozen=True)
+class BarSeries:
+    label: str
+    group: str
+    values: tuple[float, ...]  # one per x position (nan: no bar)
+    lo: tuple[float, ...]
+    hi: tuple[float, ...]
+
+
+@_plain_text
+def grouped_bars(panels: Sequence[tuple[str, Sequence[str], Sequence[BarSeries], str, str]], cols: int = 3) -> bytes:
+    """One subplot per (title, x labels, series, xlabel, ylabel): side-by-side bars per x with whiskers."""
+    fig, rows, cols = _grid(len(panels), cols, 4.2, 3.2)
+    for i, (title, xs, series, xlabel, ylabel) in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        width = 0.8 / max(1, len(series))
+        for j, s in enumerate(series):
+            pos = np.arange(len(xs)) - 0.4 + width * (j + 0.5)
+            vals = np.asarray(s.values, float)
+            ax.bar(pos, np.nan_to_num(vals), width=width, color=color(s.group), alpha=0.6, label=s.label)
+            lo, hi = np.asarray(s.lo, float), np.asarray(s.hi, float)
+            ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(vals)
+            if ok.any():
+                ax.errorbar(pos[ok], vals[ok], yerr=[np.maximum(vals[ok] - lo[ok], 0), np.maximum(hi[ok] - vals[ok], 0)],
+                            fmt="none", ecolor="k", capsize=2, lw=0.8)
+        ax.set_xticks(range(len(xs)))
+        ax.set_xticklabels(xs, fontsize=7)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, frameon=False)
+    return _png(fig, tight=False)
+
+
+@dataclass(frozen=True)
+class Contour:
+    title: str
+    grid: tuple[float, ...]  # coordinates along both axes
+    z: np.ndarray  # [G, G], rows along the first direction
+
+
+@_plain_text
+def contours(left: Sequence[Contour], right: Sequence[Contour], labels: tuple[str, str] = ("NAS", "manual"),
+             per_row: int = 3, levels: int = 14) -> bytes:
+    """Two groups of contour panels side by side (left group | right group) on one colour scale:
+    the same loss levels everywhere, so denser rings mean a sharper surface."""
+    per = max(1, min(per_row, max(len(left), len(right))))
+    rows = max(1, math.ceil(max(len(left), len(right)) / per))
+    cols = 2 * per
+    w, h = 2.3, 2.2
+    W, H = w * cols + 1.3, h * rows + 0.6  # inches; 1.3 on the right for the colour bar
+    fig = Figure(figsize=(W, H))
+    fig.subplots_adjust(left=0.35 / W, right=1 - 1.35 / W, bottom=0.3 / H, top=1 - 0.6 / H, wspace=0.35, hspace=0.45)
+    zs = np.concatenate([np.ravel(c.z) for c in [*left, *right]]) if (left or right) else np.zeros(1)
+    zs = zs[np.isfinite(zs)]
+    lo, hi = (float(zs.min()), float(np.quantile(zs, 0.98))) if zs.size else (0.0, 1.0)
+    lv = np.linspace(lo, hi if hi > lo else lo + 1e-6, levels)
+    mappable = None
+    for side, panels in enumerate((left, right)):
+        for i, c in enumerate(panels):
+            ax = fig.add_subplot(rows, cols, (i // per) * cols + side * per + i % per + 1)
+            g = np.asarray(c.grid, float)
+            # rows of z run along the first direction: put it on the x axis
+            mappable = ax.contourf(g, g, np.asarray(c.z, float).T, levels=lv, cmap="viridis", extend="max")
+            ax.contour(g, g, np.asarray(c.z, float).T, levels=lv, colors="k", linewidths=0.3)
+            ax.plot([0], [0], marker="+", color="w", ms=6)
+            ax.set_title(c.title, fontsize=8, color=color(("nas", "manual")[side]))
+            ax.tick_params(labelsize=6)
+            ax.set_aspect("equal")
+    for side, label in enumerate(labels):
+        fig.text(0.35 / W + (side + 0.5) / 2 * (1 - 1.7 / W), 1 - 0.25 / H, label,
+                 ha="center", fontsize=10, weight="bold", color=color(("nas", "manual")[side]))
+    if mappable is not None:
+        cax = fig.add_axes([1 - 1.1 / W, 0.3 / H, 0.15 / W, 1 - 0.9 / H])
+        fig.colorbar(mappable, cax=cax, label="loss", format="%.3g")
     return _png(fig, tight=False)

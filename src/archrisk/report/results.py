@@ -58,7 +58,7 @@ COMPARISON_COLUMNS = ["quantity", "risk direction", "NAS archs", "manual archs",
                       "permutation p", "permutations", "smallest possible p"]
 
 
-def _strip(ss: SeriesSet, c: GroupComparison, slug: str) -> Fig:
+def strip_figure(ss: SeriesSet, c: GroupComparison, slug: str) -> Fig:
     s = c.series
     archs = _order(ss, s.values)
     pts = [plots.ArchPoints(a, ss.groups.get(a, "custom"), tuple(s.values[a].values())) for a in archs]
@@ -96,7 +96,7 @@ def nas_vs_manual(ss: SeriesSet, comparisons: dict) -> Section:
             comparisons[s.q] = c
             rows.append(comparison_row(c))
             if id(s) in heads:
-                block.figures.append(_strip(ss, c, f"groups_{s.q.slug}"))
+                block.figures.append(strip_figure(ss, c, f"groups_{s.q.slug}"))
         block.tables.append(Table(f"groups_{fam}", f"{title}: NAS vs manual", COMPARISON_COLUMNS, rows))
         sec.blocks.append(block)
     return sec

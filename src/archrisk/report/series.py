@@ -168,8 +168,10 @@ class SeriesSet:
         return None
 
     def explanatory(self) -> list[Series]:
-        """Metric results (without their standard errors) and derived training signals."""
-        out = [s for q, s in self.series.items() if q.kind in ("metric", "derived")]
+        """Metric results (without their standard errors) and derived training signals of
+        standard-trained victims (an adversarially trained victim is a different model: its
+        properties would be set against other models' attack results)."""
+        out = [s for q, s in self.series.items() if q.kind in ("metric", "derived") and not q.param("adv_train")]
         return sorted(out, key=lambda s: (s.q.kind, s.q.name, s.q.key, s.q.variant))
 
 
@@ -192,12 +194,13 @@ def early_convergence(history: list[dict[str, Any]]) -> float | None:
     return float(np.mean(accs[:k]))
 
 
-def build_series(store: StoreData) -> SeriesSet:
-    """Group every done result into series; add early convergence from training histories."""
+def variants(store: StoreData) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Job id -> variant of every done job: its parameters, the victim's adversarial training, and
+    the dataset/size when the store mixes several."""
     done = store.done
     many_data = len({j.dataset for j in done}) > 1
     many_size = len({j.size for j in done}) > 1
-    series: dict[Quantity, Series] = {}
+    out = {}
     for job in done:
         variant = [(k, _fmt(v)) for k, v in sorted(job.params.items()) if k != "adv_train"]
         if job.adv_train:
@@ -206,6 +209,16 @@ def build_series(store: StoreData) -> SeriesSet:
             variant.append(("dataset", str(job.dataset)))
         if many_size:
             variant.append(("size", str(job.size)))
+        out[job.id] = tuple(variant)
+    return out
+
+
+def build_series(store: StoreData) -> SeriesSet:
+    """Group every done result into series; add early convergence from training histories."""
+    variant_of = variants(store)
+    series: dict[Quantity, Series] = {}
+    for job in store.done:
+        variant = variant_of[job.id]
         for key, value in store.results.get(job.id, {}).items():
             if key in _IGNORED_KEYS or key.endswith(_IGNORED_SUFFIXES):
                 continue
