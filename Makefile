@@ -19,9 +19,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo study (studies/demo.toml) into results.db, then the report. Rerunning resumes.
 demo: $(STAMP)
-	$(BIN)/archrisk train pc_darts --size tiny
-	$(BIN)/archrisk train resnet18 --size tiny
+	$(BIN)/archrisk audit studies/demo.toml --store results.db
+	$(BIN)/archrisk report results.db -o report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

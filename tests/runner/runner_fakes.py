@@ -43,7 +43,8 @@ class FakeEvasion(Attack):
     sleep: float = 0.0
     fail: bool = False
     diverge: bool = False
-    vandal: bool = False  # zero the victim's weights and the test images in place (after measuring)
+    vandal: bool = False  # zero the victim's weights and the test images in place
+    interrupt: bool = False  # as if Ctrl-C arrived during the job
 
     def _run(self, victim, ctx):
         _log(f"attack {self.name} eps={self.eps} seed={ctx.seed} spec={ctx.spec.hash()}")
@@ -55,6 +56,8 @@ class FakeEvasion(Attack):
             ctx.dataset.test.x.zero_()
         if self.fail:
             raise RuntimeError("fake attack failed on purpose")
+        if self.interrupt:
+            raise KeyboardInterrupt
         if self.diverge:
             raise DivergedError(0, 3, float("nan"))
         x, y = ctx.dataset.test.x[:self.n], ctx.dataset.test.y[:self.n]

@@ -131,6 +131,16 @@ def test_fail_fast_stops_then_a_rerun_finishes_without_repeating(tmp_path, cache
     assert sum(_log_counts(log).values()) == sum(runs.values()) + 1
 
 
+def test_an_interrupted_audit_hands_its_claim_back(tmp_path, cache):
+    text = study_toml(seeds=(0,), archs=VGG, extra='[[attacks]]\nname = "fake_evasion"\nparams = { interrupt = true }\n')
+    store = tmp_path / "r.db"
+    with pytest.raises(KeyboardInterrupt):
+        audit(text, store, progress=False)
+    rows = query(store, "SELECT status, claimed_by FROM jobs WHERE params_json LIKE '%interrupt%'")
+    assert rows == [("pending", None)]  # not left 'running' under a live pid: the next run takes it at once
+    assert query(store, "SELECT count(*) FROM jobs WHERE status='running'") == [(0,)]
+
+
 def test_bad_executor_options(tmp_path):
     from archrisk.errors import ArchriskError
 

@@ -15,7 +15,8 @@ def made(tmp_path_factory):
     """One audit through the CLI, shared by the tests of this module (they only read the store)."""
     tmp = tmp_path_factory.mktemp("cli")
     study = tmp / "study.toml"
-    extra = '[[attacks]]\nname = "fake_evasion"\nparams = { fail = true }\n'
+    extra = ('[[attacks]]\nname = "fake_evasion"\nparams = { fail = true }\n'
+             '[[metrics]]\nname = "fake_weights"\nat = "init"\n')  # a family name: all its metrics, one job
     study.write_text(study_toml(seeds=(0,), archs=("vgg13_bn",), extra=extra))
     path = tmp / "r.db"
     with pytest.MonkeyPatch.context() as mp, _Quiet() as out:
@@ -23,7 +24,7 @@ def made(tmp_path_factory):
         rc = main(["audit", str(study), "--store", str(path), "--json"])
     assert rc == 0
     rec = json.loads(out.text)
-    assert rec["counts"] == {"pending": 0, "running": 0, "done": 7, "failed": 1, "diverged": 0} and rec["ran"] == 8
+    assert rec["counts"] == {"pending": 0, "running": 0, "done": 8, "failed": 1, "diverged": 0} and rec["ran"] == 9
     assert rec["failures"][0]["error"] == "RuntimeError: fake attack failed on purpose"
     return path
 
@@ -60,12 +61,12 @@ def test_status_counts_and_failures(store, capsys):
     assert main(["status", str(store), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     (s,) = rep["studies"]
-    assert s["name"] == "fake" and s["total"] == 8 and s["counts"]["done"] == 7
-    assert s["by_kind"] == {"train": {"done": 1}, "attack": {"done": 4, "failed": 1}, "metric": {"done": 2}}
+    assert s["name"] == "fake" and s["total"] == 9 and s["counts"]["done"] == 8
+    assert s["by_kind"] == {"train": {"done": 1}, "attack": {"done": 4, "failed": 1}, "metric": {"done": 3}}
     assert [f["name"] for f in s["failures"]] == ["fake_evasion"] and s["running"] == []
     assert main(["status", str(store)]) == 0
     out = capsys.readouterr().out
-    assert "8/8 finished" in out and "failed on purpose" in out  # (the table may wrap the error)
+    assert "9/9 finished" in out and "failed on purpose" in out  # (the table may wrap the error)
     assert main(["status", str(store), "--study", "nope"]) == 2
     assert "no study 'nope'" in capsys.readouterr().err
 
@@ -83,11 +84,18 @@ def test_export_csv_and_json_hold_the_tidy_rows(store, tmp_path, capsys):
     assert [(r["job_id"], r["key"], r["value"]) for r in data] == tidy
     assert main(["export", str(store), "-f", "json", "--table", "jobs", "-o", str(tmp_path / "j.json")]) == 0
     jobs = json.loads((tmp_path / "j.json").read_text())
-    assert len(jobs) == 8 and {j["status"] for j in jobs} == {"done", "failed"} and "claimed_by" not in jobs[0]
+    assert len(jobs) == 9 and {j["status"] for j in jobs} == {"done", "failed"} and "claimed_by" not in jobs[0]
     assert main(["export", str(store), "-f", "csv", "--table", "artifacts", "-o", str(tmp_path / "a.csv")]) == 0
     with open(tmp_path / "a.csv") as f:
         keys = {r["key"] for r in csv.DictReader(f)}
     assert {"curve.eps", "fooled", "config", "history"} <= keys
+
+
+def test_a_family_name_measures_all_its_metrics_in_one_job(store):
+    rows = query(store, "SELECT j.name, j.family, r.key FROM tidy r JOIN jobs j ON j.id=r.job_id WHERE j.name='fake_weights'")
+    assert {r[2] for r in rows} == {"fake_norm", "fake_norm.stderr", "fake_norm.cost_s", "fake_headnorm",
+                                    "fake_headnorm.cost_s"}  # fake_headnorm has no standard error
+    assert {r[1] for r in rows} == {"fake_weights"}
 
 
 def test_export_parquet(store, tmp_path, capsys):

@@ -180,3 +180,27 @@ def test_cli_search_writes_a_genotype_usable_as_arch(tmp_path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["format"] == rec["format"]
     model = build(json.dumps(rec["genotype"]), num_classes=10, in_channels=1)
     assert model(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+    from archrisk.runner import parse_study  # the printed entry drops into a study file as is
+
+    study = parse_study(f'name = "s"\nseeds = [0]\narchs = [{rec["study_entry"]}]\n')
+    assert study.labels() == ["search-skip-0.1-s0"] and study.archs[0].group == "custom"
+
+
+def test_score_penalty_is_the_fitted_structural_terms_on_soft_stats() -> None:
+    from archrisk.score import load_model
+    from archrisk.search import get_penalty
+
+    model = load_model()  # the shipped coefficients
+    fit = model.families["evasion"]
+    alpha = (0.5 * torch.randn(len(edge_inputs(4)), len(OPS), generator=torch.Generator().manual_seed(0))
+             ).requires_grad_(True)
+    cell = SoftCell(F.softmax(alpha, -1), OPS, 4)
+    value = get_penalty("score")(cell)
+    stats = {k: v.item() for k, v in cell.soft_stats().items()}
+    by_hand = sum(fit.coef[model.signals.index(s)]
+                  * max(-3.0, min(3.0, (stats[s] - model.center[model.signals.index(s)])
+                                  / model.scale[model.signals.index(s)]))
+                  for s in ("depth", "width", "skips", "parametric"))
+    assert value.item() == pytest.approx(by_hand, rel=1e-5, abs=1e-7)
+    value.backward()
+    assert alpha.grad.abs().sum() > 0

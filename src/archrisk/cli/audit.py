@@ -26,17 +26,25 @@ def audit(
 ) -> None:
     """Run a study; kill and rerun at any time: it resumes, redoing only unfinished jobs."""
     import signal
+    import threading
 
     from archrisk.runner import audit as run
 
     def stop(signum, frame):  # SIGTERM unwinds like Ctrl-C: claims are handed back before exiting
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
-
-    s = run(study, store, executor=executor, workers=workers, fail_fast=fail_fast,
-            progress=not (no_progress or json_out), device=device, retry_failed=retry_failed,
-            ray_address=ray_address)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
+    try:
+        s = run(study, store, executor=executor, workers=workers, fail_fast=fail_fast,
+                progress=not (no_progress or json_out), device=device, retry_failed=retry_failed,
+                ray_address=ray_address)
+    except KeyboardInterrupt:
+        _stderr(f"interrupted: finished jobs are kept in {store}; rerun the same command to resume")
+        raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     if json_out:
         print_json({"study_id": s.study_id, "name": s.name, "store": s.store, "total": s.total,
                     "counts": s.counts, "ran": s.ran, "wall_time": s.wall_time, "overhead_s": s.overhead_s,
@@ -49,6 +57,12 @@ def audit(
     if s.failures:
         table("failed jobs", ["kind", "name", "arch", "seed", "status", "error"],
               [[f["kind"], f["name"], f["arch"], f["seed"], f["status"], f["error"]] for f in s.failures[:20]])
+
+
+def _stderr(line: str) -> None:
+    import sys
+
+    sys.stderr.write(line + "\n")
 
 
 @app.command()

@@ -32,6 +32,8 @@ def search_cmd(
     r = search(dataset, budget=budget, penalty=penalty, lam=lam, seed=seed, device=device,
                progress=not json_out, data_dir=data_dir, threads=threads, **overrides)
     record = r.to_dict()
+    label = f"search-{penalty}-{lam:g}-s{seed}"  # a study's archs entry for this cell (TOML literal string)
+    record["study_entry"] = f"{{ genotype = '{r.genotype.to_json()}', label = \"{label}\", group = \"custom\" }}"
     if out is not None:
         out.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     if json_out:
@@ -45,3 +47,4 @@ def search_cmd(
     console.print(f"penalty {penalty} x {lam}; supernet train acc {last.get('train_acc', float('nan')):.3f}, "
                   f"alpha-half acc {last.get('val_acc', float('nan')):.3f}; {r.wall_time:.0f}s on {r.device}"
                   + (f"; written to {out}" if out else ""))
+    console.print("study entry: " + record["study_entry"], highlight=False, markup=False, soft_wrap=True)

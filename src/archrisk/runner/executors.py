@@ -10,6 +10,7 @@ import multiprocessing as mp
 import os
 import sys
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from archrisk.errors import ArchriskError, InvalidValueError, UnknownNameError
@@ -63,7 +64,7 @@ class LocalExecutor:
         job_id, spec, device = self._queue.pop(0)
         return [(job_id, run_job(spec, device))]
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         self._queue.clear()
 
 
@@ -94,7 +95,7 @@ class ProcessExecutor:
             job_id = self._futures.pop(fut)
             try:
                 out.append((job_id, fut.result()))
-            except cf.process.BrokenProcessPool as e:
+            except BrokenProcessPool as e:
                 broken = True
                 out.append((job_id, Outcome("failed", error=f"worker process died ({e})")))
         if broken:  # every other in-flight future of a broken pool fails too
@@ -105,8 +106,13 @@ class ProcessExecutor:
             self._pool = self._new_pool()
         return out
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, abort: bool = False) -> None:
+        """Shut the pool down; `abort` (the audit is being interrupted) also kills running jobs,
+        whose claims the scheduler hands back."""
+        if abort:
+            for proc in list(getattr(self._pool, "_processes", {}).values()):
+                proc.kill()
+        self._pool.shutdown(wait=not abort, cancel_futures=True)
         self._futures.clear()
 
 
@@ -127,7 +133,9 @@ def _ray_run(spec: dict, device: str, threads: int, setup: Setup) -> Outcome:
 
 class RayExecutor:
     """Ray tasks (one CPU each, or one GPU each on CUDA). Starts a local Ray instance with
-    `workers` CPUs, or joins the cluster at `address` (`--ray-address`)."""
+    `workers` CPUs, or joins the cluster at `address` (`--ray-address`). The store stays with
+    the driver (the only writer). On several nodes, point ARCHRISK_CACHE (and ARCHRISK_DATA) at a
+    shared filesystem: a node without the victim's checkpoint would train the victim again."""
 
     def __init__(self, workers: int = 2, setup: Setup = None, address: str | None = None,
                  device: str = "cpu", **_: Any):
@@ -163,7 +171,7 @@ class RayExecutor:
                 out.append((job_id, Outcome("failed", error=f"Ray task failed: {' '.join(str(e).split())[:400]}")))
         return out
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         for ref in self._refs:
             self._ray.cancel(ref, force=True)
         self._refs.clear()

@@ -105,7 +105,8 @@ def _attack(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
     r = attacks.run_attack(spec["arch"], spec["name"], dataset_of(spec), size=spec["size"],
                            seed=spec["seed"], recipe=recipe_of(spec), device=device, victim=victim,
                            progress=False, **spec["params"])
-    artifacts: dict[str, Any] = {"config": r.config}
+    # Validity flags (e.g. gradient_masking) travel with the numbers they qualify.
+    artifacts: dict[str, Any] = {"config": r.config, "flags": dict(getattr(r, "flags", {}) or {})}
     for x, rows in r.curves.items():
         artifacts[f"curve.{x}"] = rows
     artifacts.update(r.arrays)
@@ -127,9 +128,9 @@ def _metric(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
         if m.stderr is not None and math.isfinite(m.stderr):
             results[f"{key}.stderr"] = m.stderr
         results[f"{key}.cost_s"] = m.cost_s
+        # Details become '<metric>.<field>' artifacts, e.g. landscape_conv_rise.grid / .surface.
         for k, v in (m.extra or {}).items():
-            # Grids and curves get their own artifact keys (the report looks them up by prefix).
-            artifacts[k if k.startswith(("contour.", "curve.")) else f"{key}.{k}"] = v
+            artifacts[f"{key}.{k}"] = v
     return results, artifacts, device
 
 

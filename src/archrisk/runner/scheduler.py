@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,8 +93,9 @@ def audit(study: str | Path | Study, store: str | Path, executor: str = "local",
     counts = db.counts(sid)
     bar = tqdm(total=len(jobs), initial=finished(counts), unit="job", desc=spec.name, disable=not progress,
                dynamic_ncols=True)
+    aborted = True
     try:
-        with st.Heartbeat(db.path, owner, lease_s, db.timeout):
+        with Heartbeat(db.path, owner, lease_s, db.timeout):
             while True:
                 tick = time.perf_counter()
                 free = ex.slots - len(inflight)
@@ -128,8 +131,9 @@ def audit(study: str | Path | Study, store: str | Path, executor: str = "local",
                     counts = db.counts(sid)
                     _advance(bar, finished(counts))
                     overhead += time.perf_counter() - tick
+        aborted = False
     finally:
-        ex.close()
+        ex.close(abort=aborted)
         db.release(owner)
         bar.close()
     counts = db.counts(sid)
@@ -140,6 +144,35 @@ def audit(study: str | Path | Study, store: str | Path, executor: str = "local",
         raise JobFailedError(f"{stop_reason}; stopped by --fail-fast (finished work is kept; rerun to resume)")
     return AuditSummary(sid, spec.name, str(store), len(jobs), counts, ran, time.perf_counter() - t0,
                         overhead, failures)
+
+
+class Heartbeat:
+    """Renews an owner's leases from a background thread (own connection) while jobs run."""
+
+    def __init__(self, path: Path, owner: st.Owner, lease_s: float, timeout: float = 60.0):
+        self.path, self.owner, self.lease_s, self.timeout = path, owner, lease_s, timeout
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="archrisk-lease", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        conn = None
+        while not self._stop.wait(self.lease_s / 4):
+            try:
+                conn = conn or st.connect(self.path, self.timeout)
+                conn.execute("UPDATE jobs SET lease_until=? WHERE claimed_by=? AND status='running'",
+                             (time.time() + self.lease_s, self.owner.token))
+            except sqlite3.Error:  # busy beyond the timeout: the next beat tries again
+                pass
+        if conn is not None:
+            conn.close()
 
 
 def _advance(bar: tqdm, n: int) -> None:

@@ -16,7 +16,6 @@ import math
 import os
 import socket
 import sqlite3
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ from archrisk.errors import ArchriskError
 SCHEMA_VERSION = "1"
 APP_ID = "archrisk-results"
 STATUSES = ("pending", "running", "done", "failed", "diverged")
-FINAL = ("done", "failed", "diverged")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
@@ -122,7 +120,7 @@ def _create(path: Path, timeout: float) -> None:
     if not path.parent.is_dir():
         raise StoreError(f"cannot create store {path}: folder {path.parent} does not exist")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-    conn = _connect(tmp, timeout)
+    conn = connect(tmp, timeout)
     try:
         conn.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file header
         conn.execute("BEGIN")
@@ -144,7 +142,7 @@ def _create(path: Path, timeout: float) -> None:
             Path(str(tmp) + suffix).unlink(missing_ok=True)
 
 
-def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+def connect(path: Path, timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
@@ -169,7 +167,7 @@ class Store:
             _create(self.path, timeout)
         _check_file(self.path)
         try:
-            self.conn = _connect(self.path, timeout)
+            self.conn = connect(self.path, timeout)
             self._validate(check)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path} is corrupted or unreadable ({e}); restore a backup or "
@@ -370,35 +368,6 @@ class Store:
                 f"SELECT a.job_id, a.key, a.json FROM artifacts a JOIN jobs j ON j.id=a.job_id "
                 f"WHERE j.status='done' AND {where} ORDER BY a.job_id, a.key", args):
             yield {"job_id": r["job_id"], "key": r["key"], "value": json.loads(r["json"])}
-
-
-class Heartbeat:
-    """Renews an owner's leases from a background thread (own connection) while jobs run."""
-
-    def __init__(self, path: Path, owner: Owner, lease_s: float, timeout: float = 60.0):
-        self.path, self.owner, self.lease_s, self.timeout = path, owner, lease_s, timeout
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="archrisk-lease", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        conn = None
-        while not self._stop.wait(self.lease_s / 4):
-            try:
-                conn = conn or _connect(self.path, self.timeout)
-                conn.execute("UPDATE jobs SET lease_until=? WHERE claimed_by=? AND status='running'",
-                             (time.time() + self.lease_s, self.owner.token))
-            except sqlite3.Error:  # busy beyond the timeout: the next beat tries again
-                pass
-        if conn is not None:
-            conn.close()
 
 
 def _real(v: Any) -> float | None:

@@ -34,9 +34,13 @@ class SignalConfig:
     grad_samples: int = 64  # per-sample gradients for the variance
     input_samples: int = 64  # test images for the input-gradient norm
     seed: int = 0
+    # CPU threads while measuring (restored after): the short run's numerics depend on the
+    # reduction order, so the fit and every later score use the same count.
+    threads: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("limit", "short_epochs", "batch_size", "ntk_samples", "grad_samples", "input_samples"):
+        for name in ("limit", "short_epochs", "batch_size", "ntk_samples", "grad_samples", "input_samples",
+                     "threads"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidValueError(f"signal config {name}={v!r} must be an integer >= 1")
@@ -73,9 +77,20 @@ def measure_signals(arch: str, cfg: SignalConfig = SignalConfig(), device: str =
                     dataset=None) -> dict[str, float]:
     """Every signal of `arch` (arch string or Genotype) under `cfg`; NaN where undefined.
     `dataset` may pass the loaded subset in (repeated calls on one dataset)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _measure(arch, cfg, device, dataset)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _measure(arch, cfg: SignalConfig, device: str, dataset) -> dict[str, float]:
     from archrisk.arch import build, count_params
-    from archrisk.data import load_dataset
     from archrisk.arch.zoo import get_size
+    from archrisk.data import load_dataset
     from archrisk.metrics import explain
     from archrisk.train import get_recipe
 

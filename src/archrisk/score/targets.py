@@ -43,7 +43,7 @@ def read_targets(path: str | Path, study: str | None = None, dataset: str | None
         sid = db.resolve_study(study)
         jobs = {j["id"]: j for j in db.jobs(sid, status="done")}
         rows = [r for r in db.results(sid) if r["kind"] == "attack"]
-        studies = [s["name"] for s in db.studies()]
+        studies = [f"{s['name']} ({s['id']})" for s in db.studies() if sid is None or s["id"] == sid]
     if not rows:
         raise InvalidValueError(f"{path} holds no finished attack results to fit the risk score on")
     common = Counter((r["dataset"], r["size"]) for r in rows).most_common(1)[0][0]
