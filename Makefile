@@ -21,7 +21,7 @@ install: $(STAMP)
 
 # The demo study (studies/demo.toml) into results.db, then the report. Rerunning resumes.
 demo: $(STAMP)
-	$(BIN)/archrisk audit studies/demo.toml --store results.db
+	$(BIN)/archrisk audit studies/demo.toml --store results.db --executor process --workers 2
 	$(BIN)/archrisk report results.db -o report
 
 test: $(STAMP)

@@ -88,7 +88,7 @@ class FakePoison(Attack):
         time.sleep(self.sleep)
         clean = ctx.victim().test_acc
         drop = self.fraction * clean * (1 + torch.rand(1, generator=ctx.generator()).item())
-        return {"clean_acc": clean, "acc_drop": drop}, {}, {}
+        return {"clean_acc": clean, "acc_drop": drop}, {}, {"roc_fpr": [0.0, 0.5, 1.0], "roc_tpr": [0.0, 0.7, 1.0]}
 
 
 def _fake_metric_family():
@@ -112,47 +112,16 @@ def _fake_metric_family():
         return {k: v for k, v in out.items() if k in names}
 
 
-def _standin_explain(arch, dataset, *, size="tiny", seed=0, at="trained", metrics=(), recipe=None,
-                     device="cpu", victim=None, epochs=None, progress=False, **params):
-    """What `archrisk.metrics.explain` does for model metrics, until the real one is importable."""
-    from archrisk.arch import build
-    from archrisk.metrics.base import MetricContext, MetricResult, family_of, split_params
-
-    if at == "trained":
-        model = victim.model
-    else:
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            model = build(arch, num_classes=dataset.num_classes, in_channels=dataset.shape[0], mean=dataset.mean,
-                          std=dataset.std, size=size)
-    fams = {family_of(m).name: family_of(m) for m in metrics}
-    configs, _ = split_params(list(fams.values()), params)
-    out = {}
-    model.eval()
-    for fam in fams.values():
-        ctx = MetricContext(model, dataset, torch.device(device), seed, frozenset(params), family=fam.name)
-        t0 = time.perf_counter()
-        est = fam.fn(ctx, configs[fam.name], tuple(m for m in metrics if fam.provides(m)))
-        for k, e in est.items():
-            out[k] = MetricResult(k, e.value, e.stderr, time.perf_counter() - t0, e.extra)
-    return out
-
-
 def install() -> None:
     """Register the fakes (once per process)."""
     known = {a.name for a in list_attacks()}
     for cls in (FakeEvasion, FakePoison):
         if cls.name not in known:
             register_attack(cls)
-    import archrisk.metrics as metrics_pkg
-    from archrisk.metrics.base import list_metrics
+    from archrisk.metrics import list_metrics
 
     if "fake_norm" not in list_metrics():
         _fake_metric_family()
-    if not hasattr(metrics_pkg, "explain"):
-        metrics_pkg.explain = _standin_explain
-    if not hasattr(metrics_pkg, "list_metrics"):
-        metrics_pkg.list_metrics = list_metrics
 
 
 def study_toml(seeds=(0, 1), archs=("resnet18", "vgg13_bn"), sleep=0.0, extra="", epochs=0, limit=120) -> str:

@@ -53,6 +53,9 @@ def test_complete_run_stores_every_result_with_shared_victims(tmp_path, cache):
     arts = artifacts(store)
     keys = Counter(k for _, k in arts)
     assert keys["curve.eps"] == keys["fooled"] == 4 and keys["config"] == 12 and keys["fake_norm.n_params"] == 4
+    rocs = [json.loads(v) for (j, k), v in arts.items() if k == "roc"]  # arrays roc_fpr/roc_tpr -> the store's 'roc'
+    assert len(rocs) == 4 and all(r == {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.7, 1.0]} for r in rocs)
+    assert keys["roc_fpr"] == keys["roc_tpr"] == 0
     assert query(store, "SELECT DISTINCT version, device, host IS NOT NULL FROM jobs") == [("0.1.0", "cpu", 1)]
 
     # same study, same seeds, fresh cache and store: identical values (training redone from scratch)

@@ -27,7 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     from archrisk.errors import ArchriskError
 
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, click returns the exit code of typer.Exit/Ctrl-C instead of raising.
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int):
+            return rc
     except ArchriskError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -47,12 +47,14 @@ def audit(
             signal.signal(signal.SIGTERM, previous)
     if json_out:
         print_json({"study_id": s.study_id, "name": s.name, "store": s.store, "total": s.total,
-                    "counts": s.counts, "ran": s.ran, "wall_time": s.wall_time, "overhead_s": s.overhead_s,
+                    "counts": s.counts, "ran": s.ran, "wall_time": s.wall_time, "setup_s": s.setup_s,
+                    "overhead_s": s.overhead_s,
                     "failures": s.failures})
         return
     c = s.counts
     console.print(f"{s.name}: {c['done']}/{s.total} jobs done, {c['failed']} failed, {c['diverged']} diverged "
-                  f"({s.ran} run now in {s.wall_time:.1f}s, scheduling {s.overhead_s:.2f}s); store {s.store}",
+                  f"({s.ran} run now in {s.wall_time:.1f}s; setup {s.setup_s:.1f}s, scheduling {s.overhead_s:.2f}s); "
+                  f"store {s.store}",
                   highlight=False)
     if s.failures:
         table("failed jobs", ["kind", "name", "arch", "seed", "status", "error"],

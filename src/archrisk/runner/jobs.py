@@ -109,7 +109,10 @@ def _attack(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
     artifacts: dict[str, Any] = {"config": r.config, "flags": dict(getattr(r, "flags", {}) or {})}
     for x, rows in r.curves.items():
         artifacts[f"curve.{x}"] = rows
-    artifacts.update(r.arrays)
+    arrays = dict(r.arrays)
+    if "roc_fpr" in arrays and "roc_tpr" in arrays:  # the store's ROC record: {"fpr": [...], "tpr": [...]}
+        artifacts["roc"] = {"fpr": arrays.pop("roc_fpr"), "tpr": arrays.pop("roc_tpr")}
+    artifacts.update(arrays)
     return dict(r.metrics), artifacts, r.device
 
 

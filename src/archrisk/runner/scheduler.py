@@ -40,7 +40,8 @@ class AuditSummary:
     counts: dict[str, int]  # by status, after this run
     ran: int  # jobs this call finished (any status)
     wall_time: float
-    overhead_s: float  # time spent scheduling: planning, claiming, committing
+    setup_s: float  # reading and validating the study (imports included), planning, recording the grid
+    overhead_s: float  # time spent scheduling jobs: claiming, submitting, committing, progress
     failures: list[dict] = field(default_factory=list)  # {id, kind, name, arch, seed, status, error}
 
     @property
@@ -86,7 +87,7 @@ def audit(study: str | Path | Study, store: str | Path, executor: str = "local",
                  [j.row(sid) for j in jobs], deps)
     if retry_failed:
         db.reset(sid)
-    overhead = time.perf_counter() - t0
+    setup, overhead = time.perf_counter() - t0, 0.0
     inflight: dict[str, dict] = {}
     ran, stop_reason = 0, None
     finished = lambda c: c["done"] + c["failed"] + c["diverged"]  # noqa: E731
@@ -143,7 +144,7 @@ def audit(study: str | Path | Study, store: str | Path, executor: str = "local",
     if stop_reason:
         raise JobFailedError(f"{stop_reason}; stopped by --fail-fast (finished work is kept; rerun to resume)")
     return AuditSummary(sid, spec.name, str(store), len(jobs), counts, ran, time.perf_counter() - t0,
-                        overhead, failures)
+                        setup, overhead, failures)
 
 
 class Heartbeat:

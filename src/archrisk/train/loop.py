@@ -63,7 +63,10 @@ class TrainResult:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:  # torch's message for an unknown device string is a traceback-worthy one
+        raise ArchriskError(f"device {device!r} is not supported; use cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ArchriskError("--device cuda was requested but no CUDA device is available; use --device cpu")
     if dev.type not in ("cpu", "cuda"):
