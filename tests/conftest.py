@@ -13,6 +13,16 @@ if "ARCHRISK_TEST_KEEP_CACHE" not in os.environ:
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models run many small ops: a second intra-op thread only adds synchronisation, and
+    on a shared machine it waits for cores. Modules opt in with `pytestmark`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def digits():
     from archrisk.data import load_dataset

@@ -1,14 +1,9 @@
-"""The models here are tiny: one intra-op thread is faster than two (no pool synchronisation,
-and other processes share the machine's cores)."""
+"""The models here are tiny: one intra-op thread is faster than two (see tests/conftest.py)."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_thread(one_thread):
     yield
-    torch.set_num_threads(before)

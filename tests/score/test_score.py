@@ -13,16 +13,7 @@ from archrisk.errors import ArchriskError, InvalidValueError
 from archrisk.score import ScoreModel, SignalConfig, fit_store, read_targets, score
 from archrisk.score.model import fit_model, loao, ranks01, structural_risk
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny nets, many small ops: a second intra-op thread only adds contention on a shared machine
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _synthetic_signals(n: int, seed: int = 0) -> dict[str, dict[str, float]]:

@@ -18,14 +18,7 @@ from archrisk.search.supernet import MixedOp, derive_cell, edge_inputs
 
 OPS = ("none", *DARTS_SPACE)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # hundreds of tiny ops per step: intra-op threads only add contention on a shared machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class ToyCell(nn.Module):
