@@ -147,7 +147,11 @@ class RayExecutor:
         self._ray = ray
         self._started = not ray.is_initialized()
         if self._started:
-            kw = {"address": address} if address else {"num_cpus": workers}
+            # A local instance's workers get the driver's import path, so a setup function
+            # defined next to the caller's script (or test) unpickles there too.
+            kw = {"address": address} if address else {
+                "num_cpus": workers,
+                "runtime_env": {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}}
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
         gpus = 1 if device.startswith("cuda") else 0
         self._fn = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_run)
