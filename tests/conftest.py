@@ -17,10 +17,10 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 def one_thread():
     """Tiny models run many small ops: a second intra-op thread only adds synchronisation, and
     on a shared machine it waits for cores. Modules opt in with `pytestmark`."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    from archrisk.train import torch_threads
+
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from attack_helpers import MLP, wrap
 
-from archrisk.train import train
+from archrisk.train import torch_threads, train
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +67,5 @@ def control_victim(small_digits) -> TrainResult:
 def one_thread():
     """These models are small enough that one thread is as fast as two on an idle machine, and far
     faster on a busy one (intra-op threads wait on each other when the cores are shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield

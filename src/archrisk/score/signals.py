@@ -77,14 +77,10 @@ def measure_signals(arch: str, cfg: SignalConfig = SignalConfig(), device: str =
                     dataset=None) -> dict[str, float]:
     """Every signal of `arch` (arch string or Genotype) under `cfg`; NaN where undefined.
     `dataset` may pass the loaded subset in (repeated calls on one dataset)."""
-    import torch
+    from archrisk.train import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _measure(arch, cfg, device, dataset)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _measure(arch, cfg: SignalConfig, device: str, dataset) -> dict[str, float]:

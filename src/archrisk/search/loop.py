@@ -166,16 +166,12 @@ def search(dataset: str | Dataset = "mnist5k", *, budget: str | SearchBudget = "
     `threads` caps torch's CPU threads for the call (restored after): the supernet runs hundreds
     of tiny ops per step, which gain little from intra-op threads and lose badly to them on a
     busy machine (measured: 2 threads 14x slower than 1 with other jobs running)."""
-    if threads is None:
-        return _search(dataset, budget, penalty, lam, seed, device, ops, progress, data_dir, budget_overrides)
-    if threads < 1:
+    from archrisk.train import torch_threads  # train is upstream of search
+
+    if threads is not None and threads < 1:
         raise InvalidValueError(f"threads must be >= 1, got {threads}")
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _search(dataset, budget, penalty, lam, seed, device, ops, progress, data_dir, budget_overrides)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _search(dataset, budget, penalty, lam, seed, device, ops, progress, data_dir, budget_overrides) -> SearchResult:

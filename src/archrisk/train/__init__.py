@@ -1,10 +1,10 @@
 """Training: recipes, the loop, evaluation and the checkpoint cache."""
 from archrisk.train.checkpoint import load_weights
-from archrisk.train.loop import EpochLog, TrainResult, evaluate, fit, predict, resolve_device, train
+from archrisk.train.loop import EpochLog, TrainResult, evaluate, fit, predict, resolve_device, torch_threads, train
 from archrisk.train.recipe import RECIPES, Recipe, get_recipe
 
 __all__ = ["EpochLog", "RECIPES", "Recipe", "TrainResult", "evaluate", "fit", "get_recipe",
-           "load_weights", "predict", "resolve_device", "train"]
+           "load_weights", "predict", "resolve_device", "torch_threads", "train"]
 
 from archrisk._callable import make_callable  # noqa: E402
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -72,6 +73,24 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ArchriskError(f"device {device!r} is not supported; use cpu or cuda")
     return dev
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Cap torch's intra-op CPU threads inside the block (None: leave as is), restoring them after.
+    Tiny models run many small ops that gain little from extra threads and lose badly to them on a
+    busy machine."""
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise ArchriskError(f"threads must be >= 1, got {n}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @torch.no_grad()
