@@ -19,9 +19,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The demo study (studies/demo.toml) into results.db, then the report. Rerunning resumes.
+# The demo study (studies/demo.toml) into results.db, the risk score fitted on its architectures
+# (recorded in the store), then the report. Rerunning the audit resumes.
 demo: $(STAMP)
 	$(BIN)/archrisk audit studies/demo.toml --store results.db --executor process --workers 2
+	$(BIN)/archrisk score --fit results.db
 	$(BIN)/archrisk report results.db -o report
 
 test: $(STAMP)
@@ -31,4 +33,4 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
 
 clean:
-	rm -rf $(VENV) report results.db results.db-wal results.db-shm
+	rm -rf $(VENV) report results.db results.db-wal results.db-shm results.score.json

@@ -19,7 +19,8 @@ from archrisk.report import report, write_synthetic_store
 from archrisk.report.claims import VERDICTS
 from archrisk.report.fixtures import FixtureWriter
 
-SECTIONS = ("summary", "groups", "curves", "shared", "explanations", "landscape", "remedies", "advtrain", "claims",
+SECTIONS = ("summary", "groups", "curves", "shared", "explanations", "landscape", "remedies", "advtrain", "riskscore",
+            "claims",
             "provenance")
 
 
@@ -247,3 +248,16 @@ def test_reads_a_store_written_by_the_runner(tmp_path):
     assert float(row["manual mean"]) == pytest.approx((0.405 + 0.305) / 2)
     assert [r["status"] for r in _csv(index.parent / "tables" / "failed_jobs.csv")] == ["failed"]
     assert (index.parent / "figures" / "curves_runs.png").is_file()
+
+
+def test_store_without_a_score_fit_shows_the_shipped_reference(full):
+    import json
+
+    from archrisk.report.riskscore import SHIPPED
+
+    _, index = full
+    text = " ".join(check_report(index)["text"].split())
+    assert "no risk-score fit on this store" in text and "the reference fit shipped with archrisk" in text
+    shipped = json.loads(SHIPPED.read_text())["families"]
+    rows = {r["attack family"]: r for r in _csv(index.parent / "tables" / "riskscore_validation.csv")}
+    assert float(rows["evasion"]["LOAO rho"]) == pytest.approx(shipped["evasion"]["loao_rho"])

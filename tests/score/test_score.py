@@ -214,3 +214,52 @@ def test_cli_fit_writes_coefficients_then_scores(synthetic, tmp_path, monkeypatc
     assert main(["score", "a04-text", "--model", str(out), "--json"]) == 0
     risk = json.loads(capsys.readouterr().out)["risk"]
     assert risk == pytest.approx(ScoreModel.from_json(out.read_text()).predict(signals["a04"]))
+
+
+def test_fit_is_recorded_in_the_store_and_shown_by_the_report(tmp_path) -> None:
+    import csv
+
+    from archrisk.report import report
+    from archrisk.report.riskscore import SCORE_FIT_KEY
+    from archrisk.runner.store import open_store
+
+    signals = _synthetic_signals(12, seed=5)
+    path = _write_store(tmp_path / "r.db", signals)
+    model = fit_store(path, signal_fn=lambda a, c: signals[a.removesuffix("-text")])
+    with open_store(path) as db:
+        assert ScoreModel.from_json(db.meta()[SCORE_FIT_KEY]) == model
+    index = report(path, tmp_path / "out")
+    html = " ".join(index.read_text().split())
+    assert "this store&#39;s fit" in html or "this store's fit" in html
+    rows = {r["attack family"]: r for r in csv.DictReader(open(index.parent / "tables" / "riskscore_validation.csv"))}
+    assert set(rows) == set(model.families)
+    for fam, fit in model.families.items():
+        assert float(rows[fam]["LOAO rho"]) == pytest.approx(fit.loao_rho, abs=1e-9)
+        assert int(rows[fam]["architectures"]) == fit.n_archs == 12
+    per_arch = list(csv.DictReader(open(index.parent / "tables" / "riskscore_archs.csv")))
+    ev = {r["architecture"]: float(r["LOAO prediction"]) for r in per_arch if r["attack family"] == "evasion"}
+    assert ev == pytest.approx(model.families["evasion"].predicted)
+    # record=False leaves the store as it was
+    other = _write_store(tmp_path / "r2.db", signals)
+    fit_store(other, signal_fn=lambda a, c: signals[a.removesuffix("-text")], record=False)
+    with open_store(other) as db:
+        assert SCORE_FIT_KEY not in db.meta()
+
+
+def test_target_seed_agreement_separates_signal_from_noise(synthetic) -> None:
+    from archrisk.score.model import rho_ceiling
+
+    _, path, model = synthetic
+    t = read_targets(path, dataset="digits")
+    (ev, k_ev), (mem, k_mem) = t.agreement["evasion"], t.agreement["membership"]
+    assert k_ev == k_mem == 2
+    assert ev > 0.8  # both seeds rank by the same latent risk
+    assert abs(mem) < 0.5  # membership AUC is noise drawn anew for every seed
+    fit = model.families["evasion"]
+    assert (fit.seed_agreement, fit.seeds) == (pytest.approx(ev), 2)
+    assert fit.ceiling == pytest.approx(math.sqrt(2 * ev / (1 + ev)))
+    assert rho_ceiling(1.0, 3) == 1.0 and rho_ceiling(0.5, 1) == pytest.approx(math.sqrt(0.5))
+    assert rho_ceiling(0.5, 3) == pytest.approx(math.sqrt(0.75)) and rho_ceiling(-0.2, 3) == 0.0
+    assert math.isnan(rho_ceiling(math.nan, 2))
+    again = ScoreModel.from_json(model.to_json()).families["evasion"]
+    assert (again.seed_agreement, again.seeds, again.ceiling) == (fit.seed_agreement, 2, fit.ceiling)

@@ -16,21 +16,22 @@ def score_cmd(
     arch: Optional[str] = typer.Argument(None, help="name, 'random(k)', remedy(...), or a genotype"),
     fit: Optional[Path] = typer.Option(None, "--fit", help="refit the coefficients on this results store"),
     out: Optional[Path] = typer.Option(None, "--out", help="with --fit: where to write the coefficients "
-                                                           "(default: the shipped file)"),
+                                                           "(default: STORE with suffix .score.json)"),
     model: Optional[Path] = typer.Option(None, "--model", help="coefficient file to score with (default: shipped)"),
     study: Optional[str] = typer.Option(None, "--study", help="with --fit: only this study's results"),
     device: str = DEVICE,
     json_out: bool = JSON,
 ) -> None:
     """Risk per attack family from structure, init-time and short-run signals (seconds at tiny)."""
-    from archrisk.score import DEFAULT_PATH, fit_store, score
+    from archrisk.score import fit_store, score
 
     if fit is None and arch is None:
         raise InvalidValueError("give an architecture to score, or --fit results.db to refit the model")
     fitted = None
     if fit is not None:
         fitted = fit_store(fit, study=study, device=device, progress=not json_out)
-        dest = out or DEFAULT_PATH
+        # never the shipped file by default: a refit is one store's view, and the package may be read-only
+        dest = out or fit.with_suffix(".score.json")
         fitted.save(dest)
         rows = [[f, fit_.n_archs, fit_.loao_rho, f"[{fit_.loao_ci[0]:.2f}, {fit_.loao_ci[1]:.2f}]", fit_.ridge]
                 for f, fit_ in fitted.families.items()]
@@ -40,6 +41,8 @@ def score_cmd(
             return
         if not json_out:
             table(f"risk score fitted on {fit} -> {dest}", ["family", "archs", "LOAO rho", "95% CI", "ridge"], rows)
+            console.print(f"recorded in {fit} for `archrisk report`; score with it: archrisk score ARCH --model {dest}",
+                          highlight=False)
     if arch is None:
         return
     r = score(arch, model=fitted or model, device=device)

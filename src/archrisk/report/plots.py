@@ -144,6 +144,8 @@ def scatters(panels: Sequence[Scatter], cols: int = 4) -> bytes:
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.yaxis.set_major_locator(MaxNLocator(4))
+        if i == 0 and p.points:
+            _legend_groups(ax, sorted({pt[1] for q in panels for pt in q.points}))
     return _png(fig, tight=False)
 
 

@@ -320,7 +320,17 @@ class Store:
                            for k, v in sorted(outcome.artifacts.items())])
         return True
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Record a store-wide value (e.g. the latest risk-score fit); the schema keys are refused."""
+        if key in ("app", "schema_version"):
+            raise StoreError(f"meta key {key!r} belongs to the store's schema")
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     # ---- reading ------------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+
     def studies(self) -> list[dict]:
         return [dict(r) for r in self.conn.execute(
             "SELECT id, name, source_path, created FROM studies ORDER BY created")]

@@ -24,7 +24,8 @@ from archrisk.score.signals import SIGNALS, SignalConfig, measure_signals
 from archrisk.score.targets import StoreTargets, read_targets
 
 __all__ = ["DEFAULT_PATH", "FamilyFit", "RiskScore", "SIGNALS", "ScoreModel", "SignalConfig", "StoreTargets",
-           "fit_model", "fit_store", "load_model", "measure_signals", "read_targets", "score", "structural_risk"]
+           "fit_model", "fit_store", "load_model", "measure_signals", "read_targets", "record_fit", "score",
+           "structural_risk"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,11 @@ def score(arch: str, *, model: ScoreModel | str | Path | None = None, device: st
 def fit_store(path: str | Path, *, study: str | None = None, dataset: str | None = None, size: str | None = None,
               signal_config: SignalConfig | None = None, device: str = "cpu",
               signal_fn: Callable[[str, SignalConfig], dict[str, float]] | None = None,
-              progress: bool = False) -> ScoreModel:
+              progress: bool = False, record: bool = True) -> ScoreModel:
     """Fit the score on the attack results of a store: measure every architecture's signals
     (the default probe task at the store's size unless `signal_config` says otherwise), then fit and
-    validate per family. `signal_fn(arch, cfg)` replaces the measurement (tests, caching)."""
+    validate per family. `signal_fn(arch, cfg)` replaces the measurement (tests, caching).
+    With `record` the fit is also written into the store, where the report shows its validation."""
     from tqdm.auto import tqdm
 
     t = read_targets(path, study, dataset, size)
@@ -83,7 +85,19 @@ def fit_store(path: str | Path, *, study: str | None = None, dataset: str | None
                   "groups": t.groups, "archs": t.archs, "signal_seconds": seconds, "version": __version__,
                   "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     labels = {f: "; ".join(s) for f, s in t.settings.items()}
-    return fit_model(signals, t.targets, tuple(SIGNALS), cfg.to_dict(), provenance, labels)
+    model = fit_model(signals, t.targets, tuple(SIGNALS), cfg.to_dict(), provenance, labels, agreement=t.agreement)
+    if record:
+        record_fit(path, model)
+    return model
+
+
+def record_fit(path: str | Path, model: ScoreModel) -> None:
+    """Store `model` in the results store's meta table (the latest fit replaces an earlier one)."""
+    from archrisk.report.riskscore import SCORE_FIT_KEY
+    from archrisk.runner.store import open_store
+
+    with open_store(path) as db:
+        db.set_meta(SCORE_FIT_KEY, model.to_json())
 
 
 def with_provenance(model: ScoreModel, **extra) -> ScoreModel:

@@ -40,6 +40,17 @@ class FamilyFit:
     measured: dict[str, float] = field(default_factory=dict)  # arch -> measured rank in [0, 1]
     predicted: dict[str, float] = field(default_factory=dict)  # arch -> LOAO prediction
     target: str = ""  # what was ranked (attack settings and keys)
+    seed_agreement: float = math.nan  # mean Spearman rho between the targets of two seeds (noise of the target)
+    seeds: int = 0  # seeds averaged into the target
+    ceiling: float = math.nan  # about the best rho any score could reach on this target (`rho_ceiling`)
+
+
+def rho_ceiling(agreement: float, seeds: int) -> float:
+    """sqrt of the Spearman-Brown reliability of a `seeds`-seed mean whose seeds agree to `agreement`."""
+    if not (math.isfinite(agreement) and seeds >= 1):
+        return math.nan
+    rel = seeds * agreement / (1 + (seeds - 1) * agreement)
+    return math.sqrt(rel) if rel > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -76,7 +87,9 @@ class ScoreModel:
         try:
             d = json.loads(text)
             fams = {k: FamilyFit(**{**v, "coef": tuple(v["coef"]), "loao_ci": tuple(_nan(c) for c in v["loao_ci"]),
-                                    "loao_rho": _nan(v["loao_rho"])}) for k, v in d["families"].items()}
+                                    "loao_rho": _nan(v["loao_rho"]), "seed_agreement": _nan(v.get("seed_agreement")),
+                                    "ceiling": _nan(v.get("ceiling"))})
+                    for k, v in d["families"].items()}
             return cls(tuple(d["signals"]), tuple(d["center"]), tuple(d["scale"]), fams, d["signal_config"],
                        {a: {k: _nan(x) for k, x in s.items()} for a, s in d["reference"].items()}, d["provenance"])
         except (json.JSONDecodeError, KeyError, TypeError) as e:
@@ -181,9 +194,11 @@ def spearman_ci(a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = 2000)
 
 def fit_model(signals: dict[str, dict[str, float]], targets: dict[str, dict[str, float]],
               signal_names: tuple[str, ...], signal_config: dict, provenance: dict,
-              target_labels: dict[str, str] | None = None, min_archs: int = 4) -> ScoreModel:
+              target_labels: dict[str, str] | None = None, min_archs: int = 4,
+              agreement: dict[str, tuple[float, int]] | None = None) -> ScoreModel:
     """signals: arch -> {signal: raw value}; targets: family -> arch -> vulnerability (higher =
-    more vulnerable). Families with fewer than `min_archs` measured architectures are skipped."""
+    more vulnerable); agreement: family -> (seed-to-seed rho of the target, seeds), kept with the
+    fit. Families with fewer than `min_archs` measured architectures are skipped."""
     archs = sorted(signals)
     if len(archs) < min_archs:
         raise InvalidValueError(f"the risk score needs signals of at least {min_archs} architectures, got {len(archs)}")
@@ -203,9 +218,11 @@ def fit_model(signals: dict[str, dict[str, float]], targets: dict[str, dict[str,
         pred = loao(x, y)
         rho, ci = spearman_ci(pred, y)
         names = [archs[i] for i in rows]
+        agree, seeds = (agreement or {}).get(fam, (math.nan, 0))
         families[fam] = FamilyFit(tuple(float(b) for b in beta), b0, lam, len(rows), rho, ci,
                                   dict(zip(names, map(float, y01))), dict(zip(names, map(float, pred))),
-                                  (target_labels or {}).get(fam, ""))
+                                  (target_labels or {}).get(fam, ""), float(agree), int(seeds),
+                                  rho_ceiling(agree, seeds))
     if not families:
         raise InvalidValueError(f"no attack family has results for at least {min_archs} architectures "
                                 "with signals; run a study with more architectures first")

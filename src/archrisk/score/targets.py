@@ -5,6 +5,12 @@ key (the report's definition: success rate, accuracy drop, ...) is averaged over
 oriented so that higher = more vulnerable; architectures are ranked within the setting, and a
 family's target is an architecture's mean rank over the family's settings. Ranking first makes
 settings with different units (eps, fractions, query budgets) average meaningfully.
+
+The same ranking done on each seed alone gives the target's seed-to-seed agreement (mean
+pairwise Spearman rho over architectures). It bounds what any score can reach: with agreement
+r between two seeds, the mean of k seeds has reliability k r / (1 + (k - 1) r) (Spearman-Brown),
+and a perfect predictor of the noise-free ranks correlates with the measured ones at about its
+square root.
 """
 from __future__ import annotations
 
@@ -29,13 +35,12 @@ class StoreTargets:
     size: str
     data_limit: int | None
     studies: list[str] = field(default_factory=list)
+    agreement: dict[str, tuple[float, int]] = field(default_factory=dict)  # family -> (seed-seed rho, seeds)
 
 
 def read_targets(path: str | Path, study: str | None = None, dataset: str | None = None,
                  size: str | None = None) -> StoreTargets:
     """Attack targets of one (dataset, size) in the store (default: the most common one)."""
-    from scipy.stats import rankdata
-
     from archrisk.report.series import direction, headline_key
     from archrisk.runner.store import open_store
 
@@ -63,6 +68,7 @@ def read_targets(path: str | Path, study: str | None = None, dataset: str | None
         if r["value"] is not None and math.isfinite(r["value"]):
             table[(r["family"], r["name"], r["params_json"] or "{}")][r["key"]][r["arch"]][r["seed"]] = r["value"]
     ranks: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    seed_ranks: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))  # family -> seed -> arch -> ranks
     settings: dict[str, list[str]] = defaultdict(list)
     for (family, name, params), by_key in sorted(table.items()):
         key = headline_key(family, list(by_key))
@@ -71,11 +77,39 @@ def read_targets(path: str | Path, study: str | None = None, dataset: str | None
         means = {a: float(np.mean(list(s.values()))) for a, s in by_key[key].items()}
         if len(means) < 3 or len(set(means.values())) < 2:
             continue  # a setting on which every architecture scores the same ranks nothing
-        labels = sorted(means)
-        r01 = rankdata([direction(key) * means[a] for a in labels]) / len(labels)
-        for a, v in zip(labels, r01):
-            ranks[family][a].append(float(v))
+        for a, v in _ranks01(means, direction(key)).items():
+            ranks[family][a].append(v)
+        for seed in {sd for per in by_key[key].values() for sd in per}:
+            one = {a: per[seed] for a, per in by_key[key].items() if seed in per}
+            for a, v in _ranks01(one, direction(key)).items():
+                seed_ranks[family][seed][a].append(v)
         settings[family].append(f"{name} {params} {key}")
     targets = {f: {a: float(np.mean(v)) for a, v in per.items()} for f, per in ranks.items()}
+    agreement = {f: seed_agreement({sd: {a: float(np.mean(v)) for a, v in per.items()} for sd, per in by_seed.items()})
+                 for f, by_seed in seed_ranks.items()}
     return StoreTargets(archs, groups, targets, dict(settings), dataset, size,
-                        limits.most_common(1)[0][0], studies)
+                        limits.most_common(1)[0][0], studies, agreement)
+
+
+def _ranks01(values: dict[str, float], sign: int) -> dict[str, float]:
+    from scipy.stats import rankdata
+
+    labels = sorted(values)
+    return dict(zip(labels, map(float, rankdata([sign * values[a] for a in labels]) / len(labels))))
+
+
+def seed_agreement(per_seed: dict[int, dict[str, float]]) -> tuple[float, int]:
+    """(mean pairwise Spearman rho between seeds over the architectures every seed measured,
+    number of seeds); NaN with fewer than two seeds or three shared architectures."""
+    from itertools import combinations
+
+    from scipy.stats import spearmanr
+
+    seeds = sorted(per_seed)
+    shared = sorted(set.intersection(*(set(per_seed[s]) for s in seeds))) if seeds else []
+    rhos = []
+    for a, b in combinations(seeds, 2):
+        x, y = [per_seed[a][k] for k in shared], [per_seed[b][k] for k in shared]
+        if len(shared) >= 3 and np.std(x) > 0 and np.std(y) > 0:
+            rhos.append(float(spearmanr(x, y).statistic))
+    return (float(np.mean(rhos)) if rhos else math.nan), len(seeds)
