@@ -214,6 +214,13 @@ def test_cli_fit_writes_coefficients_then_scores(synthetic, tmp_path, monkeypatc
     assert main(["score", "a04-text", "--model", str(out), "--json"]) == 0
     risk = json.loads(capsys.readouterr().out)["risk"]
     assert risk == pytest.approx(ScoreModel.from_json(out.read_text()).predict(signals["a04"]))
+    # without --out the fit lands beside the store; the shipped coefficients stay as they are
+    from archrisk.score import DEFAULT_PATH
+
+    shipped = DEFAULT_PATH.read_bytes()
+    assert main(["score", "--fit", str(path)]) == 0
+    assert path.with_suffix(".score.json").exists() and DEFAULT_PATH.read_bytes() == shipped
+    assert "recorded in" in capsys.readouterr().out
 
 
 def test_fit_is_recorded_in_the_store_and_shown_by_the_report(tmp_path) -> None:

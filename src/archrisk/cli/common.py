@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from archrisk import jsonsafe
 from archrisk.errors import InvalidValueError
 
 console = Console()
@@ -37,7 +38,7 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
 
 
 def print_json(record: Any) -> None:
-    sys.stdout.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    sys.stdout.write(jsonsafe.dumps(record, indent=2, sort_keys=True) + "\n")  # NaN -> null
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:

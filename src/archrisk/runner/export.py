@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import socket
 from pathlib import Path
 from typing import Any
 
+from archrisk import jsonsafe
 from archrisk.errors import ArchriskError, UnknownNameError
 from archrisk.runner.store import Store, pid_alive, open_store
 
@@ -91,9 +91,7 @@ def export(store: str | os.PathLike, fmt: str = "csv", out: str | os.PathLike | 
             w.writeheader()
             w.writerows(data)
     elif fmt == "json":
-        clean = [{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
-                 for r in data]  # strict JSON has no inf/nan
-        path.write_text(json.dumps(clean, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        path.write_text(jsonsafe.dumps(data, indent=1) + "\n", encoding="utf-8")  # strict JSON: inf/nan -> null
     else:
         pq.write_table(pyarrow.Table.from_pylist(data) if data else
                        pyarrow.table({c: pyarrow.array([], pyarrow.string()) for c in columns}), path)

@@ -34,7 +34,7 @@ class RiskScore:
     risk: dict[str, float]  # family -> predicted vulnerability rank in [0, 1] among the reference archs
     signals: dict[str, float]  # the measured signals (see SIGNALS)
     contributions: dict[str, dict[str, float]]  # family -> signal -> coef * standardised value
-    validation: dict[str, dict]  # family -> {rho, ci, n_archs}: how far to trust each risk
+    validation: dict[str, dict]  # family -> {rho, ci, n_archs, ceiling}: how far to trust each risk
     seconds: float
 
     def to_dict(self) -> dict:
@@ -51,7 +51,7 @@ def score(arch: str, *, model: ScoreModel | str | Path | None = None, device: st
     sig = (signal_fn or (lambda a, c: measure_signals(a, c, device)))(arch, cfg)
     sig = {k: v for k, v in sig.items() if not k.startswith("_")}
     return RiskScore(arch, m.predict(sig), sig, {f: m.contributions(sig, f) for f in m.families},
-                     {f: {"rho": fit.loao_rho, "ci": list(fit.loao_ci), "n_archs": fit.n_archs}
+                     {f: {"rho": fit.loao_rho, "ci": list(fit.loao_ci), "n_archs": fit.n_archs, "ceiling": fit.ceiling}
                       for f, fit in m.families.items()}, time.perf_counter() - t0)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from archrisk import jsonsafe
 from archrisk.errors import InvalidValueError
 
 RIDGE_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
@@ -80,7 +81,7 @@ class ScoreModel:
     def to_json(self) -> str:
         d = asdict(self)
         d["families"] = {k: asdict(v) for k, v in self.families.items()}
-        return json.dumps(_finite(d), indent=1, sort_keys=True, allow_nan=False)
+        return jsonsafe.dumps(d, indent=1, sort_keys=True)  # NaN -> null, read back as NaN
 
     @classmethod
     def from_json(cls, text: str) -> ScoreModel:
@@ -104,17 +105,6 @@ def load_model(path: str | Path | None = None) -> ScoreModel:
     if not p.exists():
         raise InvalidValueError(f"no risk-score coefficients at {p}; fit them with `archrisk score --fit results.db`")
     return ScoreModel.from_json(p.read_text())
-
-
-def _finite(o):
-    """NaN/inf -> null, so the file is standard JSON (read back as NaN)."""
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    return o
 
 
 def _nan(v) -> float:
