@@ -261,3 +261,26 @@ def test_store_without_a_score_fit_shows_the_shipped_reference(full):
     shipped = json.loads(SHIPPED.read_text())["families"]
     rows = {r["attack family"]: r for r in _csv(index.parent / "tables" / "riskscore_validation.csv")}
     assert float(rows["evasion"]["LOAO rho"]) == pytest.approx(shipped["evasion"]["loao_rho"])
+
+
+def test_groups_a_study_names_are_compared_like_nas_vs_manual(tmp_path):
+    """Renaming the groups must not change the numbers: the study-groups comparison of 'arm_a' vs
+    'arm_b' equals the NAS-vs-manual comparison of the same store under the built-in names."""
+    kw = dict(n_nas=3, n_manual=3, remedies=False, fractions=(0.2,), adv_train=False, landscapes=False)
+    base = report(write_synthetic_store(tmp_path / "base.db", **kw), tmp_path / "base")
+    db = write_synthetic_store(tmp_path / "arms.db", **kw)
+    con = sqlite3.connect(db)
+    con.execute("UPDATE jobs SET arch_group = CASE arch_group WHEN 'nas' THEN 'arm_a' WHEN 'manual' THEN 'arm_b' "
+                "ELSE arch_group END")
+    con.commit()
+    con.close()
+    arms = report(db, tmp_path / "arms")
+    text = " ".join(check_report(arms)["text"].split())
+    assert "The study's own groups, compared pairwise" in text and "arm_a vs arm_b" in text
+    before = _csv(base.parent / "tables" / "groups_evasion.csv")
+    after = _csv(arms.parent / "tables" / "groups_arm_a_vs_arm_b_evasion.csv")
+    assert len(before) == len(after) > 0
+    for b, a in zip(before, after):
+        assert (a["arm_a mean"], a["arm_b mean"], a["arm_a - arm_b"], a["permutation p"]) == \
+            (b["NAS mean"], b["manual mean"], b["NAS - manual"], b["permutation p"])
+    assert "study_groups" not in base.read_text()  # no section when the store has no groups of its own

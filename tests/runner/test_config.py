@@ -49,7 +49,7 @@ BAD = [
     ('archs = ["resnet18", "vgg13_bn"]', 'archs = ["resnet18", "resnet99"]', "archs[1]: unknown architecture 'resnet99'"),
     ('archs = ["resnet18", "vgg13_bn"]', 'archs = ["resnet18", "resnet18"]', "archs: 'resnet18' is listed twice"),
     ('archs = ["resnet18", "vgg13_bn"]', 'archs = [{ name = "resnet18", genotype = "x" }]', "archs[0]"),
-    ('archs = ["resnet18", "vgg13_bn"]', 'archs = [{ name = "resnet18", group = "alien" }]', "archs[0].group"),
+    ('archs = ["resnet18", "vgg13_bn"]', 'archs = [{ name = "resnet18", group = "Alien group" }]', "archs[0].group"),
     ('name = "fake_evasion"', 'name = "fake_nope"', "attacks[0]: unknown attack 'fake_nope'"),
     ('params = { n = 48, sleep = 0.0 }', 'params = { m = 48 }', "attacks[0]: attack 'fake_evasion' has no parameter 'm'"),
     ('params = { n = 48, sleep = 0.0 }', 'params = { n = "many" }', "attacks[0]: attack 'fake_evasion': n='many'"),

@@ -18,7 +18,7 @@ from archrisk.report.explain import explanations, remedies
 from archrisk.report.landscapes import landscape_section
 from archrisk.report.page import Section, ci, fmt
 from archrisk.report.provenance import provenance
-from archrisk.report.results import curves, nas_vs_manual, summary
+from archrisk.report.results import curves, nas_vs_manual, study_groups, summary
 from archrisk.report.riskscore import risk_score_section
 from archrisk.report.series import build_series
 from archrisk.report.vulnerability import shared_section
@@ -46,9 +46,10 @@ def _scale(store: StoreData) -> str:
 def _sections(store: StoreData) -> tuple[list[Section], list, Section]:
     ss = build_series(store)
     comparisons: dict = {}
-    body = [summary(ss), nas_vs_manual(ss, comparisons), curves(store, ss), shared_section(store),
+    body = [summary(ss), nas_vs_manual(ss, comparisons), study_groups(ss), curves(store, ss), shared_section(store),
             explanations(store, ss), landscape_section(store, ss, comparisons), remedies(ss),
             advtrain_section(ss, comparisons), risk_score_section(store)]
+    body = [sec for sec in body if sec is not None]
     verdicts = judge_all(ss, comparisons, _scale(store))
     return body, verdicts, provenance(store)
 

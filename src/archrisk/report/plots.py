@@ -12,11 +12,20 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 COLORS = {"nas": "#d62728", "manual": "#1f77b4", "remedy": "#2ca02c", "custom": "#7f7f7f"}
+USER_COLORS = ("#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22")  # groups a study names
 DPI = 90
 
 
-def color(group: str) -> str:
-    return COLORS.get(group, COLORS["custom"])
+def palette(groups: Sequence[str]) -> dict[str, str]:
+    """Group -> colour for one figure: the built-in groups keep theirs; groups a study names get
+    the extra colours in sorted order, so two such groups in a figure never share one."""
+    users = sorted(set(groups) - COLORS.keys())
+    out = {g: USER_COLORS[i % len(USER_COLORS)] for i, g in enumerate(users)}
+    return {**out, **{g: COLORS[g] for g in set(groups) & COLORS.keys()}}
+
+
+def color(group: str, pal: dict[str, str] | None = None) -> str:
+    return (pal or {}).get(group) or COLORS.get(group, COLORS["custom"])
 
 
 def _plain_text(fn: Callable[..., bytes]) -> Callable[..., bytes]:
@@ -44,11 +53,11 @@ def _grid(k: int, cols: int, w: float, h: float) -> tuple[Figure, int, int]:
     return fig, rows, cols
 
 
-def _legend_groups(ax, groups: Sequence[str]) -> None:
+def _legend_groups(ax, groups: Sequence[str], pal: dict[str, str] | None = None) -> None:
     from matplotlib.lines import Line2D
 
     seen = [g for g in dict.fromkeys(groups)]
-    ax.legend([Line2D([], [], color=color(g), marker="o", ls="") for g in seen], seen, fontsize=8, frameon=False)
+    ax.legend([Line2D([], [], color=color(g, pal), marker="o", ls="") for g in seen], seen, fontsize=8, frameon=False)
 
 
 @dataclass(frozen=True)
@@ -68,22 +77,23 @@ def strip(points: Sequence[ArchPoints], bands: dict[str, tuple[float, float, flo
     fig = Figure(figsize=(w, h + 0.05 * longest))
     fig.subplots_adjust(left=0.8 / w, right=1 - 0.2 / w, top=1 - 0.4 / h, bottom=(0.3 + 0.055 * longest) / (h + 0.05 * longest))
     ax = fig.add_subplot()
+    pal = palette([p.group for p in points])
     for i, p in enumerate(points):
-        ax.bar(i, float(np.mean(p.values)), color=color(p.group), alpha=0.35, width=0.7)
-        ax.scatter([i] * len(p.values), p.values, color=color(p.group), s=14, zorder=3)
+        ax.bar(i, float(np.mean(p.values)), color=color(p.group, pal), alpha=0.35, width=0.7)
+        ax.scatter([i] * len(p.values), p.values, color=color(p.group, pal), s=14, zorder=3)
     for g, (mean, lo, hi) in bands.items():
         idx = [i for i, p in enumerate(points) if p.group == g]
         if not idx or not math.isfinite(mean):
             continue
         x0, x1 = min(idx) - 0.4, max(idx) + 0.4
-        ax.hlines(mean, x0, x1, color=color(g), lw=2)
+        ax.hlines(mean, x0, x1, color=color(g, pal), lw=2)
         if math.isfinite(lo):
-            ax.fill_between([x0, x1], lo, hi, color=color(g), alpha=0.15, lw=0)
+            ax.fill_between([x0, x1], lo, hi, color=color(g, pal), alpha=0.15, lw=0)
     ax.set_xticks(range(n))
     ax.set_xticklabels([p.arch for p in points], rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(ylabel, fontsize=9)
     ax.set_title(title, fontsize=9)
-    _legend_groups(ax, [p.group for p in points])
+    _legend_groups(ax, [p.group for p in points], pal)
     return _png(fig, tight=False)
 
 
@@ -99,10 +109,11 @@ class Line:
 def lines(panels: Sequence[tuple[str, Sequence[Line], str, str]], logx: bool = False, diagonal: bool = False) -> bytes:
     """One subplot per (title, lines, xlabel, ylabel); lines coloured by group."""
     fig, rows, cols = _grid(len(panels), 3, 4.2, 3.2)
+    pal = palette([ln.group for _, ls, _, _ in panels for ln in ls])
     for i, (title, ls, xlabel, ylabel) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, i + 1)
         for ln in ls:
-            ax.plot(ln.x, ln.y, color=color(ln.group), lw=1.2, alpha=0.8, marker="." if len(ln.x) < 12 else None)
+            ax.plot(ln.x, ln.y, color=color(ln.group, pal), lw=1.2, alpha=0.8, marker="." if len(ln.x) < 12 else None)
         if diagonal:
             ax.plot([0, 1], [0, 1], color="k", lw=0.8, ls=":")
         if logx and all(x > 0 for ln in ls for x in ln.x):
@@ -133,11 +144,12 @@ def scatters(panels: Sequence[Scatter], cols: int = 4) -> bytes:
     from matplotlib.ticker import MaxNLocator
 
     fig, rows, cols = _grid(len(panels), cols, 3.4, 3.0)
+    pal = palette([pt[1] for q in panels for pt in q.points])
     for i, p in enumerate(panels):
         ax = fig.add_subplot(rows, cols, i + 1)
         if p.points:
             _, groups, x, y = zip(*p.points)
-            ax.scatter(x, y, c=[color(g) for g in groups], s=18)
+            ax.scatter(x, y, c=[color(g, pal) for g in groups], s=18)
         ax.set_title(p.title, fontsize=8)
         ax.set_xlabel(p.xlabel, fontsize=7)
         ax.set_ylabel(p.ylabel, fontsize=7)
@@ -145,7 +157,7 @@ def scatters(panels: Sequence[Scatter], cols: int = 4) -> bytes:
         ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.yaxis.set_major_locator(MaxNLocator(4))
         if i == 0 and p.points:
-            _legend_groups(ax, sorted({pt[1] for q in panels for pt in q.points}))
+            _legend_groups(ax, sorted(pal), pal)
     return _png(fig, tight=False)
 
 
@@ -183,10 +195,11 @@ class Bar:
 def bars(panels: Sequence[tuple[str, Sequence[Bar]]], cols: int = 4) -> bytes:
     """Small bar charts with interval whiskers (remedies vs their source)."""
     fig, rows, cols = _grid(len(panels), cols, 3.2, 2.8)
+    pal = palette([b.group for _, bs in panels for b in bs])
     for i, (title, bs) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, i + 1)
         for j, b in enumerate(bs):
-            ax.bar(j, b.value, color=color(b.group), alpha=0.6)
+            ax.bar(j, b.value, color=color(b.group, pal), alpha=0.6)
             if math.isfinite(b.lo):
                 ax.errorbar(j, b.value, yerr=[[max(b.value - b.lo, 0)], [max(b.hi - b.value, 0)]], color="k", capsize=3, lw=1)
         ax.set_xticks(range(len(bs)))

@@ -53,32 +53,39 @@ def comparison_row(c: GroupComparison) -> list:
             "exact" if c.perm.exact else f"{c.perm.n_perm} random", c.perm.p_min]
 
 
-COMPARISON_COLUMNS = ["quantity", "risk direction", "NAS archs", "manual archs", "seeds", "NAS mean", "NAS lo",
-                      "NAS hi", "manual mean", "manual lo", "manual hi", "NAS - manual", "diff lo", "diff hi",
-                      "permutation p", "permutations", "smallest possible p"]
+def comparison_columns(la: str = "NAS", lb: str = "manual") -> list[str]:
+    return ["quantity", "risk direction", f"{la} archs", f"{lb} archs", "seeds", f"{la} mean", f"{la} lo",
+            f"{la} hi", f"{lb} mean", f"{lb} lo", f"{lb} hi", f"{la} - {lb}", "diff lo", "diff hi",
+            "permutation p", "permutations", "smallest possible p"]
 
 
-def strip_figure(ss: SeriesSet, c: GroupComparison, slug: str) -> Fig:
+COMPARISON_COLUMNS = comparison_columns()
+
+
+def strip_figure(ss: SeriesSet, c: GroupComparison, slug: str, la: str = "NAS", lb: str = "manual") -> Fig:
     s = c.series
     archs = _order(ss, s.values)
     pts = [plots.ArchPoints(a, ss.groups.get(a, "custom"), tuple(s.values[a].values())) for a in archs]
     bands = {c.a: (c.mean_a.value, c.mean_a.lo, c.mean_a.hi), c.b: (c.mean_b.value, c.mean_b.lo, c.mean_b.hi)}
-    title = f"{s.q.setting}   NAS - manual = {ci(c.diff.value, c.diff.lo, c.diff.hi)}, p = {fmt(c.perm.p)}"
+    title = f"{s.q.setting}   {la} - {lb} = {ci(c.diff.value, c.diff.lo, c.diff.hi)}, p = {fmt(c.perm.p)}"
     return Fig(slug, s.q.label, plots.strip(pts, bands, s.q.key, title),
                "Bars: mean over seeds; dots: seeds; lines and bands: group mean with its 95% interval.")
 
 
-def nas_vs_manual(ss: SeriesSet, comparisons: dict) -> Section:
-    sec = Section("groups", "NAS vs manual, per attack family",
-                  "Group means are means of per-architecture means. Intervals: 95% two-stage bootstrap "
-                  "(architectures resampled, then seeds within each), so an interval reflects how many "
-                  "architectures were measured, not how many rows. p: permutation test of the difference of "
-                  "group means, group labels permuted among architectures (exact when the splits are few). "
-                  "Risk direction +1: higher = the attack worked better; -1: lower does.")
-    n_nas = sum(g == "nas" for g in ss.groups.values())
-    n_man = sum(g == "manual" for g in ss.groups.values())
-    if n_nas < 2 or n_man < 2:
-        sec.missing.append(f"{n_nas} NAS and {n_man} manual architectures: a group comparison needs at least 2 "
+GROUP_INTRO = ("Group means are means of per-architecture means. Intervals: 95% two-stage bootstrap "
+               "(architectures resampled, then seeds within each), so an interval reflects how many "
+               "architectures were measured, not how many rows. p: permutation test of the difference of "
+               "group means, group labels permuted among architectures (exact when the splits are few). "
+               "Risk direction +1: higher = the attack worked better; -1: lower does.")
+
+
+def _group_blocks(sec: Section, ss: SeriesSet, comparisons: dict, a: str, b: str, la: str, lb: str,
+                  slug: str = "") -> None:
+    """Accuracy and every attack family, group a vs group b, appended to `sec` (`comparisons`
+    caches by quantity, so pass one dict per pair)."""
+    n_a, n_b = (sum(g == x for g in ss.groups.values()) for x in (a, b))
+    if n_a < 2 or n_b < 2:
+        sec.missing.append(f"{n_a} {la} and {n_b} {lb} architectures: a group comparison needs at least 2 "
                            "of each; per-architecture charts are shown without a test")
     acc = ss.accuracy()
     heads = {id(s) for s in ss.endpoints(adv=None) if s.spread() > 0} | ({id(acc)} if acc else set())
@@ -89,16 +96,39 @@ def nas_vs_manual(ss: SeriesSet, comparisons: dict) -> Section:
         if not series:
             sec.missing.append(f"{title}: no results in this store")
             continue
-        block = Block(title)
+        block = Block(f"{title}: {la} vs {lb}" if slug else title)
         rows = []
         for s in sorted(series, key=lambda s: (s.q.name, s.q.variant, s.q.key)):
-            c = comparisons.get(s.q) or compare_groups(s, ss.groups)
+            c = comparisons.get(s.q) or compare_groups(s, ss.groups, a, b)
             comparisons[s.q] = c
             rows.append(comparison_row(c))
             if id(s) in heads:
-                block.figures.append(strip_figure(ss, c, f"groups_{s.q.slug}"))
-        block.tables.append(Table(f"groups_{fam}", f"{title}: NAS vs manual", COMPARISON_COLUMNS, rows))
+                block.figures.append(strip_figure(ss, c, f"groups{slug}_{s.q.slug}", la, lb))
+        block.tables.append(Table(f"groups{slug}_{fam}", f"{title}: {la} vs {lb}", comparison_columns(la, lb), rows))
         sec.blocks.append(block)
+
+
+def nas_vs_manual(ss: SeriesSet, comparisons: dict) -> Section:
+    sec = Section("groups", "NAS vs manual, per attack family", GROUP_INTRO)
+    _group_blocks(sec, ss, comparisons, "nas", "manual", "NAS", "manual")
+    return sec
+
+
+def study_groups(ss: SeriesSet) -> Section | None:
+    """Groups a study named itself (e.g. plain vs penalised search), each pair compared like NAS vs
+    manual; None (no section) when the store has none."""
+    own = sorted({g for g in ss.groups.values() if g not in GROUP_ORDER})
+    if not own:
+        return None
+    sec = Section("study_groups", "The study's own groups, compared pairwise",
+                  "Architectures a study put in groups of its own (`group = \"...\"` on an entry), each pair "
+                  "compared on clean accuracy and every attack. " + GROUP_INTRO)
+    if len(own) < 2:
+        sec.missing.append(f"only one group of the study's own ({own[0]}); name two or more to compare them")
+        return sec
+    for i, a in enumerate(own):
+        for b in own[i + 1:]:
+            _group_blocks(sec, ss, {}, a, b, a, b, slug=f"_{a}_vs_{b}")
     return sec
 
 

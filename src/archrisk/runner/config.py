@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -61,7 +62,16 @@ class ArchEntry(_Model):
     name: str | None = None  # registry name or 'random(k)'
     genotype: str | None = None  # DARTS syntax or JSON; mutually exclusive with name
     label: str | None = None  # how results name it (default: the architecture's name)
-    group: Literal["nas", "manual", "remedy", "custom"] | None = None  # default: the registry's group
+    # default: the registry's group (nas | manual | remedy | custom). Any other name is a group of the
+    # study's own (e.g. the arms of a search comparison); the report compares such groups pairwise.
+    group: str | None = None
+
+    @field_validator("group")
+    @classmethod
+    def _group_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", v):
+            raise ValueError(f"group {v!r}: use a lower-case letter then up to 31 of a-z, 0-9, '_', '-'")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> ArchEntry:
