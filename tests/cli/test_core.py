@@ -44,6 +44,10 @@ def test_train_prints_accuracy_then_hits_the_cache(capsys) -> None:
     (["train", "resnet18", "--dataset", "nope"], "nope"),
     (["train", "resnet18", "--size", "huge"], "huge"),
     (["train", "resnet18", "--dataset", "digits", "--adv-train", "fgsm"], "fgsm"),
+    # usage errors the command-line parser raises itself
+    (["audit", "study.toml", "--no-such-flag"], "--no-such-flag"),
+    (["no_such_command"], "no_such_command"),
+    (["train", "resnet18", "--seed", "abc"], "--seed"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, args: list[str], needle: str) -> None:
     assert main(args) == 2
@@ -57,3 +61,6 @@ def test_console_script_maps_errors_to_exit_2() -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: unknown architecture 'nope'")
     assert "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-c", "from archrisk.cli import run; run()", "list", "--bogus"],
+                          capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr.strip()) == (2, "error: No such option: --bogus")

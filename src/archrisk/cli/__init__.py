@@ -42,11 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished work is kept", file=sys.stderr)
         return 130
-    except Exception as e:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
+    except Exception as e:
+        # Usage errors (unknown option, missing argument) from click, or from the copy of click that
+        # newer typer releases vendor: told in one line with their own exit code (2 for usage).
+        if hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int):
+            print(f"error: {' '.join(e.format_message().split())}", file=sys.stderr)
             return e.exit_code
         raise
     return 0
