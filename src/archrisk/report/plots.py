@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import textwrap
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -74,8 +75,10 @@ def strip(points: Sequence[ArchPoints], bands: dict[str, tuple[float, float, flo
     n = len(points)
     w, h = max(5.0, 0.45 * n + 2), 3.4
     longest = max((len(p.arch) for p in points), default=4)
+    title_lines = textwrap.wrap(title, int(w * 13)) or [""]  # ~13 characters an inch at 9 pt
     fig = Figure(figsize=(w, h + 0.05 * longest))
-    fig.subplots_adjust(left=0.8 / w, right=1 - 0.2 / w, top=1 - 0.4 / h, bottom=(0.3 + 0.055 * longest) / (h + 0.05 * longest))
+    fig.subplots_adjust(left=0.8 / w, right=1 - 0.2 / w, top=1 - (0.25 + 0.16 * len(title_lines)) / h,
+                        bottom=(0.3 + 0.055 * longest) / (h + 0.05 * longest))
     ax = fig.add_subplot()
     pal = palette([p.group for p in points])
     for i, p in enumerate(points):
@@ -92,7 +95,7 @@ def strip(points: Sequence[ArchPoints], bands: dict[str, tuple[float, float, flo
     ax.set_xticks(range(n))
     ax.set_xticklabels([p.arch for p in points], rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(ylabel, fontsize=9)
-    ax.set_title(title, fontsize=9)
+    ax.set_title("\n".join(title_lines), fontsize=9)
     _legend_groups(ax, [p.group for p in points], pal)
     return _png(fig, tight=False)
 
