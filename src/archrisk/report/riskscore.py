@@ -5,7 +5,7 @@ coefficient file's JSON); this section shows, per attack family, Spearman's rho 
 leave-one-architecture-out predictions and the measured vulnerability ranks with its bootstrap
 interval, the predicted-vs-measured scatter and the coefficients. A store without a fit shows
 the validation of the coefficients shipped with archrisk, labelled as such: those were fitted on
-the reference study, not on this store's architectures. Reads JSON only (no torch, no scipy).
+the reference study, not on this store's architectures. Reads JSON only (no torch).
 """
 from __future__ import annotations
 
@@ -45,6 +45,14 @@ def _fit_from(store: StoreData) -> tuple[dict[str, Any] | None, str, list[str]]:
         return None, "", problems
 
 
+def critical_rho(n: int, alpha: float = 0.05) -> float:
+    """Smallest |Spearman rho| with a two-sided p < alpha over n pairs (the t approximation)."""
+    from scipy.stats import t
+
+    q = float(t.ppf(1 - alpha / 2, n - 2))
+    return q / math.sqrt(n - 2 + q * q)
+
+
 def _num(v: Any) -> float:
     return float(v) if isinstance(v, (int, float)) else math.nan  # JSON null (a NaN) -> NaN
 
@@ -74,9 +82,11 @@ def risk_score_section(store: StoreData) -> Section:
         agree, ceiling = _num(f.get("seed_agreement")), _num(f.get("ceiling"))
         rows.append([fam, f.get("n_archs"), rho, lo, hi, f.get("seeds") or None, agree, ceiling,
                      _num(f.get("ridge")), f.get("target", "")])
+        n = f.get("n_archs") or 0
         bound = (f"; the target's seeds agree to rho {agree:.2f}, so about {ceiling:.2f} is the most any score "
                  "could reach" if math.isfinite(ceiling) else "")
-        text.append(f"{fam}: rho {ci(rho, lo, hi)} over {f.get('n_archs')} architectures{bound}.")
+        crit = f"; |rho| >= {critical_rho(n):.2f} is needed for p < 0.05 at this size" if n >= 4 else ""
+        text.append(f"{fam}: rho {ci(rho, lo, hi)} over {n} architectures{crit}{bound}.")
         measured, predicted = f.get("measured") or {}, f.get("predicted") or {}
         pts = []
         for a in sorted(measured):
