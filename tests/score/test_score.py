@@ -270,3 +270,19 @@ def test_target_seed_agreement_separates_signal_from_noise(synthetic) -> None:
     assert math.isnan(rho_ceiling(math.nan, 2))
     again = ScoreModel.from_json(model.to_json()).families["evasion"]
     assert (again.seed_agreement, again.seeds, again.ceiling) == (fit.seed_agreement, 2, fit.ceiling)
+
+
+def test_a_store_that_cannot_be_written_costs_a_warning_not_the_fit(tmp_path, monkeypatch, caplog) -> None:
+    import sqlite3
+
+    from archrisk.runner.store import Store
+
+    def readonly(self, key, value):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    signals = _synthetic_signals(8, seed=2)
+    path = _write_store(tmp_path / "ro.db", signals)
+    monkeypatch.setattr(Store, "set_meta", readonly)
+    model = fit_store(path, signal_fn=lambda a, c: signals[a.removesuffix("-text")])
+    assert model.families["evasion"].n_archs == 8
+    assert "not recorded" in caplog.text and "readonly" in caplog.text

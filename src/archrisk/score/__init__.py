@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -91,13 +92,21 @@ def fit_store(path: str | Path, *, study: str | None = None, dataset: str | None
     return model
 
 
-def record_fit(path: str | Path, model: ScoreModel) -> None:
-    """Store `model` in the results store's meta table (the latest fit replaces an earlier one)."""
+def record_fit(path: str | Path, model: ScoreModel) -> bool:
+    """Store `model` in the results store's meta table (the latest fit replaces an earlier one).
+    A store that cannot be written (read-only file or folder) costs a warning, not the fit."""
+    import sqlite3
+
     from archrisk.report.riskscore import SCORE_FIT_KEY
     from archrisk.runner.store import open_store
 
-    with open_store(path) as db:
-        db.set_meta(SCORE_FIT_KEY, model.to_json())
+    try:
+        with open_store(path) as db:
+            db.set_meta(SCORE_FIT_KEY, model.to_json())
+        return True
+    except sqlite3.Error as e:
+        logging.getLogger(__name__).warning("the fit was not recorded in %s (%s); the report will not show it", path, e)
+        return False
 
 
 def with_provenance(model: ScoreModel, **extra) -> ScoreModel:
