@@ -50,9 +50,10 @@ def score_cmd(
         print_json(r.to_dict())
         return
     table(f"risk of {arch} (predicted vulnerability rank among reference archs, 0 = least)",
-          ["family", "risk", "LOAO rho", "95% CI", "rho ceiling", "archs", "top signal"],
-          [[f, v, r.validation[f]["rho"], "[{:.2f}, {:.2f}]".format(*r.validation[f]["ci"]), r.validation[f]["ceiling"],
-            r.validation[f]["n_archs"], max(r.contributions[f].items(), key=lambda kv: abs(kv[1]))[0]]
+          ["family", "risk", "LOAO rho", "95% CI", "ceiling", "archs", "top signal"],
+          [[f, f"{v:.2f}", f"{r.validation[f]['rho']:.2f}", "[{:.2f}, {:.2f}]".format(*r.validation[f]["ci"]),
+            f"{r.validation[f]['ceiling']:.2f}", r.validation[f]["n_archs"],
+            max(r.contributions[f].items(), key=lambda kv: abs(kv[1]))[0]]
            for f, v in r.risk.items()])
     console.print("signals: " + ", ".join(f"{k}={v:.3g}" for k, v in r.signals.items())
                   + f"   ({r.seconds:.1f}s)", highlight=False)
