@@ -151,7 +151,8 @@ def test_bad_search_arguments(kw: dict, err: type, digits) -> None:
         search(digits, **{**TINY, **kw})
 
 
-@pytest.mark.parametrize("args", [["--penalty", "fewer_skips"], ["--lam", "-1"], ["--budget", "huge"]])
+@pytest.mark.parametrize("args", [["--penalty", "fewer_skips"], ["--lam", "-1"], ["--budget", "huge"],
+                                  ["--group", "Plain Arm"]])
 def test_cli_search_bad_input_exit_2(args: list[str], capsys) -> None:
     from archrisk.cli import main
 
@@ -176,7 +177,8 @@ def test_cli_search_writes_a_genotype_usable_as_arch(tmp_path, capsys) -> None:
     from archrisk.runner import parse_study  # the printed entry drops into a study file as is
 
     study = parse_study(f'name = "s"\nseeds = [0]\narchs = [{rec["study_entry"]}]\n')
-    assert study.labels() == ["search-skip-0.1-s0"] and study.archs[0].group == "custom"
+    assert study.labels() == ["search-skip-0.1-s0"] and study.archs[0].group == "search-skip"  # one group per arm
+    assert "NaN" not in out.read_text() and rec["history"][0]["penalty"] is None  # warm-up epoch: strict JSON null
 
 
 def test_score_penalty_is_the_fitted_structural_terms_on_soft_stats() -> None:

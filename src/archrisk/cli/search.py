@@ -1,12 +1,12 @@
 """search: security-aware differentiable architecture search (first-order DARTS + risk penalty)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from archrisk import jsonsafe
 from archrisk.cli import app
 from archrisk.cli.common import DATA_DIR, DATASET, DEVICE, JSON, SEED, console, print_json, table
 
@@ -21,21 +21,28 @@ def search_cmd(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="override the budget's epochs"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads during the search"),
     out: Optional[Path] = typer.Option(None, "--out", help="write the full result (genotype, alphas, history) as JSON"),
+    group: Optional[str] = typer.Option(None, "--group", help="group of the printed study entry (default: "
+                                                              "search-PENALTY, so the arms of a comparison differ)"),
     device: str = DEVICE,
     data_dir: Optional[str] = DATA_DIR,
     json_out: bool = JSON,
 ) -> None:
     """Search a cell; print its genotype (usable as an arch string in studies) and structure."""
+    from archrisk.errors import InvalidValueError
+    from archrisk.runner.config import GROUP_RULE, is_group_name
     from archrisk.search import search
 
+    group = group or f"search-{penalty}"
+    if not is_group_name(group):
+        raise InvalidValueError(f"--group {group!r}: {GROUP_RULE}")
     overrides = {"epochs": epochs} if epochs is not None else {}
     r = search(dataset, budget=budget, penalty=penalty, lam=lam, seed=seed, device=device,
                progress=not json_out, data_dir=data_dir, threads=threads, **overrides)
     record = r.to_dict()
     label = f"search-{penalty}-{lam:g}-s{seed}"  # a study's archs entry for this cell (TOML literal string)
-    record["study_entry"] = f"{{ genotype = '{r.genotype.to_json()}', label = \"{label}\", group = \"custom\" }}"
+    record["study_entry"] = f"{{ genotype = '{r.genotype.to_json()}', label = \"{label}\", group = \"{group}\" }}"
     if out is not None:
-        out.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        out.write_text(jsonsafe.dumps(record, indent=2, sort_keys=True) + "\n")
     if json_out:
         print_json(record)
         return

@@ -58,6 +58,13 @@ class DataConfig(_Model):
     data_dir: str | None = None  # folder with the standard archives (cifar10, ...)
 
 
+GROUP_RULE = "use a lower-case letter then up to 31 of a-z, 0-9, '_', '-'"
+
+
+def is_group_name(v: str) -> bool:
+    return re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", v) is not None
+
+
 class ArchEntry(_Model):
     name: str | None = None  # registry name or 'random(k)'
     genotype: str | None = None  # DARTS syntax or JSON; mutually exclusive with name
@@ -69,8 +76,8 @@ class ArchEntry(_Model):
     @field_validator("group")
     @classmethod
     def _group_name(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", v):
-            raise ValueError(f"group {v!r}: use a lower-case letter then up to 31 of a-z, 0-9, '_', '-'")
+        if v is not None and not is_group_name(v):
+            raise ValueError(f"group {v!r}: {GROUP_RULE}")
         return v
 
     @model_validator(mode="after")
