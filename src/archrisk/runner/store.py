@@ -178,7 +178,7 @@ class Store:
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "meta" not in tables:
             raise StoreError(f"{self.path} is an SQLite database but not an archrisk results store; choose another path")
-        meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        meta = self.meta()
         if meta.get("app") != APP_ID:
             raise StoreError(f"{self.path} is an SQLite database but not an archrisk results store; choose another path")
         if meta.get("schema_version") != SCHEMA_VERSION:
