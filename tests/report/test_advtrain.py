@@ -59,7 +59,7 @@ def test_before_after_and_accuracy_cost_by_hand(tmp_path):
     assert cost["manual"]["standard acc"] == pytest.approx(.92) and cost["manual"]["adv-trained acc"] == pytest.approx(.895)
     assert cost["nas"]["change lo"] <= -.075 <= cost["nas"]["change hi"]
     assert [f.slug for b in sec.blocks for f in b.figures] == ["advtrain_evasion", "advtrain_accuracy"]
-    c10 = {v.id: v for v in judge_all(ss, {}, "x")}["C10"]
+    c10 = {v.id: v for v in judge_all(ss, {}, "x").verdicts}["C10"]
     assert any("clean-accuracy cost of pgd training, nas: -0.075" in e for e in c10.evidence), c10.evidence
 
 

@@ -132,7 +132,7 @@ def _failed_only(path):
     (_empty, "Missing: no attack results"),
     (_failed_only, "Missing: no attack results"),
     (lambda p: write_synthetic_store(p, n_nas=2, n_manual=2, remedies=False, seeds=(0,), fractions=(0.2,)),
-     "at most 1 seeds"),
+     "Pipeline check, not a reproduction"),
 ])
 def test_incomplete_stores_report_what_is_missing(tmp_path, make, says):
     index = report(make(tmp_path / "s.db"), tmp_path / "out")

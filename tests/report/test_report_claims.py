@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from archrisk.report.claims import CLAIMS, VERDICTS, combine, judge_all
+from archrisk.report.claims import CLAIMS, VERDICTS, judge_all
+from archrisk.report.verdicts import TARGET_POWER, combine
 from archrisk.report.data import load_store
 from archrisk.report.fixtures import write_synthetic_store
 from archrisk.report.series import build_series, headline_key
@@ -14,7 +15,7 @@ ATTACK_CLAIMS = ("C1", "C2", "C3", "C4", "C5")
 def _verdicts(tmp_path, **cfg) -> dict:
     db = write_synthetic_store(tmp_path / "s.db", **cfg)
     ss = build_series(load_store(db))
-    return {v.id: v for v in judge_all(ss, {}, "synthetic")}
+    return {v.id: v for v in judge_all(ss, {}, "synthetic").verdicts}
 
 
 def test_every_claim_of_the_study_is_judged():
@@ -23,11 +24,12 @@ def test_every_claim_of_the_study_is_judged():
 
 def test_combine_rule():
     assert combine([]) == "not measured"
-    assert combine(["insufficient data"]) == "insufficient data"
-    assert combine(["reproduced", "not reproduced"]) == "reproduced"
-    assert combine(["reproduced", "not reproduced", "not reproduced"]) == "not reproduced"
-    assert combine(["reproduced", "reversed"]) == "not reproduced"
-    assert combine(["reversed", "insufficient data"]) == "reversed"
+    assert combine(["inconclusive"]) == "inconclusive"
+    assert combine(["reproduced", "inconclusive"]) == "reproduced"
+    assert combine(["reproduced", "reversed"]) == "conflicting"
+    assert combine(["no effect", "no effect"]) == "no effect"
+    assert combine(["no effect", "inconclusive"]) == "inconclusive"
+    assert "not reproduced" not in VERDICTS  # a non-significant test is never read as evidence against
 
 
 def test_planted_effect_is_reproduced(tmp_path):
@@ -39,7 +41,7 @@ def test_planted_effect_is_reproduced(tmp_path):
     assert v["C9"].verdict == "reproduced"
     assert v["C10"].verdict == "not measured"
     assert all(x.verdict in VERDICTS for x in v.values())
-    assert "8+ NAS and 8+ manual architectures x 3 seeds" in v["C1"].scale
+    assert "8 NAS vs 8 manual architectures, 3 seeds" in v["C1"].evidence[0]
 
 
 def test_opposite_effect_is_reversed(tmp_path):
@@ -48,32 +50,45 @@ def test_opposite_effect_is_reversed(tmp_path):
         assert v[cid].verdict == "reversed", (cid, v[cid].evidence)
 
 
-def test_no_effect_is_not_reproduced(tmp_path):
+def test_no_effect_is_never_read_as_reversed_or_reproduced(tmp_path):
     v = _verdicts(tmp_path, n_nas=8, n_manual=8, seeds=(0, 1, 2), effect=0.0, rng_seed=3)
-    assert v["C1"].verdict == "not reproduced", v["C1"].evidence
+    assert v["C1"].verdict in ("inconclusive", "no effect"), v["C1"].evidence
+    # a powered claim whose interval sits inside its smallest effect of interest is an equivalence result
+    assert v["C2"].verdict == "no effect" and v["C2"].power >= TARGET_POWER
+
+
+def test_demo_design_underpowered_claims_are_inconclusive_with_power_and_mde(tmp_path):
+    """The demo's design (4 NAS vs 3 manual x 2 seeds): no claim below the target power is decided
+    against the study; each says inconclusive and gives its power and minimum detectable effect."""
+    v = _verdicts(tmp_path, n_nas=4, n_manual=3, seeds=(0, 1), effect=0.5)
+    low = [x for x in v.values() if x.tests and x.power < TARGET_POWER]
+    assert low
+    for x in low:
+        assert x.verdict in ("inconclusive", "reproduced"), (x.id, x.verdict)
+        if x.verdict == "inconclusive" and "seeds disagree" not in x.reason:
+            assert "underpowered: power" in x.reason and "detects" in x.reason, x.reason
+        assert any("power" in e and "minimum detectable effect" in e for e in x.evidence)
 
 
 def test_design_too_small_for_any_test_says_so(tmp_path):
-    v = _verdicts(tmp_path, n_nas=2, n_manual=2, effect=5.0)  # 6 splits: the smallest p is 1/3
-    assert v["C1"].verdict == "insufficient data"
-    assert any("smallest possible p" in c for c in v["C1"].caveats)
-    assert any("small sample" in c for c in v["C1"].caveats)
-    # the direction is still reported
-    assert any("point the study's way in 2 of 2" in e for e in v["C1"].evidence)
+    v = _verdicts(tmp_path, n_nas=2, n_manual=2, effect=5.0)
+    assert v["C1"].verdict == "inconclusive"
+    assert "power" in v["C1"].reason or "too few" in v["C1"].reason
 
 
-def test_missing_group_gives_insufficient_data(tmp_path):
+def test_missing_group_gives_inconclusive_with_the_reason(tmp_path):
     v = _verdicts(tmp_path, n_nas=4, n_manual=0, remedies=False)
     for cid in ATTACK_CLAIMS:
-        assert v[cid].verdict == "insufficient data"
+        assert v[cid].verdict == "inconclusive" and "too few architectures" in v[cid].reason
     assert v["C9"].verdict == "not measured"  # no remedy cells
 
 
-@pytest.mark.parametrize("scale, expected", [(0.0, "reproduced"), (0.6, "not reproduced"), (1.0, "reversed")])
-def test_adversarial_training_claim(tmp_path, scale, expected):
-    """Gap gone after training: reproduced; gap kept: not reproduced; gap wider: reversed."""
+@pytest.mark.parametrize("scale, expected", [(0.0, "reproduced"), (1.0, "reversed")])
+def test_adversarial_training_claim_tests_the_change_of_the_gap(tmp_path, scale, expected):
+    """Gap removed by training: reproduced; gap kept or widened: the change of the gap says so."""
     v = _verdicts(tmp_path, n_nas=8, n_manual=8, seeds=(0, 1, 2), effect=3.0, adv_train=True, adv_scale=scale)
     assert v["C10"].verdict == expected, v["C10"].evidence
+    assert "before minus after adversarial training" in v["C10"].evidence[0]
 
 
 def test_headline_key_prefers_named_keys_and_largest_budget():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import logging
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from archrisk import __version__
 from archrisk.errors import InvalidValueError
 from archrisk.report.advtrain import advtrain_section
-from archrisk.report.claims import VERDICTS, judge_all
+from archrisk.report.claims import VERDICTS, Judgement, judge_all
 from archrisk.report.data import StoreData, load_store
 from archrisk.report.explain import explanations, remedies
 from archrisk.report.landscapes import landscape_section
@@ -43,15 +44,41 @@ def _scale(store: StoreData) -> str:
     return f"dataset {', '.join(data) or '-'}, size {', '.join(size) or '-'}"
 
 
-def _sections(store: StoreData) -> tuple[list[Section], list, Section]:
+def _sections(store: StoreData) -> tuple[list[Section], Judgement, Section]:
     ss = build_series(store)
     comparisons: dict = {}
     body = [summary(ss), nas_vs_manual(ss, comparisons), study_groups(ss), curves(store, ss), shared_section(store),
             explanations(store, ss), landscape_section(store, ss, comparisons), remedies(ss),
             advtrain_section(ss, comparisons), risk_score_section(store)]
     body = [sec for sec in body if sec is not None]
-    verdicts = judge_all(ss, comparisons, _scale(store))
-    return body, verdicts, provenance(store)
+    judgement = judge_all(ss, comparisons, _scale(store))
+    return body, judgement, provenance(store)
+
+
+def claims_rows(j: Judgement) -> list[list]:
+    """One row per claim: its verdict, the reason, and its power at the study's effect."""
+    rows = [["id", "claim", "verdict", "reason", "power", "decidable", "scale", "evidence", "caveats"]]
+    for v in j.verdicts:
+        rows.append([v.id, v.claim, v.verdict, v.reason, _num(v.power), v.decidable, v.scale, " | ".join(v.evidence),
+                     " | ".join(v.caveats)])
+    return rows
+
+
+def claim_test_rows(j: Judgement) -> list[list]:
+    """One row per primary test: estimate, interval, raw and Holm-adjusted p, power, MDE, SESOI."""
+    rows = [["claim", "primary", "series", "scale", "design", "log_scale", "study_direction", "estimate", "lo", "hi",
+             "p", "p_holm", "exact_p", "exact_p_min", "alpha_family", "power", "study_g", "mde", "mde_g", "sesoi",
+             "units_a", "units_b", "seeds", "seed_agreement", "verdict", "reason"]]
+    for t in j.tests:
+        p = t.primary
+        rows.append([t.claim, p.label, t.series, t.scale, t.design, p.log, p.sign, *map(_num, (
+            t.test.diff, t.test.lo, t.test.hi, t.test.p, t.p_adj, t.exact_p, t.exact_p_min, t.alpha, t.power, p.g,
+            t.mde, t.mde_g, p.sesoi)), t.test.n_a, t.test.n_b, t.seeds, _num(t.reliability), t.verdict, t.reason])
+    return rows
+
+
+def _num(x: float) -> float | None:
+    return round(float(x), 6) if x is not None and math.isfinite(x) else None
 
 
 def _unique(slug: str, used: set[str]) -> str:
@@ -111,19 +138,20 @@ def report(store_path: str | Path, out_dir: str | Path) -> Path:
     if out.exists() and not out.is_dir():
         raise InvalidValueError(f"report output {str(out)!r} is a file; give a folder (it is created if missing)")
     store = load_store(store_path)
-    body, verdicts, prov = _sections(store)
+    body, judgement, prov = _sections(store)
+    verdicts = judgement.verdicts
     out.mkdir(parents=True, exist_ok=True)
     _clear_previous(out)
-    claims_table = [[v.id, v.claim, v.verdict, v.scale, " | ".join(v.evidence), " | ".join(v.caveats)] for v in verdicts]
     written = _write_files(out, [*body, prov])
-    with open(out / "tables" / "claims.csv", "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([["id", "claim", "verdict", "scale", "evidence", "caveats"], *claims_table])
-    written.append("tables/claims.csv")
+    for name, rows in (("claims.csv", claims_rows(judgement)), ("claim_tests.csv", claim_test_rows(judgement))):
+        with open(out / "tables" / name, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
+        written.append(f"tables/{name}")
     counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICTS}
     html = _env().get_template("report.html").render(
         title=f"archrisk report: {Path(store.path).name}", version=__version__, sections=body, verdicts=verdicts,
-        verdict_counts=counts, provenance=prov, scale=_scale(store), generated=time.strftime("%Y-%m-%d %H:%M:%S"),
-        seconds=time.perf_counter() - t0)
+        judgement=judgement, verdict_counts=counts, provenance=prov, scale=_scale(store),
+        generated=time.strftime("%Y-%m-%d %H:%M:%S"), seconds=time.perf_counter() - t0)
     index = out / "index.html"
     index.write_text(html, encoding="utf-8")
     (out / MANIFEST).write_text(json.dumps({"files": written, "version": __version__}))

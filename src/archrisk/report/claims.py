@@ -1,52 +1,38 @@
-"""The study's claims C1..C10, each judged from the store's data.
+"""The study's claims C1..C10, each with a pre-declared primary measurement and rule (see `verdicts`).
 
-Verdicts:
-- reproduced / reversed: the NAS - manual difference (or the remedy effect) points the study's way /
-  the opposite way, with its 95% interval excluding 0 *and* the permutation p < 0.05;
-- not reproduced: the test could have found the difference (p < 0.05 was attainable) but did not;
-- insufficient data: fewer than 2 architectures in a group, no seeds to form an interval, or a design
-  so small that no split of the architectures can reach p < 0.05;
-- not measured: the store has no result that bears on the claim.
-A claim spanning several settings (e.g. poisoning fractions) is reproduced when at least half of
-the decided settings are and none is reversed (and symmetrically for reversed).
+A claim lists candidate primaries in order; the first the store holds is the primary. Among its
+settings, the one run at the study's protocol (`prefer`) is tested, else the one with the most
+architectures; a store mixing datasets or sizes gets one test per scale. Designs:
+
+- groups (C1-C8): NAS vs manual, Welch's t on per-architecture means;
+- paired remedy (C9): per seed, the mean over remedy cells of (remedy - source cell) on the same
+  seed, one-sample t with the exact sign-flip test beside;
+- gap change (C10): per architecture, the measurement before minus after adversarial training,
+  NAS vs manual by Welch's t: the change of the NAS-manual gap itself, not a non-significant gap
+  after training read as "removed".
+
+SESOIs are half the study's effect in the compared units where the study gives one
+(`shared/reference/paper.md`); where it gives no number the SESOI and the assumed g say so.
 """
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
-from typing import Callable
 
-from archrisk.report import stats
-from archrisk.report.advtrain import accuracy_costs, adv_pairs
-from archrisk.report.compare import GroupComparison, compare_groups, compare_remedies, rankable, remedy_pairs
+import numpy as np
+
+from archrisk.report import inference, stats
+from archrisk.report.advtrain import accuracy_costs
+from archrisk.report.compare import remedy_pairs
 from archrisk.report.page import ci, fmt
 from archrisk.report.series import Series, SeriesSet
+from archrisk.report.verdicts import DECIDED, TARGET_POWER, VERDICTS, Primary, PrimaryTest, combine, multiplicity
 
-VERDICTS = ("reproduced", "not reproduced", "reversed", "insufficient data", "not measured")
+__all__ = ["CLAIMS", "VERDICTS", "Claim", "Verdict", "judge_all", "Judgement"]
 
-
-@dataclass
-class Verdict:
-    id: str
-    claim: str
-    study: str  # the study's own evidence
-    verdict: str = "not measured"
-    evidence: list[str] = field(default_factory=list)
-    caveats: list[str] = field(default_factory=list)
-    scale: str = ""
-
-
-@dataclass
-class Context:
-    ss: SeriesSet
-    comparisons: dict  # Quantity -> GroupComparison, shared with the NAS-vs-manual section
-    scale: str  # dataset, size
-
-    def compare(self, s: Series) -> GroupComparison:
-        if s.q not in self.comparisons:
-            self.comparisons[s.q] = compare_groups(s, self.ss.groups)
-        return self.comparisons[s.q]
+_ASSUMED = "the study reports no per-model spread for this; a large effect (g = 1) is assumed"
+_SCALE_KEYS = ("dataset", "size")
+N_PERM = 1999  # random splits when exact enumeration is too big: the permutation p is shown, not decided on
 
 
 @dataclass(frozen=True)
@@ -54,222 +40,321 @@ class Claim:
     id: str
     text: str
     study: str
-    judge: Callable[[Context, Verdict], None]
+    design: str  # groups | remedy | gap
+    primaries: tuple[Primary, ...]
 
 
-CLAIMS: dict[str, Claim] = {}
+def _pgd(sign: int = 1, sesoi: float = 0.06, g: float = 2.37, note: str = "paper.md: C1 worst case, 7 vs 10 models") -> Primary:
+    return Primary("PGD success rate (targeted L-inf, the study's protocol)", "attack", "success_rate", sesoi, g, note,
+                   names=("pgd",), sign=sign, unit="fraction")
 
 
-def claim(id: str, text: str, study: str):
-    def deco(fn: Callable[[Context, Verdict], None]):
-        if id in CLAIMS:
-            raise ValueError(f"claim {id} registered twice")
-        CLAIMS[id] = Claim(id, text, study, fn)
-        return fn
-    return deco
+def _kl(sign: int, sesoi: float, g: float, note: str) -> tuple[Primary, ...]:
+    return tuple(Primary(f"Knockoff thief {k.upper()} to the victim at the largest query budget", "attack", f"{k}@*",
+                         sesoi, g, note, names=("knockoff",), sign=sign, unit="nats") for k in ("kl", "ce"))
 
 
-def combine(subs: list[str]) -> str:
-    decided = [s for s in subs if s in ("reproduced", "reversed", "not reproduced")]
-    if not decided:
-        return "insufficient data" if subs else "not measured"
-    rep, rev = decided.count("reproduced"), decided.count("reversed")
-    if rep and not rev and 2 * rep >= len(decided):
-        return "reproduced"
-    if rev and not rep and 2 * rev >= len(decided):
-        return "reversed"
-    return "not reproduced"
+CLAIMS: dict[str, Claim] = {c.id: c for c in (
+    Claim("C1", "NAS models are more vulnerable to evasion",
+          "PGD success, worst case 70.2% vs 82.1%; best case 83.6% vs 97.0%", "groups", (_pgd(),)),
+    Claim("C2", "NAS models lose more accuracy under label-flip poisoning",
+          "drop at p=0.2: 3.64 vs 7.02 points; at p=0.4: 10.20 vs 15.09", "groups",
+          (Primary("accuracy drop after label-flip poisoning (fraction 0.2 where run)", "attack", "acc_drop", 0.017,
+                   3.77, "paper.md: C2 at p = 0.2, 7 vs 7 models", names=("label_flip",),
+                   prefer=(("fraction", "0.2"),), unit="fraction"),)),
+    Claim("C3", "NAS models take backdoors more easily",
+          "TrojanNN success 95.8% vs 99.6%; BadNets 90.5% vs 93.2%", "groups",
+          (Primary("TrojanNN attack success rate", "attack", "asr", 0.019, 3.29, "paper.md: C3 TrojanNN, 7 vs 10 models",
+                   names=("trojannn",), unit="fraction"),
+           Primary("BadNets attack success rate", "attack", "asr", 0.0135, 1.05, "paper.md: C3 BadNets, 8 vs 10 models",
+                   names=("badnets",), unit="fraction"))),
+    Claim("C4", "NAS models are easier to steal",
+          "extraction CE at 1k..16k queries: 3.06/2.85/2.39/1.95/1.35 vs 2.70/2.39/2.19/1.66/1.24", "groups",
+          _kl(-1, 0.055, 0.39, "paper.md: C4 CE at 16k queries, 6 vs 9 models (SESOI: half its 0.11-nat gap)")),
+    Claim("C5", "NAS models leak more membership", "AUC 0.514 vs 0.569", "groups",
+          tuple(Primary(f"membership AUC ({n})", "attack", "auc", 0.03, 4.41,
+                        "paper.md: C5, 7 vs 9 models, on folded AUCs (which inflate g)", names=(n,), unit="AUC")
+                for n in ("boundary", "loss_threshold", "lira"))),
+    Claim("C6", "NAS models have lower gradient variance", "after training: 4435 vs 1594 (sum of stds)", "groups",
+          (Primary("gradient variance after training (the study's sum of per-parameter stds)", "metric", "grad_var",
+                   0.51, 1.0, _ASSUMED + "; SESOI: half the log of the study's 4435/1594 ratio",
+                   prefer=(("at", "trained"),), sign=-1, log=True),)),
+    Claim("C7", "NAS models have smoother loss landscapes", "contour plots (qualitative)", "groups",
+          tuple(Primary(label, "metric", key, math.log(1.5), 1.0, _ASSUMED + "; SESOI: a 1.5x difference",
+                        prefer=(("at", "trained"),), sign=-1, log=True)
+                for label, key in (("first-conv loss-surface curvature (the study's contours)", "landscape_conv_curvature"),
+                                   ("top Hessian eigenvalue", "hessian_top")))),
+    Claim("C8", "NAS prefers shallow cells with skips, which converge fast early",
+          "cell depth/skip statistics; early-training curves", "groups",
+          (Primary("early convergence (validation accuracy early in training)", "derived", "early_val_acc", 0.05, 1.0,
+                   _ASSUMED + "; SESOI: 5 accuracy points", unit="fraction"),)),
+    Claim("C9", "Deeper cells / fewer skips reduce vulnerability, at a cost",
+          "extraction CE at 16k: DARTS 1.31, DARTS-i 2.01, DARTS-ii 1.38, DARTS-iii 2.09; deep variants train slower",
+          "remedy", _kl(+1, 0.26, 1.0, "the study's remedy changes of CE at 16k average 0.52 nats (SESOI: half); "
+                        "no spread is reported, g = 1 is assumed") + (_pgd(-1, 0.06, 1.0, _ASSUMED),)),
+    Claim("C10", "Adversarial training removes most of the evasion gap",
+          "PGD success after PGD training: 41.9% vs 38.1%", "gap",
+          (_pgd(+1, 0.04, 1.0, "the study's gap shrinks by 8.1 points (SESOI: half); " + _ASSUMED),)),
+)}
 
 
-def _group_sub(c: GroupComparison, sign: int) -> str:
-    if not c.testable or not c.powered:
-        return "insufficient data"
-    if c.significant():
-        return "reproduced" if sign * c.diff.value > 0 else "reversed"
-    return "not reproduced"
+@dataclass
+class Verdict:
+    id: str
+    claim: str
+    study: str
+    verdict: str = "not measured"
+    reason: str = ""
+    tests: list[PrimaryTest] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)  # the primary test(s), then secondary measurements
+    caveats: list[str] = field(default_factory=list)
+    scale: str = ""
+
+    @property
+    def power(self) -> float:
+        return max((t.power for t in self.tests if math.isfinite(t.power)), default=math.nan)
+
+    @property
+    def decidable(self) -> bool:
+        """The design has the target power at the study's effect for this claim."""
+        return self.power >= TARGET_POWER
 
 
-def judge_groups(ctx: Context, v: Verdict, series: list[tuple[Series, int]]) -> None:
-    """series: (series, sign) where sign=+1 means the claim says NAS > manual on the raw value."""
-    subs, agree, archs, seeds = [], 0, set(), set()
-    for s, sign in series:
-        c = ctx.compare(s)
-        sub = _group_sub(c, sign)
-        subs.append(sub)
-        agree += sign * c.diff.value > 0
-        archs.add((c.n_a, c.n_b))
-        seeds.add(c.seeds)
-        v.evidence.append(
-            f"{s.q.label}: NAS {ci(c.mean_a.value, c.mean_a.lo, c.mean_a.hi)} vs manual "
-            f"{ci(c.mean_b.value, c.mean_b.lo, c.mean_b.hi)}; NAS - manual {ci(c.diff.value, c.diff.lo, c.diff.hi)}, "
-            f"p = {fmt(c.perm.p)} ({c.n_a} NAS vs {c.n_b} manual architectures) -> {sub}")
-    v.verdict = combine(subs)
-    if not series:
-        return
-    v.evidence.append(f"point estimates point the study's way in {agree} of {len(series)} settings")
-    na = min(a for a, _ in archs)
-    nb = min(b for _, b in archs)
-    v.scale = f"{ctx.scale}; {na}+ NAS and {nb}+ manual architectures x {max(seeds)} seeds"
-    if min(na, nb) < 5 or max(seeds) < 3:
-        v.caveats.append(f"small sample ({na} NAS vs {nb} manual architectures, at most {max(seeds)} seeds): "
-                         "intervals and p-values are rough")
-    if "insufficient data" in subs and any(ctx.compare(s).testable and not ctx.compare(s).powered for s, _ in series):
-        pmin = min(ctx.compare(s).perm.p_min for s, _ in series)
-        v.caveats.append(f"with so few architectures no split can reach p < 0.05 (smallest possible p = {fmt(pmin)})")
+@dataclass
+class Judgement:
+    verdicts: list[Verdict]
+    tests: list[PrimaryTest]
+
+    @property
+    def measured(self) -> int:
+        return sum(v.verdict != "not measured" for v in self.verdicts)
+
+    @property
+    def decidable(self) -> int:
+        return sum(v.decidable for v in self.verdicts)
+
+    @property
+    def headline(self) -> str:
+        if self.measured == 0:
+            return "No claim of the study is measured in this store."
+        if self.decidable == 0:
+            return (f"Pipeline check, not a reproduction: none of the {self.measured} measured claims has power "
+                    f"{TARGET_POWER} at the study's effect size with this design (architectures x seeds); "
+                    "its verdicts cannot confirm or refute the study.")
+        return (f"This design has power {TARGET_POWER} at the study's effect size for {self.decidable} of the "
+                f"{self.measured} measured claims; the others are read as inconclusive unless their intervals decide.")
 
 
-def _attack(ctx: Context, family: str, all_keys: bool = False) -> list[tuple[Series, int]]:
-    """NAS-more-vulnerable claims: sign = the key's risk direction."""
-    if all_keys:
-        ss = [s for s in ctx.ss.select(kind="attack", family=family) if s.direction and s.spread() > 0
-              and not s.q.param("adv_train")]
-    else:
-        ss = [s for s in ctx.ss.endpoints(adv=False) if s.q.family == family and s.spread() > 0]
-    return [(s, s.direction) for s in ss]
+# ---------------------------------------------------------------- finding the primary series
+
+def _key_matches(key: str, want: str) -> bool:
+    return key.split("@", 1)[0] == want[:-2] if want.endswith("@*") else key == want
 
 
-def _metrics(ctx: Context, pattern: str) -> list[Series]:
-    rx = re.compile(pattern, re.I)
-    return [s for s in ctx.ss.explanatory() if rx.search(s.q.key) or rx.search(s.q.name)]
+def _budget(key: str) -> float:
+    tail = key.split("@", 1)[1] if "@" in key else ""
+    try:
+        return float(tail)
+    except ValueError:
+        return math.inf
 
 
-@claim("C1", "NAS models are more vulnerable to evasion", "PGD success, worst case 70.2% vs 82.1%; best case 83.6% vs 97.0%")
-def _c1(ctx, v):
-    judge_groups(ctx, v, _attack(ctx, "evasion"))
+def _scale(s: Series) -> tuple[tuple[str, str], ...]:
+    return tuple(kv for kv in s.q.variant if kv[0] in _SCALE_KEYS)
 
 
-@claim("C2", "NAS models lose more accuracy under label-flip poisoning", "drop at p=0.2: 3.64 vs 7.02 points; at p=0.4: 10.20 vs 15.09")
-def _c2(ctx, v):
-    judge_groups(ctx, v, _attack(ctx, "poisoning"))
+def _setting(s: Series) -> tuple:
+    return s.q.name, tuple(kv for kv in s.q.variant if kv[0] not in _SCALE_KEYS)
 
 
-@claim("C3", "NAS models take backdoors more easily", "TrojanNN success 95.8% vs 99.6%; BadNets 90.5% vs 93.2%")
-def _c3(ctx, v):
-    judge_groups(ctx, v, _attack(ctx, "backdoor"))
-
-
-@claim("C4", "NAS models are easier to steal", "extraction CE at 1k..16k queries: 3.06/2.85/2.39/1.95/1.35 vs 2.70/2.39/2.19/1.66/1.24")
-def _c4(ctx, v):
-    judge_groups(ctx, v, _attack(ctx, "extraction", all_keys=True))
-
-
-@claim("C5", "NAS models leak more membership", "AUC 0.514 vs 0.569")
-def _c5(ctx, v):
-    judge_groups(ctx, v, _attack(ctx, "membership"))
-
-
-@claim("C6", "NAS models have lower gradient variance", "after training: 4435 vs 1594 (sum of stds)")
-def _c6(ctx, v):
-    judge_groups(ctx, v, [(s, -1) for s in _metrics(ctx, r"grad.*var|gradient_variance") if s.spread() > 0])
-    if v.evidence:
-        v.caveats.append("the unnormalised statistic grows with parameter count (manual nets are larger); "
-                         "prefer the normalised form where present")
-
-
-@claim("C7", "NAS models have smoother loss landscapes", "contour plots (qualitative)")
-def _c7(ctx, v):
-    surfaces = [s for s in _metrics(ctx, r"^landscape_(conv|filter|input)_curvature$") if s.spread() > 0]
-    if surfaces:
-        judge_groups(ctx, v, [(s, -1) for s in surfaces])
-        v.caveats.append("measured by the curvature (mean |Laplacian|) of the study's loss surfaces, the scalar "
-                         "form of its contour plots (lower = smoother); see the loss-landscape section")
-        return
-    judge_groups(ctx, v, [(s, -1) for s in _metrics(ctx, r"hessian|sharp|rough|curvature|lipschitz|input_grad")
-                          if s.spread() > 0])
-    if v.evidence:
-        v.caveats.append("no loss-surface curvature in this store: measured by scalar curvature/roughness proxies "
-                         "(lower = smoother), not the study's contour plots")
-
-
-def _faster_sign(key: str) -> int:
-    return -1 if re.search(r"loss|epochs_to|time", key, re.I) else 1
-
-
-@claim("C8", "NAS prefers shallow cells with skips, which converge fast early", "cell depth/skip statistics; early-training curves")
-def _c8(ctx, v):
-    conv = [s for s in _metrics(ctx, r"early|converg|^conv_") if s.spread() > 0]
-    judge_groups(ctx, v, [(s, _faster_sign(s.q.key)) for s in conv])
-    nas = {a for a, g in ctx.ss.groups.items() if g == "nas"}
-    for key in ("depth", "skip"):
-        for s in _metrics(ctx, rf"^{key}|{key}_|_{key}"):
-            m = s.arch_means()
-            cells = sorted(a for a in m if a in nas)
-            if cells:
-                v.evidence.append(f"{s.q.key} of NAS cells: mean {fmt(sum(m[a] for a in cells) / len(cells))} "
-                                  f"over {len(cells)} cells")
-            for c in conv:
-                mc = c.arch_means()
-                common = sorted(set(m) & set(mc))
-                r = stats.spearman_ci([m[a] for a in common], [mc[a] for a in common])
-                if r.n >= 4:
-                    v.evidence.append(f"rho({s.q.key}, {c.q.key}) over {r.n} architectures: {ci(r.rho, r.lo, r.hi)}")
-
-
-@claim("C9", "Deeper cells / fewer skips reduce vulnerability, at a cost", "extraction CE at 16k: DARTS 1.31, DARTS-i 2.01, DARTS-ii 1.38, DARTS-iii 2.09; deep variants train slower")
-def _c9(ctx, v):
-    pairs = remedy_pairs(ctx.ss)
-    if not pairs:
-        return
-    subs, seeds = [], set()
-    for c in compare_remedies(ctx.ss, rankable(ctx.ss)):
-        seeds |= {len(c.series.values[c.remedy]), len(c.series.values[c.source])}
-        if c.diff.excludes(0.0):
-            sub = "reproduced" if c.risk_change < 0 else "reversed"
-        else:
-            sub = "not reproduced" if math.isfinite(c.diff.lo) else "insufficient data"  # nan: no interval
-        subs.append(sub)
-        v.evidence.append(f"{c.remedy} vs {c.source}, {c.series.q.label}: {ci(c.diff.value, c.diff.lo, c.diff.hi)} -> {sub}")
-    costs = [s for s in [ctx.ss.accuracy(), *ctx.ss.select(kind="derived")] if s is not None]
-    for c in compare_remedies(ctx.ss, costs):
-        v.evidence.append(f"cost, {c.remedy} vs {c.source}, {c.series.q.label}: {ci(c.diff.value, c.diff.lo, c.diff.hi)}")
-    v.verdict = combine(subs)
-    v.scale = f"{ctx.scale}; {len(pairs)} remedy cells x {max(seeds, default=0)} seeds"
-    if seeds and max(seeds) < 3:
-        v.caveats.append(f"at most {max(seeds)} seeds per cell: intervals over seeds are rough")
-
-
-@claim("C10", "Adversarial training removes most of the evasion gap", "PGD success after PGD training: 41.9% vs 38.1%")
-def _c10(ctx, v):
-    pairs = adv_pairs(ctx.ss)
-    if not pairs:
-        return
-    subs = []
-    for s, before in pairs:
-        ca = ctx.compare(s)
-        if before is None or not ca.powered:
-            subs.append("insufficient data")
-            v.evidence.append(f"{s.q.label}: {ca.n_a} NAS vs {ca.n_b} manual architectures after adversarial "
-                              f"training{'' if before else ', and no standard-training result to compare'} "
-                              "-> insufficient data")
+def find_primary(ss: SeriesSet, claim: Claim, adv: bool = False) -> tuple[Primary | None, list[Series]]:
+    """The claim's first candidate primary present, and its series to test (one per scale)."""
+    for p in claim.primaries:
+        hits = [s for q, s in ss.series.items() if q.kind == p.kind and (not p.names or q.name in p.names)
+                and bool(q.param("adv_train")) == adv and _key_matches(q.key, p.key) and len(s.values) > 1]
+        if not hits:
             continue
-        cb = ctx.compare(before)
-        gap_b, gap_a = s.direction * cb.diff.value, s.direction * ca.diff.value
-        if not cb.significant() or gap_b <= 0:
-            sub = "insufficient data"  # no gap in the study's direction to remove
-        elif not ca.significant() and abs(gap_a) <= 0.5 * gap_b:
-            sub = "reproduced"
-        elif ca.significant() and gap_a >= gap_b:
-            sub = "reversed"
-        else:
-            sub = "not reproduced"
-        subs.append(sub)
-        v.evidence.append(f"{s.q.name}: NAS - manual before {ci(cb.diff.value, cb.diff.lo, cb.diff.hi)}, after "
-                          f"{ci(ca.diff.value, ca.diff.lo, ca.diff.hi)} (p = {fmt(ca.perm.p)}) -> {sub}")
-    for c in accuracy_costs(ctx.ss):
-        if c.archs:
-            v.evidence.append(f"clean-accuracy cost of {c.method} training, {c.group}: "
-                              f"{ci(c.change.value, c.change.lo, c.change.hi)} over {c.archs} architectures")
-    v.verdict = combine(subs)
-    v.scale = ctx.scale
+        out = []
+        for scale in sorted({_scale(s) for s in hits}):
+            here = [s for s in hits if _scale(s) == scale]
+            top = {}  # per setting, the key at its largest budget
+            for s in here:
+                k = _setting(s)
+                if k not in top or _budget(s.q.key) > _budget(top[k].q.key):
+                    top[k] = s
+            pref = [s for s in top.values() if all(s.q.param(k) == v for k, v in p.prefer)]
+            pool = pref or list(top.values())
+            out.append(min(pool, key=lambda s: (-len(s.values), s.q.label)))
+        return p, out
+    return None, []
 
 
-def judge_all(ss: SeriesSet, comparisons: dict, scale: str) -> list[Verdict]:
-    ctx = Context(ss, comparisons, scale)
+def _scale_label(s: Series) -> str:
+    return ", ".join(f"{k}={v}" for k, v in _scale(s))
+
+
+def _transform(p: Primary, x: float) -> float:
+    if not p.log:
+        return x
+    return math.log(x) if x > 0 else math.nan
+
+
+def _values(s: Series, p: Primary) -> dict[str, dict[int, float]]:
+    return {a: {sd: _transform(p, v) for sd, v in per.items()} for a, per in s.values.items()}
+
+
+# ---------------------------------------------------------------- the three designs
+
+def _group_test(claim: Claim, p: Primary, s: Series, groups: dict[str, str], a: str = "nas",
+                b: str = "manual") -> PrimaryTest:
+    vals = _values(s, p)
+    ga = [list(vals[x].values()) for x in s.archs(groups, a)]
+    gb = [list(vals[x].values()) for x in s.archs(groups, b)]
+    ma = [float(np.mean(v)) for v in ga if np.all(np.isfinite(v))]
+    mb = [float(np.mean(v)) for v in gb if np.all(np.isfinite(v))]
+    nz = inference.noise([ga, gb])
+    perm = stats.permutation_test(ma, mb, n_perm=N_PERM)
+    both = {x: vals[x] for x in [*s.archs(groups, a), *s.archs(groups, b)]}
+    rel, seeds = inference.seed_agreement(both)
+    t = PrimaryTest(claim.id, p, s.q.label, _scale_label(s), "groups", inference.welch(ma, mb), nz.sd_means,
+                    nz.inflation, rel, seeds, perm.p, perm.p_min)
+    if p.log and len(ma) + len(mb) < len(ga) + len(gb):
+        t.notes.append("architectures with a non-positive value were left out of the log-scale test")
+    return t
+
+
+def _paired_seed_means(s: Series, p: Primary, pairs: list[tuple[str, str]]) -> list[float]:
+    """Per seed: the mean over remedy cells of (remedy - source) on that seed."""
+    vals = _values(s, p)
+    per_seed: dict[int, list[float]] = {}
+    for remedy, source in pairs:
+        r, src = vals.get(remedy, {}), vals.get(source, {})
+        for sd in set(r) & set(src):
+            per_seed.setdefault(sd, []).append(r[sd] - src[sd])
+    return [float(np.mean(v)) for _, v in sorted(per_seed.items())]
+
+
+def _remedy_test(claim: Claim, p: Primary, s: Series, ss: SeriesSet) -> PrimaryTest | None:
+    pairs = [(r, src) for r, src in remedy_pairs(ss) if r in s.values and src in s.values]
+    if not pairs:
+        return None
+    d = _paired_seed_means(s, p, pairs)
+    flip, flip_min = inference.sign_flip(d)
+    sd = float(np.std(d, ddof=1)) if len(d) > 1 else math.nan
+    t = PrimaryTest(claim.id, p, s.q.label, _scale_label(s), "paired", inference.one_sample(d), sd, 1.0,
+                    seeds=len(d), exact_p=flip, exact_p_min=flip_min)
+    t.notes.append("cells: " + ", ".join(f"{r} vs {src}" for r, src in pairs))
+    return t
+
+
+def _gap_test(claim: Claim, p: Primary, after: Series, before: Series, groups: dict[str, str]) -> PrimaryTest:
+    va, vb = _values(after, p), _values(before, p)
+    change: dict[str, list[float]] = {}
+    for arch in set(va) & set(vb):
+        shared = sorted(set(va[arch]) & set(vb[arch]))
+        change[arch] = ([vb[arch][sd] - va[arch][sd] for sd in shared] if shared
+                        else [float(np.mean(list(vb[arch].values())) - np.mean(list(va[arch].values())))])
+    ga = [change[x] for x in sorted(change) if groups.get(x) == "nas"]
+    gb = [change[x] for x in sorted(change) if groups.get(x) == "manual"]
+    ma, mb = [float(np.mean(v)) for v in ga], [float(np.mean(v)) for v in gb]
+    nz = inference.noise([ga, gb])
+    perm = stats.permutation_test(ma, mb, n_perm=N_PERM)
+    return PrimaryTest(claim.id, p, f"{before.q.label}, before minus after adversarial training", _scale_label(after),
+                       "groups", inference.welch(ma, mb), nz.sd_means, nz.inflation,
+                       seeds=max((len(v) for v in change.values()), default=0), exact_p=perm.p,
+                       exact_p_min=perm.p_min)
+
+
+def _adv_before(ss: SeriesSet, after: Series) -> Series | None:
+    plain = tuple(kv for kv in after.q.variant if kv[0] != "adv_train")
+    for q, s in ss.series.items():
+        if q.kind == after.q.kind and q.name == after.q.name and q.key == after.q.key and q.variant == plain:
+            return s
+    return None
+
+
+def primary_tests(ss: SeriesSet, claim: Claim) -> list[PrimaryTest]:
+    if claim.design == "gap":
+        p, afters = find_primary(ss, claim, adv=True)
+        pairs = [(a, _adv_before(ss, a)) for a in afters]
+        return [_gap_test(claim, p, a, b, ss.groups) for a, b in pairs if b is not None]
+    p, series = find_primary(ss, claim)
+    if claim.design == "remedy":
+        return [t for s in series if (t := _remedy_test(claim, p, s, ss)) is not None]
+    return [_group_test(claim, p, s, ss.groups) for s in series]
+
+
+# ---------------------------------------------------------------- secondary evidence (never votes)
+
+def _secondary(ss: SeriesSet, claim: Claim, tests: list[PrimaryTest]) -> list[str]:
+    used = {t.series for t in tests}
     out = []
-    for c in CLAIMS.values():
-        v = Verdict(c.id, c.text, c.study, scale=scale)
-        c.judge(ctx, v)
-        if v.verdict == "not measured" and not v.evidence:
-            v.evidence.append("the store has no result bearing on this claim")
-        out.append(v)
+    if claim.design == "groups":
+        for s in ss.bearing_on(claim.id):
+            if s.q.label in used or s.q.param("adv_train") or len(s.values) < 2:
+                continue
+            m = s.arch_means()
+            w = inference.welch([m[a] for a in s.archs(ss.groups, "nas")], [m[a] for a in s.archs(ss.groups, "manual")])
+            if math.isfinite(w.diff):
+                out.append(f"Secondary: {s.q.label}: NAS - manual {ci(w.diff, w.lo, w.hi)}, unadjusted p = {fmt(w.p)}")
+        if claim.id in ("C1", "C8") and any(g == "random" for g in ss.groups.values()):
+            for t in tests:
+                s = next(x for x in ss.series.values() if x.q.label == t.series)
+                rt = _group_test(claim, t.primary, s, ss.groups, "nas", "random")
+                out.append(f"Secondary, NAS vs random cells of the same space: {ci(rt.test.diff, rt.test.lo, rt.test.hi)}"
+                           f", unadjusted p = {fmt(rt.test.p)}")
+    if claim.design == "remedy":
+        for s in [x for x in ss.series.values() if x.q.label in used]:
+            for remedy, source in remedy_pairs(ss):
+                d = [s.values[remedy][sd] - s.values[source][sd] for sd in
+                     sorted(set(s.values.get(remedy, {})) & set(s.values.get(source, {})))]
+                w = inference.one_sample(d)
+                if math.isfinite(w.diff):
+                    out.append(f"Secondary: {remedy} - {source}, {s.q.label}: {ci(w.diff, w.lo, w.hi)} over "
+                               f"{len(d)} paired seeds, unadjusted p = {fmt(w.p)}")
+        acc = ss.accuracy()
+        if acc is not None:
+            for remedy, source in remedy_pairs(ss):
+                d = [acc.values[remedy][sd] - acc.values[source][sd] for sd in
+                     sorted(set(acc.values.get(remedy, {})) & set(acc.values.get(source, {})))]
+                w = inference.one_sample(d)
+                if math.isfinite(w.diff):
+                    out.append(f"Cost: clean accuracy {remedy} - {source}: {ci(w.diff, w.lo, w.hi)}")
+    if claim.design == "gap":
+        for c in accuracy_costs(ss):
+            if c.archs:
+                out.append(f"clean-accuracy cost of {c.method} training, {c.group}: "
+                           f"{ci(c.change.value, c.change.lo, c.change.hi)} over {c.archs} architectures")
     return out
+
+
+# ---------------------------------------------------------------- all claims
+
+def judge_all(ss: SeriesSet, comparisons: dict | None = None, scale: str = "") -> Judgement:
+    """Every claim's verdict; Holm runs across the primary tests of all claims together."""
+    verdicts, tests = [], []
+    for claim in CLAIMS.values():
+        v = Verdict(claim.id, claim.text, claim.study, scale=scale)
+        v.tests = primary_tests(ss, claim)
+        tests += v.tests
+        verdicts.append(v)
+    multiplicity(tests)
+    for claim, v in zip(CLAIMS.values(), verdicts):
+        v.verdict = combine([t.verdict for t in v.tests])
+        reasons = dict.fromkeys(t.reason for t in v.tests if t.reason)
+        v.reason = "; ".join(reasons)
+        if v.verdict == "not measured":
+            names = ", ".join(p.label for p in claim.primaries)
+            v.reason = f"the store has no primary measurement for this claim ({names})"
+        for t in v.tests:
+            v.evidence.append(t.line())
+            v.caveats += t.notes
+            if t.primary.g_note:
+                v.caveats.append(f"effect size: {t.primary.g_note}")
+        v.caveats = list(dict.fromkeys(v.caveats))
+        v.evidence += _secondary(ss, claim, v.tests)
+        if v.verdict in DECIDED or v.verdict == "conflicting":
+            continue
+        if v.tests and any(t.design == "groups" and min(t.n_units) < 5 for t in v.tests):
+            v.caveats.append("few architectures per group: read the interval and power, not the verdict alone")
+    return Judgement(verdicts, tests)

@@ -1,6 +1,9 @@
 """Comparisons the report is made of: NAS vs manual, the risk ranking, remedies vs their source.
 
-All intervals and tests come from `stats` with architectures as the unit (see its docstring).
+Architectures are the unit (see `stats`). Each group comparison carries two views: the cluster
+bootstrap and permutation test of `stats` (for display) and Welch's t on per-architecture means
+(`inference`), whose interval holds with 3-10 architectures per group and which verdicts use.
+Remedies are compared with their source cell paired by seed (same seed, same data order).
 Random streams are seeded from the series' name, so a report is the same every time it is built.
 """
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from archrisk.report import stats
+from archrisk.report import inference, stats
 from archrisk.report.series import Series, SeriesSet
 
 ALPHA = 0.05
@@ -36,6 +39,7 @@ class GroupComparison:
     mean_b: stats.Estimate
     diff: stats.Estimate  # mean_a - mean_b
     perm: stats.PermTest  # two-sided, labels permuted among architectures
+    welch: inference.TTest  # mean_a - mean_b, Welch t on per-architecture means
 
     @property
     def testable(self) -> bool:
@@ -63,6 +67,7 @@ def compare_groups(s: Series, groups: dict[str, str], a: str = "nas", b: str = "
         mean_a=stats.cluster_mean(ca, n_boot, rng=rng), mean_b=stats.cluster_mean(cb, n_boot, rng=rng),
         diff=stats.cluster_difference(ca, cb, n_boot, rng=rng),
         perm=stats.permutation_test([means[x] for x in arch_a], [means[x] for x in arch_b], rng=rng),
+        welch=inference.welch([means[x] for x in arch_a], [means[x] for x in arch_b]),
     )
 
 
@@ -122,12 +127,25 @@ class RemedyComparison:
     series: Series
     remedy_mean: stats.Estimate  # over the remedy's seeds
     source_mean: stats.Estimate
-    diff: stats.Estimate  # remedy - source
+    diff: stats.Estimate  # remedy - source, seeds resampled independently (display)
+    paired: inference.TTest  # remedy - source over the seeds both have, paired by seed
+    sign_flip_p: float  # exact sign-flip p of the paired differences
+    sign_flip_min: float  # the smallest p the sign-flip test can give with this many seeds
 
     @property
     def risk_change(self) -> float:
         """Oriented change: negative = the remedy is less vulnerable (0 when the key has no direction)."""
-        return self.diff.value * self.series.direction
+        return self.paired.diff * self.series.direction
+
+    def changed(self, alpha: float = ALPHA) -> bool:
+        """A change the paired t test supports (interval excludes 0, p < alpha)."""
+        return self.paired.excludes(0.0) and self.paired.p < alpha
+
+
+def paired_diffs(s: Series, a: str, b: str) -> list[float]:
+    """a - b on every seed both architectures were measured with (same seed: same data order)."""
+    va, vb = s.values.get(a, {}), s.values.get(b, {})
+    return [va[sd] - vb[sd] for sd in sorted(set(va) & set(vb))]
 
 
 def remedy_pairs(ss: SeriesSet) -> list[tuple[str, str]]:
@@ -149,9 +167,12 @@ def compare_remedies(ss: SeriesSet, series: list[Series], n_boot: int = stats.N_
                 continue
             r, src = list(s.values[remedy].values()), list(s.values[source].values())
             rng = np.random.default_rng(_seed(s.q.label, remedy, source))
+            d = paired_diffs(s, remedy, source)
+            flip_p, flip_min = inference.sign_flip(d)
             out.append(RemedyComparison(remedy, source, s, stats.cluster_mean([r], n_boot, rng=rng),
                                         stats.cluster_mean([src], n_boot, rng=rng),
-                                        stats.cluster_difference([r], [src], n_boot, rng=rng)))
+                                        stats.cluster_difference([r], [src], n_boot, rng=rng),
+                                        inference.one_sample(d), flip_p, flip_min))
     return out
 
 

@@ -167,6 +167,18 @@ class SeriesSet:
                 return s
         return None
 
+    def bearing_on(self, claim: str) -> list[Series]:
+        """Series whose measurement bears on a claim (C1..C10)."""
+        fam = {"C1": "evasion", "C2": "poisoning", "C3": "backdoor", "C4": "extraction", "C5": "membership"}
+        rx = {"C6": r"grad.*var", "C7": r"hessian|landscape|lipschitz|input_grad", "C8": r"^conv_|^cell_|early"}
+        out = []
+        for q, s in self.series.items():
+            if q.kind == "attack" and fam.get(claim) == q.family and direction(q.key):
+                out.append(s)
+            elif q.kind in ("metric", "derived") and claim in rx and re.search(rx[claim], q.key):
+                out.append(s)
+        return sorted(out, key=lambda s: s.q.label)
+
     def explanatory(self) -> list[Series]:
         """Metric results (without their standard errors) and derived training signals of
         standard-trained victims (an adversarially trained victim is a different model: its

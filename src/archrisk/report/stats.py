@@ -15,6 +15,7 @@ Everything takes a `numpy.random.Generator` or a seed so that a report is reprod
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -142,6 +143,12 @@ def cluster_difference(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]
     return Estimate(value, lo, hi, len(ca) + len(cb), n_obs)
 
 
+@functools.lru_cache(maxsize=64)
+def _splits(n: int, k: int) -> np.ndarray:
+    """Every way to choose k of n units (reports test many series on one design: built once)."""
+    return np.array(list(itertools.combinations(range(n), k)), dtype=np.int16)
+
+
 def permutation_test(a: Sequence[float], b: Sequence[float], alternative: str = "two-sided",
                      n_perm: int = N_PERM, rng: np.random.Generator | int | None = 0,
                      max_exact: int = MAX_EXACT) -> PermTest:
@@ -163,7 +170,7 @@ def permutation_test(a: Sequence[float], b: Sequence[float], alternative: str = 
     n_splits = math.comb(n, na)
     exact = n_splits <= max_exact
     if exact:
-        idx = np.array(list(itertools.combinations(range(n), na)), dtype=int)
+        idx = _splits(n, na)
     else:
         idx = np.argsort(_rng(rng).random((n_perm, n)), axis=1)[:, :na]
     sums = pooled[idx].sum(1)
@@ -196,8 +203,11 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 def spearman_ci(x: Sequence[float], y: Sequence[float], level: float = LEVEL) -> Correlation:
     """rho with a Fisher-z interval using Bonett & Wright's (2000) variance (1 + rho^2/2) / (n - 3).
 
-    The p-value is the usual t approximation (the one SciPy uses). Needs n >= 4 for an interval.
+    The p-value is a permutation p (exact up to n = 8, where the usual t approximation is poor).
+    Needs n >= 4 for an interval.
     """
+    from archrisk.report.inference import spearman_p
+
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     ok = np.isfinite(x) & np.isfinite(y)
@@ -208,11 +218,7 @@ def spearman_ci(x: Sequence[float], y: Sequence[float], level: float = LEVEL) ->
     rho = spearman(x, y)
     if not np.isfinite(rho):
         return Correlation(math.nan, math.nan, math.nan, math.nan, n)
-    if abs(rho) >= 1:
-        p = 0.0
-    else:
-        t = rho * math.sqrt((n - 2) / (1 - rho * rho))
-        p = float(2 * _st.t.sf(abs(t), n - 2))
+    p = spearman_p(x, y)
     if n < 4:
         return Correlation(rho, math.nan, math.nan, p, n)
     z = math.atanh(max(min(rho, 1 - 1e-12), -1 + 1e-12))
