@@ -113,6 +113,35 @@ def risk_ranking(ss: SeriesSet) -> tuple[list[Series], list[RankRow]]:
     return eps, rows
 
 
+def rank_intervals(ss: SeriesSet, eps: list[Series], archs: list[str], n_boot: int = 500,
+                   level: float = stats.LEVEL) -> dict[str, tuple[float, float]]:
+    """95% intervals of each architecture's position in the risk ranking (1 = riskiest), from a
+    bootstrap over seeds: each draw resamples every architecture's seeds, ranks each endpoint, and
+    ranks the architectures by mean rank as `risk_ranking` does."""
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(_seed("ranks", *archs))
+    col = {a: i for i, a in enumerate(archs)}
+    per_attack: dict[str, list[np.ndarray]] = {}
+    for s in eps:
+        draws = np.full((n_boot, len(archs)), np.nan)
+        for a, vals in s.values.items():
+            if a in col and vals:
+                v = np.asarray(list(vals.values()), dtype=float)
+                draws[:, col[a]] = v[rng.integers(0, v.size, (n_boot, v.size))].mean(1)
+        oriented = -s.direction * draws
+        ranks = np.where(np.isnan(draws), np.nan, rankdata(np.where(np.isnan(draws), np.inf, oriented), axis=1))
+        per_attack.setdefault(s.q.name, []).append(ranks)
+    if not per_attack:
+        return {}
+    attack_ranks = np.stack([np.nanmean(np.stack(r), 0) for r in per_attack.values()])  # [attacks, B, archs]
+    mean_rank = np.nanmean(attack_ranks, 0)  # [B, archs]
+    position = rankdata(mean_rank, axis=1)  # ties share their mean position
+    a = (1 - level) / 2
+    lo, hi = np.quantile(position, [a, 1 - a], axis=0)
+    return {x: (float(lo[i]), float(hi[i])) for x, i in col.items()}
+
+
 def remedy_source(arch: str, archs: set[str]) -> str | None:
     if REMEDY_SOURCES.get(arch) in archs:
         return REMEDY_SOURCES[arch]
@@ -176,8 +205,31 @@ def compare_remedies(ss: SeriesSet, series: list[Series], n_boot: int = stats.N_
     return out
 
 
-def correlations(xs: list[Series], ys: list[Series]) -> list[tuple[Series, Series, stats.Correlation, list[str]]]:
-    """Spearman rho (with interval) between per-architecture means of each x and each y."""
+@dataclass(frozen=True)
+class CorrRow:
+    """Spearman rho of a property against an attack result over architectures (per-architecture means):
+    pooled, within each group (pooled rho partly re-encodes group membership), and partial on log
+    parameter count and clean accuracy (so it does not merely re-encode size or accuracy)."""
+
+    x: Series
+    y: Series
+    corr: stats.Correlation
+    archs: list[str]
+    within: dict[str, tuple[float, float, int]]  # group -> (rho, p, n)
+    partial: tuple[float, float, int]  # (rho, p, n) controlling for the covariates
+
+
+def covariates(ss: SeriesSet) -> dict[str, tuple[float, float]]:
+    """Architecture -> (log parameter count, clean test accuracy) of standard-trained victims."""
+    acc = ss.accuracy()
+    params = next((s for s in ss.select(kind="train", key="params") if not s.q.param("adv_train")), None)
+    pm, am = (params.arch_means() if params else {}), (acc.arch_means() if acc else {})
+    return {a: (math.log(pm[a]) if pm.get(a, 0) > 0 else math.nan, am.get(a, math.nan)) for a in set(pm) | set(am)}
+
+
+def correlations(xs: list[Series], ys: list[Series], groups: dict[str, str] | None = None,
+                 cov: dict[str, tuple[float, float]] | None = None) -> list[CorrRow]:
+    groups, cov = groups or {}, cov or {}
     out = []
     for x in xs:
         mx = x.arch_means()
@@ -185,5 +237,14 @@ def correlations(xs: list[Series], ys: list[Series]) -> list[tuple[Series, Serie
             my = y.arch_means()
             archs = sorted(set(mx) & set(my))
             corr = stats.spearman_ci([mx[a] for a in archs], [my[a] for a in archs])
-            out.append((x, y, corr, archs))
+            within = {}
+            for g in sorted({groups.get(a, "custom") for a in archs}):
+                sub = [a for a in archs if groups.get(a, "custom") == g]
+                c = stats.spearman_ci([mx[a] for a in sub], [my[a] for a in sub])
+                within[g] = (c.rho, c.p, c.n)
+            cv = [[cov.get(a, (math.nan, math.nan))[i] for a in archs] for i in (0, 1)]
+            cv = [c for c in cv if np.isfinite(c).sum() >= 3]
+            partial = inference.partial_spearman([mx[a] for a in archs], [my[a] for a in archs], cv) if cv \
+                else (math.nan, math.nan, len(archs))
+            out.append(CorrRow(x, y, corr, archs, within, partial))
     return out

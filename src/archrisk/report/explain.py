@@ -6,13 +6,14 @@ from collections import defaultdict
 
 import numpy as np
 
-from archrisk.report import plots, stats
-from archrisk.report.compare import compare_remedies, correlations, rankable, remedy_pairs
+from archrisk.report import inference, plots, stats
+from archrisk.report.compare import compare_remedies, correlations, covariates, rankable, remedy_pairs
 from archrisk.report.data import StoreData
 from archrisk.report.page import Block, Fig, Section, Table, ci
 from archrisk.report.series import Series, SeriesSet
 
-CORR_COLUMNS = ["property", "attack result", "architectures", "rho", "rho lo", "rho hi", "p"]
+CORR_COLUMNS = ["property", "attack result", "architectures", "rho", "rho lo", "rho hi", "p", "BH q",
+                "rho NAS", "rho manual", "partial rho", "partial p"]
 
 
 def _short(s: Series) -> str:
@@ -43,7 +44,11 @@ def _training_curves(store: StoreData, ss: SeriesSet) -> Fig | None:
 def explanations(store: StoreData, ss: SeriesSet) -> Section:
     sec = Section("explanations", "Explanations: architecture properties vs attack results",
                   "Spearman's rho over architectures (per-architecture means over seeds) with a 95% Fisher-z "
-                  "interval (Bonett-Wright variance; needs at least 4 architectures) and its t-approximation p.")
+                  "interval (Bonett-Wright variance; needs at least 4 architectures) and its p: exact (every ordering) "
+                  "up to 9 architectures, the t approximation above. These correlations are exploratory: BH q is the "
+                  "Benjamini-Hochberg adjustment over the whole matrix. Pooled over groups, rho partly re-encodes "
+                  "group membership and model size, so it is also given within each group and as a partial rank "
+                  "correlation controlling for log parameter count and clean accuracy (where the store has them).")
     xs, ys = ss.explanatory(), rankable(ss)
     fig = _training_curves(store, ss)
     if fig:
@@ -53,19 +58,22 @@ def explanations(store: StoreData, ss: SeriesSet) -> Section:
     if not xs:
         sec.missing.append("no property measurements (metric jobs) in this store")
     if xs and ys:
-        corr = correlations(xs, ys)
-        rows = [[x.q.label, y.q.label, c.n, c.rho, c.lo, c.hi, c.p] for x, y, c, _ in corr]
+        corr = correlations(xs, ys, ss.groups, covariates(ss))
+        qs = inference.benjamini_hochberg([r.corr.p for r in corr])
+        rows = [[r.x.q.label, r.y.q.label, r.corr.n, r.corr.rho, r.corr.lo, r.corr.hi, r.corr.p, q,
+                 r.within.get("nas", (math.nan,))[0], r.within.get("manual", (math.nan,))[0], *r.partial[:2]]
+                for r, q in zip(corr, qs)]
         block = Block("Each property against each attack", tables=[Table("property_attack_rho",
                       "Property vs attack: Spearman rho", CORR_COLUMNS, rows)])
-        mat = np.array([[c.rho for x2, _, c, _ in corr if x2 is x] for x in xs])
+        mat = np.array([[r.corr.rho for r in corr if r.x is x] for x in xs])
         block.figures.append(Fig("property_attack_heatmap", "rho matrix", plots.heatmap(
             mat, [_short(x) for x in xs], [_short(y) for y in ys], "property vs attack: Spearman rho")))
         by_x: dict[int, list] = defaultdict(list)
-        for x, y, c, archs in corr:
-            mx, my = x.arch_means(), y.arch_means()
-            pts = tuple((a, ss.groups.get(a, "custom"), mx[a], my[a]) for a in archs)
-            title = f"rho = {ci(c.rho, c.lo, c.hi)}, n = {c.n}"
-            by_x[id(x)].append(plots.Scatter(title, _short(x), _short(y), pts))
+        for r in corr:
+            mx, my = r.x.arch_means(), r.y.arch_means()
+            pts = tuple((a, ss.groups.get(a, "custom"), mx[a], my[a]) for a in r.archs)
+            title = f"rho = {ci(r.corr.rho, r.corr.lo, r.corr.hi)}, n = {r.corr.n}"
+            by_x[id(r.x)].append(plots.Scatter(title, _short(r.x), _short(r.y), pts))
         for x in xs:
             block.figures.append(Fig(f"scatter_{x.q.slug}", x.q.label, plots.scatters(by_x[id(x)])))
         sec.blocks.append(block)
@@ -85,14 +93,18 @@ def explanations(store: StoreData, ss: SeriesSet) -> Section:
     return sec
 
 
-REMEDY_COLUMNS = ["remedy", "source", "quantity", "risk direction", "remedy seeds", "source seeds", "remedy mean",
-                  "source mean", "remedy - source", "diff lo", "diff hi", "verdict"]
+REMEDY_COLUMNS = ["remedy", "source", "quantity", "risk direction", "paired seeds", "remedy mean", "source mean",
+                  "remedy - source (paired)", "diff lo", "diff hi", "t p", "sign-flip p", "smallest sign-flip p",
+                  "verdict"]
 
 
 def remedies(ss: SeriesSet) -> Section:
     sec = Section("remedies", "Remedies: remedy cells against their source cell",
-                  "Differences over seeds (two independent samples, bootstrap within each), so with few seeds "
-                  "the intervals are rough. 'less vulnerable' needs the interval to exclude 0.")
+                  "Differences paired by seed (a remedy and its source trained with the same seed see the same data "
+                  "order): the mean paired difference with its t interval (seeds - 1 degrees of freedom) and p, "
+                  "and the exact sign-flip test beside it (with 5 seeds it cannot go below p = 0.0625). 'less "
+                  "vulnerable' needs the t interval to exclude 0 and p < 0.05; each row is an exploratory test, "
+                  "claim C9 decides on its pre-declared primary.")
     pairs = remedy_pairs(ss)
     if not pairs:
         found = sorted(a for a, g in ss.groups.items() if g == "remedy")
@@ -105,15 +117,15 @@ def remedies(ss: SeriesSet) -> Section:
     rows = []
     for c in comps:
         d = c.series.direction
-        if not c.diff.excludes(0.0):
+        if not c.changed():
             verdict = "no clear change"
         elif d:
             verdict = "less vulnerable" if c.risk_change < 0 else "more vulnerable"
         else:
-            verdict = "lower" if c.diff.value < 0 else "higher"
-        rows.append([c.remedy, c.source, c.series.q.label, d or "", len(c.series.values[c.remedy]),
-                     len(c.series.values[c.source]), c.remedy_mean.value, c.source_mean.value,
-                     c.diff.value, c.diff.lo, c.diff.hi, verdict])
+            verdict = "lower" if c.paired.diff < 0 else "higher"
+        rows.append([c.remedy, c.source, c.series.q.label, d or "", c.paired.n_a, c.remedy_mean.value,
+                     c.source_mean.value, c.paired.diff, c.paired.lo, c.paired.hi, c.paired.p, c.sign_flip_p,
+                     c.sign_flip_min, verdict])
     panels = []
     for s in series:
         bs = []

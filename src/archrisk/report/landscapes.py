@@ -18,7 +18,7 @@ from archrisk.report import plots
 from archrisk.report.compare import compare_groups
 from archrisk.report.data import StoreData
 from archrisk.report.page import Block, Fig, Section, Table
-from archrisk.report.results import COMPARISON_COLUMNS, comparison_row, strip_figure
+from archrisk.report.results import COMPARISON_COLUMNS, comparison_row, fill_q, strip_figure
 from archrisk.report.series import Series, SeriesSet
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ def landscape_section(store: StoreData, ss: SeriesSet, comparisons: dict) -> Sec
                 block.figures.append(strip_figure(ss, c, f"landscape_{s.q.slug}"))
         block.tables.append(Table("groups_landscape", "Loss-landscape roughness: NAS vs manual", COMPARISON_COLUMNS,
                                   crows, "lower = smoother"))
+        fill_q(block.tables)
         sec.blocks.append(block)
     if not surfaces and not series:
         sec.missing.append("no loss-landscape results (metric family 'landscape') in this store")

@@ -6,8 +6,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from archrisk.report import plots, stats
-from archrisk.report.compare import GroupComparison, compare_groups, risk_ranking
+from archrisk.report import inference, plots, stats
+from archrisk.report.compare import GroupComparison, compare_groups, rank_intervals, risk_ranking
 from archrisk.report.data import StoreData
 from archrisk.report.page import Block, Fig, Section, Table, ci, fmt
 from archrisk.report.series import FAMILIES, GROUP_ORDER, Series, SeriesSet, headline_key
@@ -22,21 +22,33 @@ def summary(ss: SeriesSet) -> Section:
     sec = Section("summary", "Summary: which architectures are riskiest",
                   "Architectures ranked by their mean risk rank over attacks (1 = the attack worked best on it). "
                   "Each attack counts once, its settings averaged; each cell shows the mean over seeds and the "
-                  "rank among architectures. Clean accuracy is beside each so risk is not mistaken for accuracy.")
+                  "rank among architectures. Clean accuracy is beside each so risk is not mistaken for accuracy. "
+                  "The position interval is a 95% bootstrap over seeds (each architecture's seeds resampled): "
+                  "architectures whose intervals overlap cannot be told apart by this store.")
     eps, rows = risk_ranking(ss)
     if not rows:
         sec.missing.append("no attack results with a headline metric that differs between architectures")
         return sec
     labels = [s.q.label for s in eps]
-    display = [[i + 1, r.arch, r.group, r.acc, r.mean_rank,
+    pos = rank_intervals(ss, eps, [r.arch for r in rows])
+    span = lambda a: f"{pos[a][0]:g}-{pos[a][1]:g}" if a in pos else "-"  # noqa: E731
+    display = [[i + 1, r.arch, r.group, span(r.arch), r.acc, r.mean_rank,
                 *[f"{fmt(r.cells[l][0])} (#{r.cells[l][1]:g})" if l in r.cells else "-" for l in labels]]
                for i, r in enumerate(rows)]
-    long = [[r.arch, r.group, r.acc, r.mean_rank, l, *r.cells[l]] for r in rows for l in labels if l in r.cells]
+    long = [[r.arch, r.group, *pos.get(r.arch, (math.nan, math.nan)), r.acc, r.mean_rank, l, *r.cells[l]]
+            for r in rows for l in labels if l in r.cells]
     block = Block("Ranking", tables=[Table(
-        "risk_ranking", "Risk ranking", ["#", "architecture", "group", "clean acc", "mean risk rank", *labels], display,
-        csv_columns=["architecture", "group", "clean_acc", "mean_risk_rank", "endpoint", "value", "rank"], csv_rows=long)])
-    top = ", ".join(f"{r.arch} ({r.group})" for r in rows[:3])
+        "risk_ranking", "Risk ranking", ["#", "architecture", "group", "position 95%", "clean acc", "mean risk rank",
+                                         *labels], display,
+        csv_columns=["architecture", "group", "position_lo", "position_hi", "clean_acc", "mean_risk_rank", "endpoint",
+                     "value", "rank"], csv_rows=long)])
+    top = ", ".join(f"{r.arch} ({r.group}, position {span(r.arch)})" for r in rows[:3])
+    first = rows[0].arch
+    tied = [r.arch for r in rows[1:] if r.arch in pos and first in pos and pos[r.arch][0] <= pos[first][1]]
     block.text.append(f"Riskiest overall: {top}. {len(rows)} architectures, {len(eps)} attack settings.")
+    if tied:
+        block.text.append(f"{first} cannot be told apart from {len(tied)} other architecture(s) whose position "
+                          f"intervals overlap its own ({', '.join(tied[:6])}{', ...' if len(tied) > 6 else ''}).")
     accs = [(r.acc, r.mean_rank) for r in rows if math.isfinite(r.acc)]
     if len(accs) >= 4:
         c = stats.spearman_ci(*zip(*accs))
@@ -47,19 +59,27 @@ def summary(ss: SeriesSet) -> Section:
 
 
 def comparison_row(c: GroupComparison) -> list:
-    s = c.series
+    s, w = c.series, c.welch
     return [s.q.label, s.direction or "", c.n_a, c.n_b, c.seeds, c.mean_a.value, c.mean_a.lo, c.mean_a.hi,
-            c.mean_b.value, c.mean_b.lo, c.mean_b.hi, c.diff.value, c.diff.lo, c.diff.hi, c.perm.p,
+            c.mean_b.value, c.mean_b.lo, c.mean_b.hi, c.diff.value, w.lo, w.hi, w.p, math.nan, c.perm.p,
             "exact" if c.perm.exact else f"{c.perm.n_perm} random", c.perm.p_min]
 
 
 def comparison_columns(la: str = "NAS", lb: str = "manual") -> list[str]:
     return ["quantity", "risk direction", f"{la} archs", f"{lb} archs", "seeds", f"{la} mean", f"{la} lo",
-            f"{la} hi", f"{lb} mean", f"{lb} lo", f"{lb} hi", f"{la} - {lb}", "diff lo", "diff hi",
-            "permutation p", "permutations", "smallest possible p"]
+            f"{la} hi", f"{lb} mean", f"{lb} lo", f"{lb} hi", f"{la} - {lb}", "diff lo (Welch)", "diff hi (Welch)",
+            "Welch p", "BH q", "permutation p", "permutations", "smallest possible p"]
 
 
 COMPARISON_COLUMNS = comparison_columns()
+_Q = COMPARISON_COLUMNS.index("BH q")
+
+
+def fill_q(tables: list[Table]) -> None:
+    """Benjamini-Hochberg q-values over every Welch p of a section's group tables (exploratory tests)."""
+    rows = [r for t in tables for r in t.rows]
+    for r, q in zip(rows, inference.benjamini_hochberg([r[_Q - 1] for r in rows])):
+        r[_Q] = q
 
 
 def strip_figure(ss: SeriesSet, c: GroupComparison, slug: str, la: str = "NAS", lb: str = "manual") -> Fig:
@@ -67,15 +87,17 @@ def strip_figure(ss: SeriesSet, c: GroupComparison, slug: str, la: str = "NAS", 
     archs = _order(ss, s.values)
     pts = [plots.ArchPoints(a, ss.groups.get(a, "custom"), tuple(s.values[a].values())) for a in archs]
     bands = {c.a: (c.mean_a.value, c.mean_a.lo, c.mean_a.hi), c.b: (c.mean_b.value, c.mean_b.lo, c.mean_b.hi)}
-    title = f"{s.q.setting}   {la} - {lb} = {ci(c.diff.value, c.diff.lo, c.diff.hi)}, p = {fmt(c.perm.p)}"
+    title = f"{s.q.setting}   {la} - {lb} = {ci(c.welch.diff, c.welch.lo, c.welch.hi)}, Welch p = {fmt(c.welch.p)}"
     return Fig(slug, s.q.label, plots.strip(pts, bands, s.q.key, title),
                "Bars: mean over seeds; dots: seeds; lines and bands: group mean with its 95% interval.")
 
 
-GROUP_INTRO = ("Group means are means of per-architecture means. Intervals: 95% two-stage bootstrap "
-               "(architectures resampled, then seeds within each), so an interval reflects how many "
-               "architectures were measured, not how many rows. p: permutation test of the difference of "
-               "group means, group labels permuted among architectures (exact when the splits are few). "
+GROUP_INTRO = ("Group means are means of per-architecture means, shown with 95% two-stage bootstrap intervals "
+               "(architectures resampled, then seeds within each). The difference's interval and p are Welch's t on "
+               "per-architecture means, which hold with 3-10 architectures per group (the bootstrap undercovers "
+               "there); BH q is the Benjamini-Hochberg false-discovery-rate adjustment over every test of this "
+               "section, which is exploratory: the claims section decides, on pre-declared primary measurements. "
+               "Permutation p: group labels permuted among architectures (exact when the splits are few). "
                "Risk direction +1: higher = the attack worked better; -1: lower does.")
 
 
@@ -111,6 +133,7 @@ def _group_blocks(sec: Section, ss: SeriesSet, comparisons: dict, a: str, b: str
 def nas_vs_manual(ss: SeriesSet, comparisons: dict) -> Section:
     sec = Section("groups", "NAS vs manual, per attack family", GROUP_INTRO)
     _group_blocks(sec, ss, comparisons, "nas", "manual", "NAS", "manual")
+    fill_q([t for b in sec.blocks for t in b.tables])
     return sec
 
 
@@ -129,6 +152,7 @@ def study_groups(ss: SeriesSet) -> Section | None:
     for i, a in enumerate(own):
         for b in own[i + 1:]:
             _group_blocks(sec, ss, {}, a, b, a, b, slug=f"_{a}_vs_{b}")
+    fill_q([t for b in sec.blocks for t in b.tables])
     return sec
 
 

@@ -93,7 +93,8 @@ def train_victim(spec: dict[str, Any], device: str):
 def _train(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
     r = train_victim(spec, device)
     results = {"test_acc": r.test_acc, "val_acc": r.val_acc, "best_epoch": r.best_epoch,
-               "epochs": r.epochs, "train_wall": sum(h.seconds for h in r.history)}
+               "epochs": r.epochs, "train_wall": sum(h.seconds for h in r.history),
+               "params": sum(p.numel() for p in r.model.parameters())}  # size, for size-adjusted comparisons
     artifacts = {"history": [vars(h) for h in r.history], "train": r.summary()}
     return results, artifacts, r.device
 
