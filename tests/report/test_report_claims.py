@@ -6,7 +6,7 @@ import pytest
 from archrisk.report.claims import CLAIMS, VERDICTS, combine, judge_all
 from archrisk.report.data import load_store
 from archrisk.report.fixtures import write_synthetic_store
-from archrisk.report.series import build_series, headline_key
+from archrisk.report.series import build_series
 
 ATTACK_CLAIMS = ("C1", "C2", "C3", "C4", "C5")
 
@@ -75,8 +75,3 @@ def test_adversarial_training_claim(tmp_path, scale, expected):
     v = _verdicts(tmp_path, n_nas=8, n_manual=8, seeds=(0, 1, 2), effect=3.0, adv_train=True, adv_scale=scale)
     assert v["C10"].verdict == expected, v["C10"].evidence
 
-
-def test_headline_key_prefers_named_keys_and_largest_budget():
-    assert headline_key("extraction", {"kl", "agreement@1000", "agreement@16000"}) == "agreement@16000"
-    assert headline_key("evasion", {"mean_iters", "success_rate"}) == "success_rate"
-    assert headline_key("membership", {"tpr_at_1pct"}) is None

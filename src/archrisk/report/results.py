@@ -10,7 +10,7 @@ from archrisk.report import plots, stats
 from archrisk.report.compare import GroupComparison, compare_groups, risk_ranking
 from archrisk.report.data import StoreData
 from archrisk.report.page import Block, Fig, Section, Table, ci, fmt
-from archrisk.report.series import FAMILIES, GROUP_ORDER, Series, SeriesSet, headline_key
+from archrisk.report.series import FAMILIES, GROUP_ORDER, Series, SeriesSet
 
 
 def _order(ss: SeriesSet, archs) -> list[str]:
@@ -24,6 +24,9 @@ def summary(ss: SeriesSet) -> Section:
                   "Each attack counts once, its settings averaged; each cell shows the mean over seeds and the "
                   "rank among architectures. Clean accuracy is beside each so risk is not mistaken for accuracy.")
     eps, rows = risk_ranking(ss)
+    note = ss.meaning_note()
+    if note:
+        sec.missing.append(note)
     if not rows:
         sec.missing.append("no attack results with a headline metric that differs between architectures")
         return sec
@@ -90,7 +93,7 @@ def _group_blocks(sec: Section, ss: SeriesSet, comparisons: dict, a: str, b: str
     acc = ss.accuracy()
     heads = {id(s) for s in ss.endpoints(adv=None) if s.spread() > 0} | ({id(acc)} if acc else set())
     blocks = [("accuracy", "Clean accuracy (for a fair comparison)", [acc] if acc else [])]
-    for fam in FAMILIES:
+    for fam in dict.fromkeys([*FAMILIES, *ss.families()]):  # a family the store adds goes last
         blocks.append((fam, fam.capitalize(), [s for s in ss.select(kind="attack", family=fam)]))
     for fam, title, series in blocks:
         if not series:
@@ -166,12 +169,7 @@ def _job_curves(store: StoreData, ss: SeriesSet) -> list[tuple[str, list[plots.L
 def _grid_curves(ss: SeriesSet) -> list[tuple[str, list[plots.Line], str, str]]:
     """Curves across jobs: one headline series per value of a numeric study parameter (e.g. fraction)."""
     by: dict[tuple, dict[float, Series]] = defaultdict(dict)
-    keys: dict[tuple, set[str]] = defaultdict(set)
-    for q in ss.series:
-        keys[(q.name, q.variant)].add(q.key)
-    for s in ss.select(kind="attack"):
-        if s.q.key != headline_key(s.q.family, keys[(s.q.name, s.q.variant)]):
-            continue
+    for s in ss.endpoints(adv=None):
         for i, (k, v) in enumerate(s.q.variant):
             try:
                 x = float(v)
