@@ -6,7 +6,8 @@ import json
 import pytest
 
 from archrisk.errors import ArchriskError
-from archrisk.meaning import Meaning, budget, check_table, headline_of, matches, read_recorded, record, resolve, resolve_all
+from archrisk.meaning import (Meaning, budget, check_table, headline_of, matches, read_recorded, record, resolve,
+                              resolve_all)
 
 
 def test_meaning_round_trips_through_json():

@@ -60,15 +60,13 @@ class Meaning:
         """Tolerant reader: missing or malformed fields take their defaults (stores outlive code)."""
         if not isinstance(d, Mapping):
             return cls()
-        direction = d.get("direction", 0)
-        direction = int(math.copysign(1, direction)) if isinstance(direction, (int, float)) and not \
-            isinstance(direction, bool) and math.isfinite(direction) and direction != 0 else 0
-        claims = d.get("claims", ())
-        claims = tuple(c for c in claims if isinstance(c, str) and _CLAIM.fullmatch(c)) \
-            if isinstance(claims, (list, tuple)) else ()
-        description = d.get("description", "")
-        return cls(direction, d.get("headline") is True, claims, description if isinstance(description, str) else "")
-
+        direction, claims, description = d.get("direction"), d.get("claims"), d.get("description")
+        if isinstance(direction, bool) or not isinstance(direction, (int, float)) or not math.isfinite(direction):
+            direction = 0
+        claims = claims if isinstance(claims, (list, tuple)) else ()
+        return cls(int(math.copysign(1, direction)) if direction else 0, d.get("headline") is True,
+                   tuple(c for c in claims if isinstance(c, str) and _CLAIM.fullmatch(c)),
+                   description if isinstance(description, str) else "")
 
 UNDECLARED = Meaning()
 
@@ -114,7 +112,8 @@ def resolve_all(table: Mapping[str, Meaning], keys: Iterable[str]) -> dict[str, 
 
 def check_table(owner: str, table: Any, headlines: int | None) -> dict[str, Meaning]:
     """Validate a declaration table at registration; `headlines`: how many headline keys it must
-    have, a key and its budgeted forms counting once (None: any number). Raises InvalidValueError naming the owner and the fix."""
+    have, a key and its budgeted forms counting once (None: any number). Raises InvalidValueError
+    naming the owner and the fix."""
     if not isinstance(table, Mapping):
         raise InvalidValueError(f"{owner}: meanings must be a dict of result key -> Meaning, not "
                                 f"{type(table).__name__}")

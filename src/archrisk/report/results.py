@@ -79,7 +79,8 @@ GROUP_INTRO = ("Group means are means of per-architecture means. Intervals: 95% 
                "(architectures resampled, then seeds within each), so an interval reflects how many "
                "architectures were measured, not how many rows. p: permutation test of the difference of "
                "group means, group labels permuted among architectures (exact when the splits are few). "
-               "Risk direction +1: higher = the attack worked better; -1: lower does.")
+               "Risk direction, as the attack declared it with its results: +1 higher = the attack worked "
+               "better; -1 lower does; blank: the key declares none.")
 
 
 def _group_blocks(sec: Section, ss: SeriesSet, comparisons: dict, a: str, b: str, la: str, lb: str,

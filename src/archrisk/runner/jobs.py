@@ -103,6 +103,7 @@ TRAIN_MEANINGS: dict[str, Meaning] = {
     "best_epoch": Meaning(description="epoch of the best validation accuracy"),
     "epochs": Meaning(description="epochs trained"),
     "train_wall": Meaning(description="training wall time (s)"),
+    "params": Meaning(description="trainable parameters of the victim (count)"),
 }
 
 
