@@ -84,7 +84,7 @@ class AttackResult:
     dataset: str
     seed: int
     config: dict[str, Any]  # the full attack config after overrides
-    metrics: dict[str, float]  # scalar results, e.g. success_rate, mean_iters, clean_acc_drop
+    metrics: dict[str, float]  # scalar results, e.g. success_rate, mean_iters, acc_drop
     curves: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # e.g. {"eps": [{"eps":..,"success_rate":..}]}
     arrays: dict[str, list] = field(default_factory=dict)  # per-sample data, e.g. fooled test indices, roc points
     wall_time: float = 0.0

@@ -146,7 +146,8 @@ class SeriesSet:
             return None
         return (f"{self.unrecorded} finished job(s) in this store carry no recorded result meaning (written by an "
                 "archrisk that did not record them): their results have no risk direction and no headline, "
-                "so they enter no ranking, comparison direction or claim; re-run those jobs to record it")
+                "so they enter no ranking, comparison direction or claim; record today's declarations with "
+                "archrisk.runner.record_meanings(store)")
 
     def accuracy(self, adv: bool = False) -> Series | None:
         for q, s in self.series.items():
@@ -239,6 +240,10 @@ def build_series(store: StoreData) -> SeriesSet:
     return SeriesSet(series, store.groups(), unrecorded)
 
 
+def _core(m: Meaning) -> tuple:
+    return m.direction, m.headline, m.claims
+
+
 def _series(series: dict[Quantity, Series], q: Quantity, meaning: Meaning) -> Series:
     """The series of `q`; the first recorded meaning stands (jobs of one quantity share a producer)."""
     s = series.get(q)
@@ -246,6 +251,6 @@ def _series(series: dict[Quantity, Series], q: Quantity, meaning: Meaning) -> Se
         s = series[q] = Series(q, meaning=meaning)
     elif s.meaning == UNDECLARED and meaning != UNDECLARED:
         s.meaning = meaning
-    elif meaning not in (UNDECLARED, s.meaning):
+    elif meaning != UNDECLARED and _core(meaning) != _core(s.meaning):
         log.warning("jobs of %s record different meanings (%s vs %s); the first is used", q.label, s.meaning, meaning)
     return s
