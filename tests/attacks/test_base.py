@@ -3,11 +3,15 @@ runs end to end (so a new registration is tested for free)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 
-from archrisk.attacks import FAMILIES, AttackResult, get_attack, list_attacks, run_attack
+from archrisk.attacks import FAMILIES, Attack, AttackResult, get_attack, list_attacks, register_attack, run_attack
+from archrisk.attacks.base import unregister_attack
 from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.meaning import Meaning, matches
 
 # The smallest settings at which each attack does real work on digits.
 TINY = {
@@ -32,6 +36,42 @@ def test_every_attack_runs_and_records(name, digits_victim, digits):
     assert rec["config"] == json.loads(json.dumps(get_attack(name, **TINY[name]).config()))
     assert rec["spec_hash"] == digits_victim.spec.hash() and rec["seed"] == 0 and rec["wall_time"] > 0
     assert all(isinstance(v, float) for v in rec["metrics"].values())
+    # every scalar it returns is declared (an undeclared key would reach the report meaning nothing)
+    declared = type(get_attack(name)).meanings
+    assert [k for k in r.metrics if not any(matches(p, k) for p in declared)] == []
+
+
+CLAIM = {"evasion": "C1", "poisoning": "C2", "backdoor": "C3", "extraction": "C4", "membership": "C5"}
+
+
+@pytest.mark.parametrize("cls", list_attacks(), ids=lambda c: c.name)
+def test_every_attack_declares_one_oriented_headline_for_its_claim(cls):
+    heads = {k.split("@")[0]: m for k, m in cls.meanings.items() if m.headline}
+    assert len(heads) == 1
+    (m,) = heads.values()
+    assert m.direction != 0 and m.claims == (CLAIM[cls.family],) and m.description
+    # keys that bear on the claim are oriented; keys that bear on none have no direction
+    assert all(bool(x.claims) == (x.direction != 0) for x in cls.meanings.values())
+
+
+def test_an_attack_without_a_headline_is_refused():
+    @dataclass(frozen=True)
+    class Quiet(Attack):
+        name: ClassVar[str] = "quiet_test_attack"
+        family: ClassVar[str] = "evasion"
+        meanings: ClassVar[dict[str, Meaning]] = {"success_rate": Meaning(1, False, ("C1",))}
+
+    with pytest.raises(InvalidValueError, match="Quiet declares no headline"):
+        register_attack(Quiet)
+    assert "quiet_test_attack" not in {c.name for c in list_attacks()}
+    Quiet.meanings = {"success_rate": Meaning(1, True, ("C1",))}
+    try:
+        register_attack(Quiet)
+        assert type(get_attack("quiet_test_attack")).meanings_of(["success_rate", "other"]) == {
+            "success_rate": Meaning(1, True, ("C1",)), "other": Meaning()}
+    finally:
+        unregister_attack("quiet_test_attack")
+    assert "quiet_test_attack" not in {c.name for c in list_attacks()}
 
 
 def test_same_seed_same_result_other_seed_differs(digits_victim, digits):

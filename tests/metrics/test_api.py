@@ -89,6 +89,23 @@ def test_registering_a_metric_is_one_decorator():
         registry._FAMILIES.pop("toy")
 
 
+def test_metrics_declare_their_meaning_and_never_a_headline():
+    from archrisk.meaning import Meaning
+    from archrisk.metrics import meaning_of
+
+    assert meaning_of("grad_var") == Meaning(-1, False, ("C6",), meaning_of("grad_var").description)
+    assert meaning_of("grad_var").description  # taken from the metric's own description
+    assert meaning_of("conv_epochs_to_75").direction == -1 and meaning_of("conv_epochs_to_75").claims == ("C8",)
+    assert meaning_of("no_such_metric") == Meaning()
+    fams = {f.name: f for f in registry.metric_families()}
+    assert all(not m.headline for f in fams.values() for m in f.meanings.values())
+    with pytest.raises(InvalidValueError, match="only attacks have one"):
+        register_metric(kind="model", metrics={"toy_a": "a"}, meanings={"toy_a": Meaning(1, True)})
+    with pytest.raises(InvalidValueError, match="declares a meaning for 'toy_b'"):
+        register_metric(kind="model", metrics={"toy_a": "a"}, meanings={"toy_b": Meaning(1)})(lambda c, f, n: {})
+    assert "toy_a" not in list_metrics()
+
+
 def test_structure_metrics(digits):
     r = explain("darts_v2", digits, at="init", metrics=["cell_depth", "cell_width", "cell_skips", "cell_parametric"])
     stats = build("darts_v2").spec.genotype.stats("normal")

@@ -17,6 +17,7 @@ from archrisk.cli import main
 from archrisk.errors import DataError, InvalidValueError
 from archrisk.report import report, write_synthetic_store
 from archrisk.report.claims import VERDICTS
+from archrisk.meaning import Meaning
 from archrisk.report.fixtures import FixtureWriter
 
 SECTIONS = ("summary", "groups", "curves", "shared", "explanations", "landscape", "remedies", "advtrain", "riskscore",
@@ -81,10 +82,12 @@ def test_numbers_match_the_store(full):
 
 def test_ranking_orients_each_key_by_its_risk_direction(tmp_path):
     w = FixtureWriter(tmp_path / "s.db")
-    # A is the easiest victim everywhere: highest success rate, *lowest* extraction KL
+    # A is the easiest victim everywhere: highest success rate, *lowest* extraction KL (recorded as a
+    # headline whose lower values are riskier)
     for arch, sr, kl in (("A", 0.9, 0.1), ("B", 0.5, 0.5), ("C", 0.1, 0.9)):
         w.job("attack", "pgd", "evasion", arch, "nas", 0, {}, {"success_rate": sr})
-        w.job("attack", "knockoff", "extraction", arch, "manual", 0, {}, {"kl": kl})
+        w.job("attack", "knockoff", "extraction", arch, "manual", 0, {}, {"kl": kl},
+              meanings={"kl": Meaning(-1, True, ("C4",))})
     index = report(w.close(), tmp_path / "out")
     rows = _csv(index.parent / "tables" / "risk_ranking.csv")
     mean_rank = {r["architecture"]: float(r["mean_risk_rank"]) for r in rows}

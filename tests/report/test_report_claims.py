@@ -7,7 +7,7 @@ from archrisk.report.claims import CLAIMS, VERDICTS, judge_all
 from archrisk.report.verdicts import TARGET_POWER, combine
 from archrisk.report.data import load_store
 from archrisk.report.fixtures import write_synthetic_store
-from archrisk.report.series import build_series, headline_key
+from archrisk.report.series import build_series
 
 ATTACK_CLAIMS = ("C1", "C2", "C3", "C4", "C5")
 
@@ -90,8 +90,3 @@ def test_adversarial_training_claim_tests_the_change_of_the_gap(tmp_path, scale,
     assert v["C10"].verdict == expected, v["C10"].evidence
     assert "before minus after adversarial training" in v["C10"].evidence[0]
 
-
-def test_headline_key_prefers_named_keys_and_largest_budget():
-    assert headline_key("extraction", {"kl", "agreement@1000", "agreement@16000"}) == "agreement@16000"
-    assert headline_key("evasion", {"mean_iters", "success_rate"}) == "success_rate"
-    assert headline_key("membership", {"tpr_at_1pct"}) is None

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from archrisk.meaning import Meaning
 from archrisk.report import inference
 from archrisk.report.compare import correlations, rank_intervals, risk_ranking
 from archrisk.report.results import summary
@@ -14,7 +15,8 @@ from archrisk.report.series import Quantity, Series, SeriesSet
 
 def _series(key: str, values: dict[str, list[float]], kind: str = "attack", name: str = "pgd",
             family: str = "evasion") -> Series:
-    s = Series(Quantity(kind, name, family, (), key))
+    riskier_when_higher = Meaning(direction=1, headline=kind == "attack", claims=("C1",))
+    s = Series(Quantity(kind, name, family, (), key), meaning=riskier_when_higher)
     for a, vals in values.items():
         for sd, v in enumerate(vals):
             s.add(a, sd, v)

@@ -20,6 +20,7 @@ import torch
 
 from archrisk.attacks import Attack, list_attacks, register_attack
 from archrisk.errors import DivergedError
+from archrisk.meaning import Meaning
 
 FAKE_ATTACKS = ("fake_evasion", "fake_poison")
 FAKE_METRICS = ("fake_norm", "fake_headnorm")
@@ -38,6 +39,8 @@ class FakeEvasion(Attack):
 
     name: ClassVar[str] = "fake_evasion"
     family: ClassVar[str] = "evasion"
+    meanings: ClassVar[dict[str, Meaning]] = {"success_rate": Meaning(1, True, ("C1",), "predictions changed (0..1)"),
+                                              "clean_acc": Meaning(0, False, (), "clean accuracy (0..1)")}
     eps: float = 0.3
     n: int = 64
     sleep: float = 0.0
@@ -79,6 +82,8 @@ class FakePoison(Attack):
 
     name: ClassVar[str] = "fake_poison"
     family: ClassVar[str] = "poisoning"
+    meanings: ClassVar[dict[str, Meaning]] = {"acc_drop": Meaning(1, True, ("C2",), "made-up drop (0..1)"),
+                                              "clean_acc": Meaning(0, False, (), "clean accuracy (0..1)")}
     needs_victim: ClassVar[bool] = False
     fraction: float = 0.1
     sleep: float = 0.0

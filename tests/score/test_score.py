@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from archrisk.errors import ArchriskError, InvalidValueError
+from archrisk.meaning import Meaning, record, resolve_all
 from archrisk.score import ScoreModel, SignalConfig, fit_store, read_targets, score
 from archrisk.score.model import fit_model, loao, ranks01, structural_risk
 
@@ -40,7 +41,8 @@ def _latent(s: dict[str, float]) -> float:
     return 0.8 * skips - 0.7 * depth + 4.0 * (s["early_acc"] - 0.6)
 
 
-def _write_store(path, signals, seeds=(0, 1), noise=0.15, seed=0, dataset="digits", extra_dataset=False):
+def _write_store(path, signals, seeds=(0, 1), noise=0.15, seed=0, dataset="digits", extra_dataset=False,
+                 record_meanings=True):
     from archrisk.runner.store import Store
 
     rng = np.random.default_rng(seed)
@@ -49,6 +51,11 @@ def _write_store(path, signals, seeds=(0, 1), noise=0.15, seed=0, dataset="digit
     c.execute("INSERT INTO studies(id, name, source_path, source_text, spec_json, created) VALUES (?,?,?,?,?,?)",
               ("s1", "synthetic", "", "", "{}", 0.0))
     n = 0
+
+    # What the producers recorded: the headline of each attack and its risk direction (the knockoff
+    # here records KL as its headline, lower = riskier, so the score must flip it).
+    meanings = {"pgd": {"success_rate": Meaning(1, True), "mean_iters": Meaning(-1)},
+                "knockoff": {"kl": Meaning(-1, True)}, "loss_threshold": {"auc": Meaning(1, True)}}
 
     def job(arch, family, name, params, s, results, ds=dataset):
         nonlocal n
@@ -61,6 +68,9 @@ def _write_store(path, signals, seeds=(0, 1), noise=0.15, seed=0, dataset="digit
         c.execute("INSERT INTO study_jobs(study_id, job_id) VALUES (?, ?)", ("s1", jid))
         for k, v in results.items():
             c.execute("INSERT INTO results(job_id, key, value) VALUES (?,?,?)", (jid, k, v))
+        if record_meanings:
+            c.execute("INSERT INTO artifacts(job_id, key, json) VALUES (?,?,?)",
+                      (jid, "meaning", json.dumps(record(resolve_all(meanings[name], results)))))
 
     for arch, sig in signals.items():
         lat = _latent(sig)
@@ -286,3 +296,34 @@ def test_a_store_that_cannot_be_written_costs_a_warning_not_the_fit(tmp_path, mo
     model = fit_store(path, signal_fn=lambda a, c: signals[a.removesuffix("-text")])
     assert model.families["evasion"].n_archs == 8
     assert "not recorded" in caplog.text and "readonly" in caplog.text
+
+
+def test_targets_follow_the_recorded_meaning_not_the_key_names(synthetic, tmp_path) -> None:
+    from archrisk.runner import record_meanings
+
+    signals, path, _ = synthetic
+    lat = {a: _latent(s) for a, s in signals.items()}
+    archs = sorted(lat)
+    base = read_targets(path, dataset="digits").targets["extraction"]
+    # the same numbers with KL recorded as "higher = riskier": the extraction target turns over
+    flipped = _write_store(tmp_path / "flip.db", signals, extra_dataset=True)
+    import sqlite3
+
+    with sqlite3.connect(flipped) as c:
+        for jid, text in c.execute("SELECT job_id, json FROM artifacts WHERE key='meaning'").fetchall():
+            m = json.loads(text)
+            if "kl" in m:
+                m["kl"]["direction"] = 1
+                c.execute("UPDATE artifacts SET json=? WHERE job_id=? AND key='meaning'", (json.dumps(m), jid))
+    turned = read_targets(flipped, dataset="digits").targets["extraction"]
+    r = np.corrcoef([base[a] for a in archs], [turned[a] for a in archs])[0, 1]
+    assert r < -0.99
+    # a store that recorded no meanings is refused, not guessed at ...
+    old = _write_store(tmp_path / "old.db", signals, record_meanings=False)
+    with pytest.raises(InvalidValueError, match="records no result meanings"):
+        read_targets(old)
+    # ... until today's declarations are recorded: the real knockoff's headline is agreement, which
+    # this store lacks, so extraction is left out instead of falling back to KL
+    assert record_meanings(old) == len(signals) * 2 * 4
+    assert record_meanings(old) == 0  # jobs that have a meaning keep it
+    assert set(read_targets(old).targets) == {"evasion", "membership"}

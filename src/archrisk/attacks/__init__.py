@@ -3,6 +3,11 @@
 `run_attack(arch, "pgd", dataset=..., **params)` trains (or loads from the cache) the victim, runs
 the attack and returns an `AttackResult`; `list_attacks()` and `get_attack(name, **params)` expose
 the registry. Each family lives in its own module and registers its attacks on import.
+
+Adding an attack: subclass `Attack` as a frozen dataclass with `name`, `family` and `meanings`
+(every scalar `_run` returns -> `archrisk.meaning.Meaning`, exactly one of them the headline, with
+its risk direction and claim), implement `_run`, decorate with `@register_attack`. The runner
+records the meanings with the results; the report and the score need no edit.
 """
 from __future__ import annotations
 

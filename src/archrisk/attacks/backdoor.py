@@ -21,6 +21,7 @@ from archrisk.attacks.base import Attack, AttackContext, register_attack, requir
 from archrisk.attacks.common import logits_of
 from archrisk.attacks.poisoning import retrain
 from archrisk.data import Split
+from archrisk.meaning import Meaning
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,16 @@ def poison_split(split: Split, trigger: Trigger, rate: float, target: int, gen: 
 class _Backdoor(Attack):
     family: ClassVar[str] = "backdoor"
     needs_victim: ClassVar[bool] = False  # trains its own (backdoored) model from the victim
+    meanings: ClassVar[dict[str, Meaning]] = {
+        "asr": Meaning(1, True, ("C3",), "triggered non-target test images sent to the target class (0..1)"),
+        "clean_acc": Meaning(0, False, (), "clean test accuracy of the backdoored model (0..1)"),
+        "clean_drop": Meaning(0, False, (), "clean accuracy lost to the backdoor (0..1)"),
+        "victim_acc": Meaning(0, False, (), "clean test accuracy of the victim before the backdoor (0..1)"),
+        "asr_clean_model": Meaning(0, False, (), "the same trigger's success on the clean victim (0..1)"),
+        "target_rate_untriggered": Meaning(0, False, (), "clean non-target images the backdoored model puts "
+                                                         "in the target class (0..1)"),
+        "poisoned": Meaning(0, False, (), "training images stamped (count)"),
+    }
     target: int = 0  # the class triggered images should be sent to (the study: 0)
     rate: float = 0.02  # share of training images stamped and relabelled (the study: 2% of each batch)
     finetune_epochs: int = 20  # fine-tuning epochs (the study: 20; a few suffice at tiny scale)

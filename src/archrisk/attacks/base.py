@@ -10,6 +10,10 @@ registry name and a family. Two kinds exist:
 
 `Attack.__call__` does the bookkeeping once for all: seeding, device placement, eval mode set and
 restored, wall time, and the typed `AttackResult`. Subclasses write only `_run`.
+
+Each attack class also declares what its numbers mean (`meanings`: result key -> `Meaning`, with
+exactly one headline, the key that says how well the attack worked); the runner stores them with
+the results, and the report and the score read them there (see `archrisk.meaning`).
 """
 from __future__ import annotations
 
@@ -27,9 +31,8 @@ from archrisk import __version__
 from archrisk.arch.zoo import ArchSpec
 from archrisk.data import Dataset
 from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.meaning import FAMILIES, Meaning, check_table, resolve_all
 from archrisk.train import Recipe, TrainResult
-
-FAMILIES = ("evasion", "poisoning", "backdoor", "extraction", "membership")
 
 
 @dataclass
@@ -81,7 +84,7 @@ class AttackResult:
     dataset: str
     seed: int
     config: dict[str, Any]  # the full attack config after overrides
-    metrics: dict[str, float]  # scalar results, e.g. success_rate, mean_iters, clean_acc_drop
+    metrics: dict[str, float]  # scalar results, e.g. success_rate, mean_iters, acc_drop
     curves: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # e.g. {"eps": [{"eps":..,"success_rate":..}]}
     arrays: dict[str, list] = field(default_factory=dict)  # per-sample data, e.g. fooled test indices, roc points
     wall_time: float = 0.0
@@ -111,6 +114,13 @@ class Attack:
     name: ClassVar[str] = ""
     family: ClassVar[str] = ""
     needs_victim: ClassVar[bool] = True  # False: the attack trains its own victims (poisoning, backdoor)
+    # Result key (or '*' pattern) -> what it means; every scalar `_run` returns, one headline.
+    meanings: ClassVar[dict[str, Meaning]] = {}
+
+    @classmethod
+    def meanings_of(cls, keys) -> dict[str, Meaning]:
+        """The declared meaning of each key a run returned (undeclared keys: `Meaning()`)."""
+        return resolve_all(cls.meanings, keys)
 
     def _run(self, victim: torch.nn.Module | None, ctx: AttackContext) -> tuple[dict, dict, dict]:
         """Return (metrics, curves, arrays). Subclasses implement this only."""
@@ -166,13 +176,20 @@ _REGISTRY: dict[str, type[Attack]] = {}
 
 
 def register_attack(cls: type[Attack]) -> type[Attack]:
-    """Class decorator: `cls.name` becomes a registry name. A duplicate name raises."""
+    """Class decorator: `cls.name` becomes a registry name. A duplicate name, or meanings
+    without exactly one headline key, raises."""
     if not cls.name or cls.family not in FAMILIES:
         raise InvalidValueError(f"attack {cls.__name__} needs a name and a family in {FAMILIES}")
+    check_table(f"attack {cls.__name__}", cls.meanings, headlines=1)
     if cls.name in _REGISTRY:
         raise InvalidValueError(f"attack {cls.name!r} is already registered")
     _REGISTRY[cls.name] = cls
     return cls
+
+
+def unregister_attack(name: str) -> None:
+    """Remove a registered attack (tests that declare their own attacks clean up with this)."""
+    _REGISTRY.pop(name, None)
 
 
 def list_attacks(family: str | None = None) -> list[type[Attack]]:

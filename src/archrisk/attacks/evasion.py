@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from archrisk.attacks.base import Attack, AttackContext, choice, register_attack, require
 from archrisk.attacks.common import first_correct, logits_of, pick_targets
+from archrisk.meaning import Meaning
 
 TARGETS = ("least_likely", "most_likely_wrong", "random")
 CRITERIA = ("argmax", "confident")
@@ -238,6 +239,15 @@ class _Evasion(Attack):
     """Shared config and bookkeeping of the evasion attacks."""
 
     family: ClassVar[str] = "evasion"
+    meanings: ClassVar[dict[str, Meaning]] = {
+        "success_rate": Meaning(1, True, ("C1",), "share of attacked inputs sent to the target class (0..1)"),
+        "mean_iters": Meaning(-1, False, ("C1",), "mean steps to success over the fooled inputs"),
+        "robust_acc": Meaning(-1, False, ("C1",), "accuracy on the adversarial inputs (0..1)"),
+        "mean_queries": Meaning(0, False, (), "mean model queries per attacked input"),
+        "clean_acc": Meaning(0, False, (), "victim's clean test accuracy (0..1)"),
+        "probe_wins": Meaning(0, False, (), "failed inputs a random probe of the ball fooled (gradient-masking check)"),
+        "n": Meaning(description="inputs attacked (count)"),
+    }
     eps: float = 8 / 255  # perturbation budget (the study's L-inf 8/255)
     n: int = 1000  # correctly classified test inputs attacked (the study: 1000)
     targeted: bool = True  # the study attacks towards a chosen wrong class

@@ -24,6 +24,7 @@ from archrisk.arch import build
 from archrisk.attacks.base import Attack, AttackContext, choice, register_attack, require
 from archrisk.attacks.common import probs_of
 from archrisk.errors import InvalidValueError
+from archrisk.meaning import Meaning
 
 SAMPLING = ("random", "adaptive")
 
@@ -69,6 +70,17 @@ class Knockoff(Attack):
 
     name: ClassVar[str] = "knockoff"
     family: ClassVar[str] = "extraction"
+    # Keys are the largest budget's; 'key@budget' forms are declared alike (the largest is the headline).
+    meanings: ClassVar[dict[str, Meaning]] = {
+        **{k: m for key, m in {
+            "agreement": Meaning(1, True, ("C4",), "test images where thief and victim predict the same class (0..1)"),
+            "thief_acc": Meaning(1, False, ("C4",), "thief's test accuracy (0..1)"),
+            "ce": Meaning(-1, False, ("C4",), "cross-entropy of the thief against the victim's probabilities (nats)"),
+            "kl": Meaning(-1, False, ("C4",), "KL(victim || thief) on test images (nats)"),
+        }.items() for k in (key, f"{key}@*")},
+        "victim_acc": Meaning(0, False, (), "victim's clean test accuracy (0..1)"),
+        "budget": Meaning(0, False, (), "queries the thief was trained on (the largest budget; count)"),
+    }
     # Query budgets. Empty: the study's 1k..16k ladder (ratios 1:2:4:8:16) scaled so that the largest
     # budget is the whole attacker pool (pool/16 .. pool); budgets larger than the pool are errors.
     budgets: tuple[int, ...] = ()

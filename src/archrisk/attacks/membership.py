@@ -32,6 +32,7 @@ from archrisk.attacks.base import Attack, AttackContext, register_attack, requir
 from archrisk.attacks.common import auc, logits_of, roc, subsample, tpr_at
 from archrisk.attacks.poisoning import retrain
 from archrisk.data import Split
+from archrisk.meaning import Meaning
 
 
 class _Oracle:
@@ -125,6 +126,15 @@ def scaled_confidence(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 @dataclass(frozen=True)
 class _Membership(Attack):
     family: ClassVar[str] = "membership"
+    meanings: ClassVar[dict[str, Meaning]] = {
+        "auc": Meaning(1, True, ("C5",), "ROC AUC of telling members from non-members (0.5 = chance)"),
+        "tpr_at_0.1%fpr": Meaning(1, False, ("C5",), "members found at 0.1% false positives (0..1)"),
+        "tpr_at_1%fpr": Meaning(1, False, ("C5",), "members found at 1% false positives (0..1)"),
+        "member_acc": Meaning(0, False, (), "victim's accuracy on the members attacked (0..1)"),
+        "nonmember_acc": Meaning(0, False, (), "victim's accuracy on the non-members attacked (0..1)"),
+        "gap": Meaning(0, False, (), "member minus non-member accuracy (generalisation gap, 0..1)"),
+        "n": Meaning(description="members attacked, and as many non-members (count)"),
+    }
     n: int = 500  # members and non-members each (the study: 50 + 50, too few for a stable AUC)
 
     def __post_init__(self) -> None:
@@ -172,6 +182,11 @@ class Boundary(_Membership):
     """Label-only boundary distance (the study's attack, HopSkipJump-style, batched)."""
 
     name: ClassVar[str] = "boundary"
+    meanings: ClassVar[dict[str, Meaning]] = {
+        **_Membership.meanings,
+        "queries_per_sample": Meaning(0, False, (), "mean label queries per sample"),
+        "max_queries": Meaning(0, False, (), "most label queries any sample took"),
+    }
     n: int = 200  # members and non-members each; up to ~1.1k forward passes per sample at the defaults
     iters: int = 10  # boundary-normal estimates and steps
     evals: int = 100  # sign probes per estimate
@@ -207,6 +222,8 @@ class LiRA(_Membership):
     """Offline LiRA with shadows trained on the attacker's pool (per-example calibration)."""
 
     name: ClassVar[str] = "lira"
+    meanings: ClassVar[dict[str, Meaning]] = {**_Membership.meanings,
+                                              "shadows": Meaning(0, False, (), "shadow models trained (count)")}
     shadows: int = 4  # shadow models (Carlini et al. use 64+; the offline, pooled-variance form works with few)
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ import torch
 
 from archrisk.attacks.base import Attack, AttackContext, register_attack, require
 from archrisk.data import Dataset, Split
+from archrisk.meaning import Meaning
 from archrisk.train import TrainResult, train
 
 
@@ -45,6 +46,13 @@ class LabelFlip(Attack):
     name: ClassVar[str] = "label_flip"
     family: ClassVar[str] = "poisoning"
     needs_victim: ClassVar[bool] = False
+    meanings: ClassVar[dict[str, Meaning]] = {
+        "acc_drop": Meaning(1, True, ("C2",), "clean test accuracy lost to the poisoning (0..1)"),
+        "clean_acc": Meaning(0, False, (), "test accuracy of the poisoned model (0..1)"),
+        "reference_acc": Meaning(0, False, (), "test accuracy of the clean victim (0..1)"),
+        "val_acc": Meaning(0, False, (), "validation accuracy of the poisoned model (0..1)"),
+        "flipped": Meaning(0, False, (), "training labels flipped (count)"),
+    }
     fraction: float = 0.2  # share of training labels flipped
     retrain_epochs: int | None = None  # retraining length; None: the victim's (the study: 50 at paper scale)
 

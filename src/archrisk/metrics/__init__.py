@@ -17,8 +17,8 @@ from archrisk.metrics import convergence  # noqa: F401
 from archrisk.metrics import structure  # noqa: F401
 from archrisk.metrics import landscape  # noqa: F401
 from archrisk.metrics.api import explain, list_params, measure
-from archrisk.metrics.base import (Estimate, MetricContext, MetricResult, describe, list_metrics,
+from archrisk.metrics.base import (Estimate, MetricContext, MetricResult, describe, list_metrics, meaning_of,
                                    register_metric)
 
 __all__ = ["Estimate", "MetricContext", "MetricResult", "describe", "explain", "list_metrics", "list_params",
-           "measure", "register_metric"]
+           "meaning_of", "measure", "register_metric"]

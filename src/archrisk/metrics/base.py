@@ -7,7 +7,8 @@ A metric family is one function registered with one decorator:
         curv_samples: int = 64
 
     @register_metric(kind="model", config=CurvatureConfig, metrics={
-        "curv_top": "largest eigenvalue of ...", "curv_trace": "trace of ..."})
+        "curv_top": "largest eigenvalue of ...", "curv_trace": "trace of ..."},
+        meanings={"curv_top": Meaning(-1, claims=("C7",), description="..."), ...})
     def curvature(ctx: MetricContext, cfg: CurvatureConfig, names: tuple[str, ...]) -> dict:
         x, y = ctx.sample("train", cfg.curv_samples, "curv_samples")
         return {"curv_top": Estimate(1.0, 0.1, {"n": len(x)}), ...}
@@ -16,6 +17,9 @@ Families computing several metrics at once (an eigendecomposition gives a condit
 its extreme eigenvalues) compute them together; each result's `cost_s` is the family's wall time.
 Kinds: `model` (needs weights and data: `measure`), `arch` (needs only the architecture spec),
 `training` (needs a training history: `explain`).
+`meanings` declares, per metric name (or '*' pattern), which direction the study ties to more risk
+and the claim it bears on (`archrisk.meaning`); the runner stores them with the values. Metrics
+are never headlines; an undeclared name means nothing (direction 0, no claim).
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import torch
 
 from archrisk.data import Dataset, Split
 from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.meaning import UNDECLARED, Meaning, check_table, resolve
 
 KINDS = ("model", "arch", "training")
 
@@ -72,6 +77,10 @@ class MetricFamily:
     config: type  # frozen dataclass of parameters
     metrics: dict[str, str]  # metric name -> one-line description (the default names)
     patterns: dict[str, str]  # regex -> description, for parametrised names (conv_epochs_to_80)
+    meanings: dict[str, Meaning] = field(default_factory=dict)  # name or '*' pattern -> what it means
+
+    def meaning(self, name: str) -> Meaning:
+        return resolve(self.meanings, name)
 
     def provides(self, name: str) -> bool:
         return name in self.metrics or any(re.fullmatch(p, name) for p in self.patterns)
@@ -84,10 +93,12 @@ _FAMILIES: dict[str, MetricFamily] = {}
 
 
 def register_metric(*, kind: str, metrics: dict[str, str], config: type | None = None,
-                    patterns: dict[str, str] | None = None) -> Callable:
-    """Function decorator registering a metric family; a duplicate metric name raises."""
+                    patterns: dict[str, str] | None = None, meanings: dict[str, Meaning] | None = None) -> Callable:
+    """Function decorator registering a metric family; a duplicate metric name, a headline, or a
+    meaning for a name the family does not produce raises."""
     if kind not in KINDS:
         raise InvalidValueError(f"metric kind {kind!r} is not one of {KINDS}")
+    meanings = check_table(f"metric {'/'.join(metrics)}", meanings or {}, headlines=0)
 
     def wrap(fn: Callable) -> Callable:
         cfg = config or _NoParams
@@ -97,8 +108,17 @@ def register_metric(*, kind: str, metrics: dict[str, str], config: type | None =
         for f in dataclasses.fields(cfg):
             if f.name in _CONTEXT_PARAMS:
                 raise InvalidValueError(f"parameter {f.name!r} of {fn.__name__} clashes with a measure() option")
+        fam = MetricFamily(fn.__name__, kind, fn, cfg, dict(metrics), dict(patterns or {}))
+        # a meaning without its own description takes the metric's
+        fam = dataclasses.replace(fam, meanings={k: m if m.description or "*" in k else
+                                                 dataclasses.replace(m, description=fam.metrics.get(k, ""))
+                                                 for k, m in meanings.items()})
+        unknown = [k for k in meanings if "*" not in k and not fam.provides(k)]
+        if unknown:
+            raise InvalidValueError(f"metric family {fn.__name__} declares a meaning for {unknown[0]!r}, which it "
+                                    f"does not produce; declare one of {', '.join(metrics)}")
         # Parameter names may be shared between families: one value then reaches each of them.
-        _FAMILIES[fn.__name__] = MetricFamily(fn.__name__, kind, fn, cfg, dict(metrics), dict(patterns or {}))
+        _FAMILIES[fn.__name__] = fam
         return fn
 
     return wrap
@@ -124,6 +144,12 @@ def family_of(name: str) -> MetricFamily:
         if fam.provides(name):
             return fam
     raise UnknownNameError("metric", name, list_metrics())
+
+
+def meaning_of(name: str) -> Meaning:
+    """The declared meaning of a metric result (an unknown or undeclared name: `Meaning()`)."""
+    fam = next((f for f in _FAMILIES.values() if f.provides(name)), None)
+    return fam.meaning(name) if fam is not None else UNDECLARED
 
 
 def describe(name: str) -> str:

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from archrisk.errors import InvalidValueError
+from archrisk.meaning import Meaning
 from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
 
 THRESHOLD = re.compile(r"conv_epochs_to_(\d{1,2})")
@@ -39,7 +40,11 @@ class ConvergenceConfig:
     "conv_acc_auc": "mean validation accuracy over the first conv_k epochs",
     "conv_loss_auc": "mean training loss over the first conv_k epochs",
     "conv_epochs_to_90": "first epoch reaching 90% validation accuracy (censored at run length + 1)",
-}, patterns={THRESHOLD.pattern: "first epoch reaching T% validation accuracy (censored at run length + 1)"})
+}, patterns={THRESHOLD.pattern: "first epoch reaching T% validation accuracy (censored at run length + 1)"},
+    # the study (C8): NAS cells converge faster early, and fast early convergence goes with risk
+    meanings={"conv_acc_auc": Meaning(1, claims=("C8",)), "conv_loss_auc": Meaning(-1, claims=("C8",)),
+              "conv_epochs_to_*": Meaning(-1, claims=("C8",), description="first epoch reaching the "
+                                          "threshold % validation accuracy (censored at run length + 1)")})
 def convergence(ctx: MetricContext, cfg: ConvergenceConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
     history = ctx.history_fn(cfg.conv_epochs)
     if not history:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from archrisk.errors import ResourceError
+from archrisk.meaning import Meaning
 from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
 from archrisk.metrics.functional import ModelFn, activation_bytes, chunk_size, gib
 
@@ -77,7 +78,7 @@ def clip_rows(g: torch.Tensor, max_norm: float) -> torch.Tensor:
 @register_metric(kind="model", config=GradVarConfig, metrics={
     "grad_var": "sum over parameters of the std of clipped per-sample loss gradients (the study's)",
     "grad_var_norm": "gradient variance over the squared norm of the mean gradient (size-free)",
-})
+}, meanings={k: Meaning(-1, claims=("C6",)) for k in ("grad_var", "grad_var_norm")})  # C6: lower variance = riskier
 def gradient_variance(ctx: MetricContext, cfg: GradVarConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
     fn = ModelFn(ctx.model)
     x, y = ctx.sample("train", cfg.grad_samples, "grad_samples")

@@ -31,6 +31,7 @@ import torch
 from scipy.linalg import eigh_tridiagonal
 
 from archrisk.errors import ResourceError
+from archrisk.meaning import Meaning
 from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
 from archrisk.metrics.functional import ModelFn, activation_bytes, chunk_size, gib
 
@@ -128,7 +129,7 @@ def deflated_trace(matvec: Callable[[torch.Tensor], torch.Tensor], run: Lanczos,
 @register_metric(kind="model", config=HessianConfig, metrics={
     "hessian_top": "largest eigenvalue of the loss Hessian w.r.t. the weights (Lanczos)",
     "hessian_trace": "trace of the loss Hessian w.r.t. the weights (deflated Hutchinson)",
-})
+}, meanings={k: Meaning(-1, claims=("C7",)) for k in ("hessian_top", "hessian_trace")})  # C7: smoother = riskier
 def hessian(ctx: MetricContext, cfg: HessianConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
     fn = ModelFn(ctx.model)
     basis_bytes = cfg.hessian_iters * fn.dim * 4

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import vjp
 
+from archrisk.meaning import Meaning
 from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
 from archrisk.metrics.functional import activation_bytes, chunk_size
 
@@ -41,7 +42,7 @@ class InputConfig:
 @register_metric(kind="model", config=InputConfig, metrics={
     "input_grad_norm": "mean L2 norm of the loss gradient w.r.t. the input, at test images",
     "lipschitz": "mean local Lipschitz constant of the logits in an L2 ball around test images",
-})
+}, meanings={k: Meaning(-1, claims=("C7",)) for k in ("input_grad_norm", "lipschitz")})  # C7: smoother = riskier
 def input_smoothness(ctx: MetricContext, cfg: InputConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
     x, y = ctx.sample("test", cfg.input_samples, "input_samples")
     with torch.no_grad():

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
 from archrisk.errors import InvalidValueError
+from archrisk.meaning import Meaning
 from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
 from archrisk.metrics.functional import activation_bytes, chunk_size
 
@@ -273,7 +274,8 @@ def _input_estimates(ctx: MetricContext, cfg: LandscapeConfig, gen: torch.Genera
     "landscape_input_curvature": "mean |Laplacian| of per-input loss surfaces (+-1 pixel directions, "
                                  "grid [-0.2, 0.2]^2, clamped to [0, 1])",
     "landscape_input_rise": "largest loss rise within half the span on per-input surfaces",
-})
+}, meanings={f"landscape_{s}_{f}": Meaning(-1, claims=("C7",))  # the study (C7): smoother = riskier
+             for s in ("conv", "filter", "input") for f in ("curvature", "rise")})
 def landscape(ctx: MetricContext, cfg: LandscapeConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
     out: dict[str, Estimate] = {}
     for kind in SURFACES:

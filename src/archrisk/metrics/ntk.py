@@ -26,6 +26,7 @@ import torch
 from torch.func import jacrev, vmap
 
 from archrisk.errors import ResourceError
+from archrisk.meaning import Meaning
 from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
 from archrisk.metrics.functional import ModelFn, activation_bytes, gib
 
@@ -76,7 +77,7 @@ def empirical_ntk(model: torch.nn.Module, x: torch.Tensor, chunk: int = 64, grou
     "ntk_min": "smallest eigenvalue of the empirical NTK",
     "ntk_max": "largest eigenvalue of the empirical NTK",
     "ntk_trace": "trace of the empirical NTK (class-averaged, n = ntk_samples images)",
-})
+}, meanings={k: Meaning() for k in ("ntk_cond", "ntk_min", "ntk_max", "ntk_trace")})  # the study claims nothing here
 def ntk(ctx: MetricContext, cfg: NTKConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
     fn = ModelFn(ctx.model)
     x_all, _ = ctx.sample("train", cfg.ntk_samples * cfg.ntk_batches, ("ntk_samples", "ntk_batches"))

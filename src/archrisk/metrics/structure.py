@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from archrisk.meaning import Meaning
 from archrisk.metrics.base import Estimate, MetricContext, register_metric
 
 _FIELDS = {"cell_depth": "depth", "cell_width": "width", "cell_skips": "skips", "cell_parametric": "parametric"}
@@ -19,7 +20,9 @@ _FIELDS = {"cell_depth": "depth", "cell_width": "width", "cell_skips": "skips", 
     "cell_width": "normal cell: intermediate nodes fed by a cell input (NaN for manual nets)",
     "cell_skips": "normal cell: skip-connect edges (NaN for manual nets)",
     "cell_parametric": "normal cell: convolution edges (NaN for manual nets)",
-})
+}, meanings={  # the study (C8): NAS favours shallow, wide cells with skip connections
+    "cell_depth": Meaning(-1, claims=("C8",)), "cell_width": Meaning(1, claims=("C8",)),
+    "cell_skips": Meaning(1, claims=("C8",)), "cell_parametric": Meaning()})
 def structure(ctx: MetricContext, cfg: object, names: tuple[str, ...]) -> dict[str, Estimate]:
     spec = ctx.spec if ctx.spec is not None else getattr(ctx.model, "spec", None)
     genotype = getattr(spec, "genotype", None)

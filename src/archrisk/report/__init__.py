@@ -2,7 +2,9 @@
 
 `report(store_path, out_dir)` reads the store (read-only, sqlite3 only: this package never imports
 torch) and writes `index.html` with inline figures, each figure as PNG under `figures/` and each
-table as CSV under `tables/`.
+table as CSV under `tables/`. What each result means (its risk direction, whether it is an
+attack's headline, the claims it bears on) is read from the store, where the runner recorded the
+producers' declarations (`archrisk.meaning`); a new attack therefore appears here with no edit.
 """
 from archrisk.report.build import report
 from archrisk.report.data import StoreData, load_store

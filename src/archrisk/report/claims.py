@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from archrisk.meaning import budget
 from archrisk.report import inference, stats
 from archrisk.report.advtrain import accuracy_costs
 from archrisk.report.compare import remedy_pairs
@@ -151,14 +152,6 @@ def _key_matches(key: str, want: str) -> bool:
     return key.split("@", 1)[0] == want[:-2] if want.endswith("@*") else key == want
 
 
-def _budget(key: str) -> float:
-    tail = key.split("@", 1)[1] if "@" in key else ""
-    try:
-        return float(tail)
-    except ValueError:
-        return math.inf
-
-
 def _scale(s: Series) -> tuple[tuple[str, str], ...]:
     return tuple(kv for kv in s.q.variant if kv[0] in _SCALE_KEYS)
 
@@ -180,7 +173,7 @@ def find_primary(ss: SeriesSet, claim: Claim, adv: bool = False) -> tuple[Primar
             top = {}  # per setting, the key at its largest budget
             for s in here:
                 k = _setting(s)
-                if k not in top or _budget(s.q.key) > _budget(top[k].q.key):
+                if k not in top or budget(s.q.key) > budget(top[k].q.key):
                     top[k] = s
             pref = [s for s in top.values() if all(s.q.param(k) == v for k, v in p.prefer)]
             pool = pref or list(top.values())

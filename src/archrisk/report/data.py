@@ -2,7 +2,8 @@
 
 Columns are selected by name, so stores that grew extra columns still read; missing optional
 columns read as None. Only the artifacts the report draws are loaded: curves, ROC, histories,
-evasion attacks' fooled/attacked test indices and loss-landscape surfaces with their grids.
+evasion attacks' fooled/attacked test indices, loss-landscape surfaces with their grids, and what
+each job's results mean (`meaning`, recorded by the runner from the producers' declarations).
 """
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from archrisk.errors import DataError
+from archrisk.meaning import ARTIFACT, Meaning, read_recorded
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("pending", "running", "done", "failed", "diverged")
-_ARTIFACT_KEYS = ("key LIKE 'curve.%' OR key IN ('roc', 'history', 'fooled', 'attacked') OR (key LIKE 'landscape%' "
-                  "AND (key LIKE '%.surface' OR key LIKE '%.surfaces' OR key LIKE '%.grid'))")
+_ARTIFACT_KEYS = (f"key LIKE 'curve.%' OR key IN ('roc', 'history', 'fooled', 'attacked', '{ARTIFACT}') OR "
+                  "(key LIKE 'landscape%' AND (key LIKE '%.surface' OR key LIKE '%.surfaces' OR key LIKE '%.grid'))")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,12 @@ class StoreData:
     @property
     def done(self) -> list[Job]:
         return [j for j in self.jobs if j.status == "done"]
+
+    def meanings(self, job_id: str) -> dict[str, Meaning] | None:
+        """What the job's result keys mean, as its producer declared them; None when the job
+        recorded no meaning (a store written before meanings were recorded)."""
+        art = self.artifacts.get(job_id, {})
+        return read_recorded(art[ARTIFACT]) if ARTIFACT in art else None
 
     def groups(self) -> dict[str, str]:
         """Architecture -> group label (the label of its first job)."""

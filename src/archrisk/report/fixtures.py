@@ -10,6 +10,9 @@ weak inputs. Landscape metric jobs store quadratic loss surfaces whose curvature
 k1 + k2, the mean Laplacian of 0.5 k1 a^2 + 0.5 k2 b^2 + k12 a b) falls with the latent
 vulnerability, so NAS surfaces are flatter. Adversarially trained victims lose clean accuracy.
 Everything added for those draws from its own stream, so the older numbers do not move.
+Every job records what its results mean (the `meaning` artifact the runner writes), as the real
+attack, metric or train job of that name declares it (`FIXTURE_MEANINGS`, checked against those
+declarations by the tests); `meanings=False` writes a store from before meanings were recorded.
 The schema is the store contract's, written here so the report can be exercised on its own.
 """
 from __future__ import annotations
@@ -22,8 +25,11 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
+
+from archrisk.meaning import ARTIFACT, Meaning, record, resolve_all
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -68,6 +74,28 @@ class SyntheticStudy:
     landscapes: bool = True  # a 'landscape' metric job with stored surfaces per architecture and seed
     landscape_sign: float = 1.0  # -1: NAS surfaces sharper instead (independent of the other metrics)
     landscape_points: int = 11
+    meanings: bool = True  # record what each result means (False: a store from before they were recorded)
+
+
+def _m(direction: int, claim: str | None = None, headline: bool = False) -> Meaning:
+    return Meaning(direction, headline, (claim,) if claim else ())
+
+
+# What the fixture's jobs' keys mean: the real producers' declarations for the keys written here.
+FIXTURE_MEANINGS: dict[tuple[str, str], dict[str, Meaning]] = {
+    ("train", "train"): {k: _m(0) for k in ("test_acc", "val_acc", "train_wall", "best_epoch", "epochs")},
+    ("attack", "pgd"): {"success_rate": _m(1, "C1", True), "mean_iters": _m(-1, "C1"), "clean_acc": _m(0)},
+    ("attack", "nes"): {"success_rate": _m(1, "C1", True)},
+    ("attack", "label_flip"): {"acc_drop": _m(1, "C2", True), "clean_acc": _m(0)},
+    ("attack", "badnets"): {"asr": _m(1, "C3", True), "clean_drop": _m(0)},
+    ("attack", "knockoff"): {"agreement": _m(1, "C4", True), "kl": _m(-1, "C4"), "ce": _m(-1, "C4")},
+    ("attack", "boundary"): {"auc": _m(1, "C5", True)},
+    **{("metric", k): {k: m} for k, m in {
+        "hessian_top": _m(-1, "C7"), "grad_var": _m(-1, "C6"), "grad_var_norm": _m(-1, "C6"),
+        "conv_acc_auc": _m(1, "C8"), "cell_depth": _m(-1, "C8"), "cell_skips": _m(1, "C8")}.items()},
+    ("metric", "landscape"): {f"landscape_{s}_{f}": _m(-1, "C7") for s in ("conv", "filter", "input")
+                              for f in ("curvature", "rise")},
+}
 
 
 def _sig(x: float) -> float:
@@ -75,10 +103,14 @@ def _sig(x: float) -> float:
 
 
 class FixtureWriter:
-    """Writes jobs with their results and artifacts into a new store (tests build odd stores with it)."""
+    """Writes jobs with their results and artifacts into a new store (tests build odd stores with it).
+    `declared`: (kind, name) -> declaration table, the meanings of jobs not given their own
+    (default `FIXTURE_MEANINGS`, as the runner records them; {}: a store from before meanings)."""
 
-    def __init__(self, path: str | Path, study_id: str = "study0", source: str = "", study_name: str = "synthetic"):
+    def __init__(self, path: str | Path, study_id: str = "study0", source: str = "", study_name: str = "synthetic",
+                 declared: Mapping[tuple[str, str], Mapping[str, Meaning]] | None = None):
         path = Path(path)
+        self.declared = dict(FIXTURE_MEANINGS if declared is None else declared)
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         self.con, self.study_id, self.n = sqlite3.connect(path), study_id, 0
@@ -96,7 +128,9 @@ class FixtureWriter:
     def job(self, kind: str, name: str, family: str, arch: str, group: str, seed: int, params: dict,
             results: dict[str, float], artifacts: dict | None = None, status: str = "done",
             error: str | None = None, recipe: dict | None = None, wall: float = 1.0,
-            genotype: str | None = None) -> str:
+            genotype: str | None = None, meanings: Mapping[str, Meaning] | None = None) -> str:
+        """Write one job; `meanings` (a declaration table, as an attack's) is resolved for the
+        result keys and stored as the job's `meaning` artifact; None stores none."""
         recipe = {"name": "study", "adv_train": None, **(recipe or {})}
         spec = json.dumps([kind, name, arch, seed, params, recipe], sort_keys=True)
         jid = hashlib.sha256(spec.encode()).hexdigest()[:16]
@@ -113,6 +147,9 @@ class FixtureWriter:
         if status == "done":
             self.con.executemany("INSERT INTO results VALUES (?,?,?)",  # NaN is stored as NULL, as the runner does
                                  [(jid, k, None if v is None or math.isnan(v) else float(v)) for k, v in results.items()])
+            meanings = meanings if meanings is not None else self.declared.get((kind, name))
+            if meanings is not None:
+                artifacts = {**(artifacts or {}), ARTIFACT: record(resolve_all(meanings, results))}
             for k, v in (artifacts or {}).items():
                 self.con.execute("INSERT INTO artifacts VALUES (?,?,?)", (jid, k, json.dumps(v)))
         return jid
@@ -131,7 +168,8 @@ def write_synthetic_store(path: str | Path, cfg: SyntheticStudy = SyntheticStudy
 
     cfg = replace(cfg, **overrides)
     rng = np.random.default_rng(cfg.rng_seed)
-    w = FixtureWriter(path, source='[study]\nname = "synthetic"\nseeds = %s\n' % list(cfg.seeds))
+    w = FixtureWriter(path, source='[study]\nname = "synthetic"\nseeds = %s\n' % list(cfg.seeds),
+                      declared=None if cfg.meanings else {})
     latent = {}
     for arch, group in _archs(cfg):
         if group == "remedy":  # the source cell's vulnerability, lowered by the remedy
@@ -178,7 +216,7 @@ def _write_arch_seed(w: FixtureWriter, cfg: SyntheticStudy, rng: np.random.Gener
         w.job("attack", "label_flip", "poisoning", arch, group, seed, {"fraction": p},
               {"acc_drop": drop, "clean_acc": acc - drop}, wall=20)
     w.job("attack", "badnets", "backdoor", arch, group, seed, {},
-          {"asr": _sig(2 + v), "clean_acc_drop": 0.03 + noise(0.005)})
+          {"asr": _sig(2 + v), "clean_drop": 0.03 + noise(0.005)})
     budgets = [1000, 2000, 4000, 8000, 16000]
     rows = [{"queries": b, "agreement": _sig(v + math.log2(b / 1000) - 1), "kl": 2.0 / (1 + b / 4000) * (1 - 0.3 * _sig(v))}
             for b in budgets]

@@ -10,7 +10,7 @@ from archrisk.report import inference, plots, stats
 from archrisk.report.compare import GroupComparison, compare_groups, rank_intervals, risk_ranking
 from archrisk.report.data import StoreData
 from archrisk.report.page import Block, Fig, Section, Table, ci, fmt
-from archrisk.report.series import FAMILIES, GROUP_ORDER, Series, SeriesSet, headline_key
+from archrisk.report.series import FAMILIES, GROUP_ORDER, Series, SeriesSet
 
 
 def _order(ss: SeriesSet, archs) -> list[str]:
@@ -26,6 +26,9 @@ def summary(ss: SeriesSet) -> Section:
                   "The position interval is a 95% bootstrap over seeds (each architecture's seeds resampled): "
                   "architectures whose intervals overlap cannot be told apart by this store.")
     eps, rows = risk_ranking(ss)
+    note = ss.meaning_note()
+    if note:
+        sec.missing.append(note)
     if not rows:
         sec.missing.append("no attack results with a headline metric that differs between architectures")
         return sec
@@ -98,7 +101,8 @@ GROUP_INTRO = ("Group means are means of per-architecture means, shown with 95% 
                "there); BH q is the Benjamini-Hochberg false-discovery-rate adjustment over every test of this "
                "section, which is exploratory: the claims section decides, on pre-declared primary measurements. "
                "Permutation p: group labels permuted among architectures (exact when the splits are few). "
-               "Risk direction +1: higher = the attack worked better; -1: lower does.")
+               "Risk direction, as the attack declared it with its results: +1 higher = the attack worked "
+               "better; -1 lower does; blank: the key declares none.")
 
 
 def _group_blocks(sec: Section, ss: SeriesSet, comparisons: dict, a: str, b: str, la: str, lb: str,
@@ -112,7 +116,7 @@ def _group_blocks(sec: Section, ss: SeriesSet, comparisons: dict, a: str, b: str
     acc = ss.accuracy()
     heads = {id(s) for s in ss.endpoints(adv=None) if s.spread() > 0} | ({id(acc)} if acc else set())
     blocks = [("accuracy", "Clean accuracy (for a fair comparison)", [acc] if acc else [])]
-    for fam in FAMILIES:
+    for fam in dict.fromkeys([*FAMILIES, *ss.families()]):  # a family the store adds goes last
         blocks.append((fam, fam.capitalize(), [s for s in ss.select(kind="attack", family=fam)]))
     for fam, title, series in blocks:
         if not series:
@@ -190,12 +194,7 @@ def _job_curves(store: StoreData, ss: SeriesSet) -> list[tuple[str, list[plots.L
 def _grid_curves(ss: SeriesSet) -> list[tuple[str, list[plots.Line], str, str]]:
     """Curves across jobs: one headline series per value of a numeric study parameter (e.g. fraction)."""
     by: dict[tuple, dict[float, Series]] = defaultdict(dict)
-    keys: dict[tuple, set[str]] = defaultdict(set)
-    for q in ss.series:
-        keys[(q.name, q.variant)].add(q.key)
-    for s in ss.select(kind="attack"):
-        if s.q.key != headline_key(s.q.family, keys[(s.q.name, s.q.variant)]):
-            continue
+    for s in ss.endpoints(adv=None):
         for i, (k, v) in enumerate(s.q.variant):
             try:
                 x = float(v)

@@ -3,12 +3,16 @@
 A *quantity* is (job kind, attack/metric name, family, variant, result key); the variant holds the
 job parameters that differ between jobs of one name (e.g. a poisoning fraction), the victim's
 adversarial-training method, and the dataset/size when a store mixes several. Its *series* maps
-architecture -> seed -> value. The *headline* of an attack is the one key that says how well it
-worked (success rate, accuracy drop, ...); `RISK_DIRECTION` orients keys so that "higher = riskier".
+architecture -> seed -> value, and carries the key's `Meaning` as its producer declared it and the
+runner recorded it in the store (risk direction, headline, claims). Nothing here reads meaning
+from a key's spelling: a key without a recorded meaning has direction 0 and is never a headline.
+The one series this module declares itself is the early convergence it derives from training
+histories.
 """
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -16,54 +20,17 @@ from typing import Any
 
 import numpy as np
 
+from archrisk.meaning import BOOKKEEPING_SUFFIXES, FAMILIES, UNDECLARED, Meaning, budget
 from archrisk.report.data import StoreData
 
-# +1: a higher value means the attack worked better (more risk); -1: a lower value does.
-RISK_DIRECTION: dict[str, int] = {
-    "success_rate": 1, "asr": 1, "attack_success_rate": 1, "acc_drop": 1, "clean_acc_drop": 1,
-    "accuracy_drop": 1, "drop": 1, "agreement": 1, "thief_acc": 1, "kl": -1, "ce": -1,
-    "cross_entropy": -1, "auc": 1, "roc_auc": 1, "advantage": 1, "tpr_at_1pct": 1, "tpr_at_0.1pct": 1,
-    "mean_iters": -1, "robust_acc": -1, "queries": -1,
-}
-# Per family, the keys that can stand for "how well the attack worked", in order of preference.
-HEADLINE_KEYS: dict[str, tuple[str, ...]] = {
-    "evasion": ("success_rate", "asr"),
-    "poisoning": ("acc_drop", "clean_acc_drop", "accuracy_drop", "drop"),
-    "backdoor": ("asr", "attack_success_rate", "success_rate"),
-    "extraction": ("agreement", "kl", "ce", "cross_entropy", "thief_acc"),
-    "membership": ("auc", "roc_auc", "advantage"),
-}
-FAMILIES = tuple(HEADLINE_KEYS)
+log = logging.getLogger(__name__)
+
 # Bookkeeping, not measurements: sample counts, a metric's standard error and cost.
 _IGNORED_KEYS = {"n"}
-_IGNORED_SUFFIXES = (".stderr", ".cost_s")
+_IGNORED_SUFFIXES = BOOKKEEPING_SUFFIXES
 GROUP_ORDER = ("nas", "manual", "remedy", "custom")
-
-
-def base_key(key: str) -> str:
-    """'agreement@16000' -> 'agreement' (a key may carry a budget after '@')."""
-    return key.split("@", 1)[0]
-
-
-def direction(key: str) -> int:
-    return RISK_DIRECTION.get(base_key(key), 0)
-
-
-def _budget(key: str) -> float:
-    tail = key.split("@", 1)[1] if "@" in key else ""
-    try:
-        return float(tail)
-    except ValueError:
-        return math.inf if not tail else -math.inf
-
-
-def headline_key(family: str, keys: set[str] | list[str]) -> str | None:
-    """The headline key among `keys`: first preferred base name, at its largest budget."""
-    for want in HEADLINE_KEYS.get(family, ()):
-        hits = [k for k in keys if base_key(k) == want]
-        if hits:
-            return max(hits, key=_budget)
-    return None
+# Derived here from training histories: the study ties fast early convergence to risk (C8).
+EARLY_CONVERGENCE = Meaning(1, False, ("C8",), "mean validation accuracy over the first quarter of the epochs (0..1)")
 
 
 @dataclass(frozen=True)
@@ -99,6 +66,7 @@ class Quantity:
 class Series:
     q: Quantity
     values: dict[str, dict[int, float]] = field(default_factory=dict)  # arch -> seed -> value
+    meaning: Meaning = field(default_factory=Meaning)  # as recorded with the results
 
     def add(self, arch: str, seed: int, value: float) -> None:
         if math.isfinite(value):
@@ -122,7 +90,8 @@ class Series:
 
     @property
     def direction(self) -> int:
-        return direction(self.q.key)
+        """+1: higher = riskier, -1: lower = riskier, 0: undeclared or neither."""
+        return self.meaning.direction
 
 
 def _fmt(value: Any) -> str:
@@ -137,6 +106,7 @@ class SeriesSet:
 
     series: dict[Quantity, Series]
     groups: dict[str, str]
+    unrecorded: int = 0  # done jobs with results but no recorded meaning (stores older than meanings)
 
     def select(self, kind: str | None = None, family: str | None = None, name: str | None = None,
                key: str | None = None) -> list[Series]:
@@ -145,21 +115,39 @@ class SeriesSet:
                 and (key is None or q.key == key)]
 
     def endpoints(self, adv: bool | None = False) -> list[Series]:
-        """The headline series of every attack setting (adv: only / not / either adversarially trained)."""
-        keys: dict[tuple, set[str]] = {}
-        for q in self.series:
-            if q.kind == "attack":
-                keys.setdefault((q.name, q.family, q.variant), set()).add(q.key)
-        out = []
-        for (name, family, variant), ks in keys.items():
-            is_adv = any(k == "adv_train" for k, _ in variant)
-            if adv is not None and is_adv != adv:
+        """The headline series of every attack setting (adv: only / not / either adversarially
+        trained): the key its attack declared the headline (of several budgets, the largest)."""
+        heads: dict[tuple, Series] = {}
+        for q, s in self.series.items():
+            if q.kind != "attack" or not s.meaning.headline:
                 continue
-            hk = headline_key(family, ks)
-            if hk is not None:
-                out.append(self.series[Quantity("attack", name, family, variant, hk)])
-        return sorted(out, key=lambda s: (FAMILIES.index(s.q.family) if s.q.family in FAMILIES else 99,
-                                          s.q.name, _variant_sort(s.q.variant)))
+            if adv is not None and _is_adv(q) != adv:
+                continue
+            setting = (q.name, q.family, q.variant)
+            if setting not in heads or budget(q.key) > budget(heads[setting].q.key):
+                heads[setting] = s
+        return _by_family(heads.values())
+
+    def bearing_on(self, claim_id: str, adv: bool | None = None) -> list[Series]:
+        """Every series whose recorded meaning names `claim_id` (adv: only / not / either
+        adversarially trained victims), attacks in family order, then metrics and derived series."""
+        out = [s for s in self.series.values() if claim_id in s.meaning.claims
+               and (adv is None or _is_adv(s.q) == adv)]
+        return _by_family(out)
+
+    def families(self) -> list[str]:
+        """Attack families in this store: FAMILIES order, then any other family a producer declared."""
+        found = {q.family for q in self.series if q.kind == "attack"}
+        return [f for f in FAMILIES if f in found] + sorted(found - set(FAMILIES))
+
+    def meaning_note(self) -> str | None:
+        """One line for the report when results carry no recorded meaning, else None."""
+        if not self.unrecorded:
+            return None
+        return (f"{self.unrecorded} finished job(s) in this store carry no recorded result meaning (written by an "
+                "archrisk that did not record them): their results have no risk direction and no headline, "
+                "so they enter no ranking, comparison direction or claim; record today's declarations with "
+                "archrisk.runner.record_meanings(store)")
 
     def accuracy(self, adv: bool = False) -> Series | None:
         for q, s in self.series.items():
@@ -167,24 +155,24 @@ class SeriesSet:
                 return s
         return None
 
-    def bearing_on(self, claim: str) -> list[Series]:
-        """Series whose measurement bears on a claim (C1..C10)."""
-        fam = {"C1": "evasion", "C2": "poisoning", "C3": "backdoor", "C4": "extraction", "C5": "membership"}
-        rx = {"C6": r"grad.*var", "C7": r"hessian|landscape|lipschitz|input_grad", "C8": r"^conv_|^cell_|early"}
-        out = []
-        for q, s in self.series.items():
-            if q.kind == "attack" and fam.get(claim) == q.family and direction(q.key):
-                out.append(s)
-            elif q.kind in ("metric", "derived") and claim in rx and re.search(rx[claim], q.key):
-                out.append(s)
-        return sorted(out, key=lambda s: s.q.label)
-
     def explanatory(self) -> list[Series]:
         """Metric results (without their standard errors) and derived training signals of
         standard-trained victims (an adversarially trained victim is a different model: its
         properties would be set against other models' attack results)."""
         out = [s for q, s in self.series.items() if q.kind in ("metric", "derived") and not q.param("adv_train")]
         return sorted(out, key=lambda s: (s.q.kind, s.q.name, s.q.key, s.q.variant))
+
+
+def _is_adv(q: Quantity) -> bool:
+    return any(k == "adv_train" for k, _ in q.variant)
+
+
+def _by_family(series) -> list[Series]:
+    """Attack families in FAMILIES order (an unlisted family after them), then by name, variant, key."""
+    kinds = ("attack", "metric", "derived", "train")
+    return sorted(series, key=lambda s: (kinds.index(s.q.kind) if s.q.kind in kinds else 9,
+                                         FAMILIES.index(s.q.family) if s.q.family in FAMILIES else len(FAMILIES),
+                                         s.q.family, s.q.name, _variant_sort(s.q.variant), s.q.key))
 
 
 def _variant_sort(variant: tuple[tuple[str, str], ...]) -> tuple:
@@ -226,20 +214,43 @@ def variants(store: StoreData) -> dict[str, tuple[tuple[str, str], ...]]:
 
 
 def build_series(store: StoreData) -> SeriesSet:
-    """Group every done result into series; add early convergence from training histories."""
+    """Group every done result into series with its recorded meaning; add early convergence from
+    training histories."""
     variant_of = variants(store)
     series: dict[Quantity, Series] = {}
+    unrecorded = 0
     for job in store.done:
         variant = variant_of[job.id]
-        for key, value in store.results.get(job.id, {}).items():
+        results = store.results.get(job.id, {})
+        meanings = store.meanings(job.id)
+        if meanings is None:
+            unrecorded += bool(results)
+            meanings = {}
+        for key, value in results.items():
             if key in _IGNORED_KEYS or key.endswith(_IGNORED_SUFFIXES):
                 continue
             q = Quantity(job.kind, job.name, job.family, tuple(variant), key)
-            series.setdefault(q, Series(q)).add(job.arch, job.seed, value)
+            _series(series, q, meanings.get(key, UNDECLARED)).add(job.arch, job.seed, value)
         hist = store.artifacts.get(job.id, {}).get("history")
         if job.kind == "train" and isinstance(hist, list):
             early = early_convergence(hist)
             if early is not None:
                 q = Quantity("derived", "early_convergence", "convergence", tuple(variant), "early_val_acc")
-                series.setdefault(q, Series(q)).add(job.arch, job.seed, early)
-    return SeriesSet(series, store.groups())
+                _series(series, q, EARLY_CONVERGENCE).add(job.arch, job.seed, early)
+    return SeriesSet(series, store.groups(), unrecorded)
+
+
+def _core(m: Meaning) -> tuple:
+    return m.direction, m.headline, m.claims
+
+
+def _series(series: dict[Quantity, Series], q: Quantity, meaning: Meaning) -> Series:
+    """The series of `q`; the first recorded meaning stands (jobs of one quantity share a producer)."""
+    s = series.get(q)
+    if s is None:
+        s = series[q] = Series(q, meaning=meaning)
+    elif s.meaning == UNDECLARED and meaning != UNDECLARED:
+        s.meaning = meaning
+    elif meaning != UNDECLARED and _core(meaning) != _core(s.meaning):
+        log.warning("jobs of %s record different meanings (%s vs %s); the first is used", q.label, s.meaning, meaning)
+    return s

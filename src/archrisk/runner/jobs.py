@@ -4,6 +4,10 @@ Workers call `run_job`; they never touch the store. Victims come from `archrisk.
 which is a checkpoint-cache hit for every job after the victim's own train job. Any exception
 becomes a `failed` outcome with a one-line error (and the traceback as an artifact); a
 non-finite training loss (`DivergedError`) becomes `diverged`.
+
+Every done job also stores what its numbers mean: a `meaning` artifact {result key: Meaning JSON},
+resolved from the producer's declarations (the attack class, the metric family, `TRAIN_MEANINGS`
+here) for the keys it actually returned, so that the report and the score never guess.
 """
 from __future__ import annotations
 
@@ -13,10 +17,12 @@ import logging
 import math
 import time
 import traceback
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from typing import Any
 
+from archrisk import meaning
 from archrisk.errors import DivergedError
+from archrisk.meaning import Meaning
 from archrisk.runner.store import Outcome
 
 log = logging.getLogger(__name__)
@@ -90,12 +96,24 @@ def train_victim(spec: dict[str, Any], device: str):
     return result
 
 
+# A train job's results describe the victim; none is a risk measurement.
+TRAIN_MEANINGS: dict[str, Meaning] = {
+    "test_acc": Meaning(description="clean test accuracy of the trained victim (0..1)"),
+    "val_acc": Meaning(description="validation accuracy of the trained victim (0..1)"),
+    "best_epoch": Meaning(description="epoch of the best validation accuracy"),
+    "epochs": Meaning(description="epochs trained"),
+    "train_wall": Meaning(description="training wall time (s)"),
+    "params": Meaning(description="trainable parameters of the victim (count)"),
+}
+
+
 def _train(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
     r = train_victim(spec, device)
     results = {"test_acc": r.test_acc, "val_acc": r.val_acc, "best_epoch": r.best_epoch,
                "epochs": r.epochs, "train_wall": sum(h.seconds for h in r.history),
                "params": sum(p.numel() for p in r.model.parameters())}  # size, for size-adjusted comparisons
-    artifacts = {"history": [vars(h) for h in r.history], "train": r.summary()}
+    artifacts = {"history": [vars(h) for h in r.history], "train": r.summary(),
+                 meaning.ARTIFACT: meaning.record(meanings_of("train", "train", results))}
     return results, artifacts, r.device
 
 
@@ -103,10 +121,11 @@ def _attack(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
     from archrisk import attacks
 
     victim = train_victim(spec, device)
-    r = attacks.run_attack(spec["arch"], spec["name"], dataset_of(spec), size=spec["size"],
+    atk = attacks.get_attack(spec["name"], **spec["params"])
+    r = attacks.run_attack(spec["arch"], atk, dataset_of(spec), size=spec["size"],
                            seed=spec["seed"], recipe=recipe_of(spec), device=device, victim=victim,
-                           progress=False, **spec["params"])
-    # Validity flags (e.g. gradient_masking) travel with the numbers they qualify.
+                           progress=False)
+    # Validity flags (e.g. gradient_masking) travel with the numbers they qualify, and so does meaning.
     artifacts: dict[str, Any] = {"config": r.config, "flags": dict(getattr(r, "flags", {}) or {})}
     for x, rows in r.curves.items():
         artifacts[f"curve.{x}"] = rows
@@ -114,6 +133,7 @@ def _attack(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
     if "roc_fpr" in arrays and "roc_tpr" in arrays:  # the store's ROC record: {"fpr": [...], "tpr": [...]}
         artifacts["roc"] = {"fpr": arrays.pop("roc_fpr"), "tpr": arrays.pop("roc_tpr")}
     artifacts.update(arrays)
+    artifacts[meaning.ARTIFACT] = meaning.record(type(atk).meanings_of(r.metrics))
     return dict(r.metrics), artifacts, r.device
 
 
@@ -135,10 +155,47 @@ def _metric(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
         # Details become '<metric>.<field>' artifacts, e.g. landscape_conv_rise.grid / .surface.
         for k, v in (m.extra or {}).items():
             artifacts[f"{key}.{k}"] = v
+    artifacts[meaning.ARTIFACT] = meaning.record(meanings_of("metric", spec["name"], out))
     return results, artifacts, device
 
 
 KINDS = {"train": _train, "attack": _attack, "metric": _metric}
+
+
+def meanings_of(kind: str, name: str, keys) -> dict[str, Meaning] | None:
+    """What the result keys of a job of this kind and name mean, from the current declarations;
+    None for an attack that is not registered (nothing is known about it)."""
+    if kind == "attack":
+        from archrisk.attacks import list_attacks
+
+        cls = next((c for c in list_attacks() if c.name == name), None)
+        return cls.meanings_of(keys) if cls is not None else None
+    if kind == "metric":
+        from archrisk import metrics
+
+        return {k: metrics.meaning_of(k) for k in keys if not k.endswith(meaning.BOOKKEEPING_SUFFIXES)}
+    return meaning.resolve_all(TRAIN_MEANINGS if kind == "train" else {}, keys)
+
+
+def record_meanings(path) -> int:
+    """Give every done job of a store that has no `meaning` artifact (a store written before they
+    were recorded) the one today's declarations give its result keys; returns how many got one.
+    Jobs of attacks no longer registered are left as they are."""
+    from archrisk.runner.store import Store
+
+    with Store(path) as db:
+        have = {a["job_id"] for a in db.artifacts(key=meaning.ARTIFACT)}
+        keys: dict[str, list[str]] = defaultdict(list)
+        for r in db.results():
+            keys[r["job_id"]].append(r["key"])
+        rows = []
+        for job in db.jobs(status="done"):
+            found = None if job["id"] in have else meanings_of(job["kind"], job["name"], keys[job["id"]])
+            if found is not None:
+                rows.append((job["id"], meaning.ARTIFACT, json.dumps(meaning.record(found))))
+        with db.transaction() as c:
+            c.executemany("INSERT OR IGNORE INTO artifacts VALUES (?, ?, ?)", rows)
+    return len(rows)
 
 
 def run_job(spec: dict[str, Any], device: str = "cpu") -> Outcome:

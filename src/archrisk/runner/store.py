@@ -372,8 +372,11 @@ class Store:
         return [dict(r) for r in self.conn.execute(
             f"SELECT * FROM tidy t WHERE {where} ORDER BY job_id, key", args)]
 
-    def artifacts(self, study_id: str | None = None) -> Iterator[dict]:
+    def artifacts(self, study_id: str | None = None, key: str | None = None) -> Iterator[dict]:
+        """Artifacts of done jobs (only those named `key` when given)."""
         where, args = self._where(study_id)
+        if key is not None:
+            where, args = where + " AND a.key=?", (*args, key)
         for r in self.conn.execute(
                 f"SELECT a.job_id, a.key, a.json FROM artifacts a JOIN jobs j ON j.id=a.job_id "
                 f"WHERE j.status='done' AND {where} ORDER BY a.job_id, a.key", args):

@@ -1,8 +1,9 @@
 """Measured vulnerability per architecture and attack family, read from a results store.
 
 For each attack setting (attack name + its parameters, e.g. one poisoning fraction) the headline
-key (the report's definition: success rate, accuracy drop, ...) is averaged over seeds and
-oriented so that higher = more vulnerable; architectures are ranked within the setting, and a
+key (as the attack declared it and the runner recorded it with the results: success rate,
+accuracy drop, ...) is averaged over seeds and oriented by its recorded risk direction so that
+higher = more vulnerable; architectures are ranked within the setting, and a
 family's target is an architecture's mean rank over the family's settings. Ranking first makes
 settings with different units (eps, fractions, query budgets) average meaningfully.
 
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from archrisk.errors import InvalidValueError
+from archrisk.meaning import ARTIFACT, Meaning, headline_of, read_recorded
 
 
 @dataclass
@@ -41,13 +43,13 @@ class StoreTargets:
 def read_targets(path: str | Path, study: str | None = None, dataset: str | None = None,
                  size: str | None = None) -> StoreTargets:
     """Attack targets of one (dataset, size) in the store (default: the most common one)."""
-    from archrisk.report.series import direction, headline_key
     from archrisk.runner.store import open_store
 
     with open_store(path) as db:
         sid = db.resolve_study(study)
         jobs = {j["id"]: j for j in db.jobs(sid, status="done")}
         rows = [r for r in db.results(sid) if r["kind"] == "attack"]
+        recorded = {a["job_id"]: read_recorded(a["value"]) for a in db.artifacts(sid, key=ARTIFACT)}
         studies = [f"{s['name']} ({s['id']})" for s in db.studies() if sid is None or s["id"] == sid]
     if not rows:
         raise InvalidValueError(f"{path} holds no finished attack results to fit the risk score on")
@@ -62,26 +64,36 @@ def read_targets(path: str | Path, study: str | None = None, dataset: str | None
         archs[r["arch"]] = spec.get("arch", r["arch"])
         groups[r["arch"]] = r["arch_group"]
         limits[(spec.get("data") or {}).get("limit")] += 1
-    # (family, name, params) -> key -> arch -> seed -> value
+    if not any(r["job_id"] in recorded for r in rows):
+        raise InvalidValueError(f"{path} records no result meanings (its attack jobs ran on an archrisk that did "
+                                "not record them), so no headline or risk direction is known; record them with "
+                                "archrisk.runner.record_meanings(store) or re-run the study into a new store")
+    # (family, name, params) -> key -> arch -> seed -> value, and key -> its recorded meaning
     table: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    meanings: dict[tuple, dict[str, Meaning]] = defaultdict(dict)
     for r in rows:
+        setting = (r["family"], r["name"], r["params_json"] or "{}")
         if r["value"] is not None and math.isfinite(r["value"]):
-            table[(r["family"], r["name"], r["params_json"] or "{}")][r["key"]][r["arch"]][r["seed"]] = r["value"]
+            table[setting][r["key"]][r["arch"]][r["seed"]] = r["value"]
+        m = recorded.get(r["job_id"], {}).get(r["key"])
+        if m is not None:
+            meanings[setting].setdefault(r["key"], m)
     ranks: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     seed_ranks: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))  # family -> seed -> arch -> ranks
     settings: dict[str, list[str]] = defaultdict(list)
     for (family, name, params), by_key in sorted(table.items()):
-        key = headline_key(family, list(by_key))
-        if key is None or direction(key) == 0:
+        key = headline_of({k: m for k, m in meanings[(family, name, params)].items() if k in by_key})
+        sign = meanings[(family, name, params)][key].direction if key is not None else 0
+        if sign == 0:
             continue
         means = {a: float(np.mean(list(s.values()))) for a, s in by_key[key].items()}
         if len(means) < 3 or len(set(means.values())) < 2:
             continue  # a setting on which every architecture scores the same ranks nothing
-        for a, v in _ranks01(means, direction(key)).items():
+        for a, v in _ranks01(means, sign).items():
             ranks[family][a].append(v)
         for seed in {sd for per in by_key[key].values() for sd in per}:
             one = {a: per[seed] for a, per in by_key[key].items() if seed in per}
-            for a, v in _ranks01(one, direction(key)).items():
+            for a, v in _ranks01(one, sign).items():
                 seed_ranks[family][seed][a].append(v)
         settings[family].append(f"{name} {params} {key}")
     targets = {f: {a: float(np.mean(v)) for a, v in per.items()} for f, per in ranks.items()}
