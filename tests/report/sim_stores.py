@@ -25,7 +25,7 @@ PRIMARY_Q = {
     "C5": ("attack", "boundary", "membership", (), "auc"),
     "C6": ("metric", "gradient_variance", "gradients", (("at", "trained"),), "grad_var"),
     "C7": ("metric", "landscape", "landscape", (("at", "trained"),), "landscape_conv_curvature"),
-    "C8": ("derived", "early_convergence", "convergence", (), "early_val_acc"),
+    "C8": ("derived", "early_convergence", "convergence", (), "early_acc_share"),
 }
 REMEDIES = ("darts_i", "darts_ii", "darts_iii")
 

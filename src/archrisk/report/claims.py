@@ -87,7 +87,7 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
                                    ("top Hessian eigenvalue", "hessian_top")))),
     Claim("C8", "NAS prefers shallow cells with skips, which converge fast early",
           "cell depth/skip statistics; early-training curves", "groups",
-          (Primary("early convergence (validation accuracy early in training)", "derived", "early_val_acc", 0.05, 1.0,
+          (Primary("early convergence (share of the best validation accuracy reached in the first half of training)", "derived", "early_acc_share", 0.05, 1.0,
                    _ASSUMED + "; SESOI: 5 accuracy points", unit="fraction"),)),
     Claim("C9", "Deeper cells / fewer skips reduce vulnerability, at a cost",
           "extraction CE at 16k: DARTS 1.31, DARTS-i 2.01, DARTS-ii 1.38, DARTS-iii 2.09; deep variants train slower",

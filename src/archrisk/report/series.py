@@ -30,7 +30,8 @@ _IGNORED_KEYS = {"n"}
 _IGNORED_SUFFIXES = BOOKKEEPING_SUFFIXES
 GROUP_ORDER = ("nas", "manual", "remedy", "custom")
 # Derived here from training histories: the study ties fast early convergence to risk (C8).
-EARLY_CONVERGENCE = Meaning(1, False, ("C8",), "mean validation accuracy over the first quarter of the epochs (0..1)")
+EARLY_CONVERGENCE = Meaning(1, False, ("C8",), "share of the run's best validation accuracy reached, averaged "
+                                                "over the first half of the epochs (0..1)")
 
 
 @dataclass(frozen=True)
@@ -186,12 +187,14 @@ def _variant_sort(variant: tuple[tuple[str, str], ...]) -> tuple:
 
 
 def early_convergence(history: list[dict[str, Any]]) -> float | None:
-    """Mean validation accuracy over the first quarter of the epochs (at least one epoch)."""
+    """How fast a run converges early: the validation accuracy of each epoch in the first half of
+    training as a share of the run's best, averaged. Relative to the run's own best, so it measures
+    speed, not final accuracy; over half the run, so it is not one or two noisy epochs."""
     accs = [float(h["val_acc"]) for h in history if isinstance(h, dict) and h.get("val_acc") is not None]
-    if not accs:
+    if not accs or max(accs) <= 0:
         return None
-    k = max(1, math.ceil(len(accs) / 4))
-    return float(np.mean(accs[:k]))
+    k = max(1, math.ceil(len(accs) / 2))
+    return float(np.mean(accs[:k]) / max(accs))
 
 
 def variants(store: StoreData) -> dict[str, tuple[tuple[str, str], ...]]:
@@ -235,7 +238,7 @@ def build_series(store: StoreData) -> SeriesSet:
         if job.kind == "train" and isinstance(hist, list):
             early = early_convergence(hist)
             if early is not None:
-                q = Quantity("derived", "early_convergence", "convergence", tuple(variant), "early_val_acc")
+                q = Quantity("derived", "early_convergence", "convergence", tuple(variant), "early_acc_share")
                 _series(series, q, EARLY_CONVERGENCE).add(job.arch, job.seed, early)
     return SeriesSet(series, store.groups(), unrecorded)
 
