@@ -259,6 +259,7 @@ def train(arch: str | ArchSpec, dataset: str | Dataset = "mnist5k", *, recipe: s
             "dataset_fingerprint": ds.fingerprint(), "recipe": rec.to_dict(), "seed": seed,
             "epochs": n_epochs, "history": [h.__dict__ for h in history], "best_epoch": best_epoch,
             "val_acc": val_acc, "test_acc": test_acc, "wall_time": wall, "device": str(dev),
+            "precision": precision.resolve_precision(rec.precision, dev),
             "version": __version__, "tag": tag or {}})
     return result
 
