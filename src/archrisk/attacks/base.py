@@ -33,6 +33,7 @@ from archrisk.data import Dataset
 from archrisk.errors import InvalidValueError, UnknownNameError
 from archrisk.meaning import FAMILIES, Meaning, check_table, resolve_all
 from archrisk.train import Recipe, TrainResult
+from archrisk.train.precision import float32
 
 
 @dataclass
@@ -138,7 +139,8 @@ class Attack:
             ctx.flag("victim_in_train_mode")
         if model is not None:
             model.to(ctx.device).eval()  # attacks see the deployed model: no dropout, frozen BN
-        with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
+        # float32(): success rates come from float32 logits even if a caller holds autocast open
+        with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []), float32():
             torch.manual_seed(ctx.seed)  # only for library code that insists on global RNG
             try:
                 metrics, curves, arrays = self._run(model, ctx)

@@ -21,6 +21,7 @@ def audit(
     fail_fast: bool = typer.Option(False, "--fail-fast", help="stop at the first failed or diverged job"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed and diverged jobs again"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="join an existing Ray cluster"),
+    jobs_per_gpu: int = typer.Option(1, "--jobs-per-gpu", help="workers sharing each GPU (process and ray executors)"),
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
     json_out: bool = JSON,
 ) -> None:
@@ -38,7 +39,7 @@ def audit(
     try:
         s = run(study, store, executor=executor, workers=workers, fail_fast=fail_fast,
                 progress=not (no_progress or json_out), device=device, retry_failed=retry_failed,
-                ray_address=ray_address)
+                ray_address=ray_address, jobs_per_gpu=jobs_per_gpu)
     except KeyboardInterrupt:
         _stderr(f"interrupted: finished jobs are kept in {store}; rerun the same command to resume")
         raise

@@ -18,6 +18,7 @@ from archrisk.errors import InvalidValueError
 from archrisk.metrics.base import (Estimate, MetricContext, MetricFamily, MetricResult, family_of,
                                    list_metrics, metric_families, split_params)
 from archrisk.train import TrainResult, get_recipe, resolve_device, train
+from archrisk.train.precision import float32
 
 AT = ("trained", "init")
 
@@ -62,7 +63,9 @@ def _run(fams: dict[str, tuple[str, ...]], ctx_args: dict[str, Any], params: dic
         fam: MetricFamily = by_name[fam_name]
         ctx = MetricContext(**ctx_args, explicit=frozenset(params), memory_limit_gb=limit, family=fam_name)
         t0 = time.perf_counter()
-        with torch.random.fork_rng(devices=_cuda(ctx.device)):  # no metric touches global RNG state
+        # No metric touches global RNG state. All run in float32 even inside an autocast region:
+        # the Hessian, NTK and gradient-variance estimates do not survive bf16 (train/precision.py).
+        with torch.random.fork_rng(devices=_cuda(ctx.device)), float32():
             raw = fam.fn(ctx, configs[fam_name], names)
         cost = time.perf_counter() - t0
         for n in names:

@@ -24,8 +24,40 @@ def _threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _init_worker(threads: int, setup: Setup) -> None:
-    """Pool worker start-up: share the cores fairly, die with the parent, run the user's setup."""
+def worker_gpus(workers: int, jobs_per_gpu: int, n_gpus: int) -> list[int | None]:
+    """The GPU each of `workers` pool workers is pinned to: `jobs_per_gpu` consecutive workers
+    share one GPU, round-robin over `n_gpus` (None everywhere when there is no GPU)."""
+    if jobs_per_gpu < 1:
+        raise InvalidValueError(f"--jobs-per-gpu must be >= 1, got {jobs_per_gpu}")
+    return [(k // jobs_per_gpu) % n_gpus if n_gpus else None for k in range(workers)]
+
+
+def _visible_gpus() -> int:
+    """GPUs this process may use, without initialising CUDA here (workers must do that after
+    pinning): CUDA_VISIBLE_DEVICES when set, else the count torch reports."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return len([d for d in env.split(",") if d.strip()])
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def _pin(slot, gpus: list[int | None]) -> None:
+    """Claim the next worker slot and show that worker only its GPU (before CUDA starts)."""
+    if not gpus or gpus[0] is None:
+        return
+    with slot.get_lock():
+        k, slot.value = slot.value, slot.value + 1
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [d.strip() for d in visible.split(",")] if visible else [str(i) for i in range(max(gpus) + 1)]
+    os.environ["CUDA_VISIBLE_DEVICES"] = ids[gpus[k % len(gpus)]]
+
+
+def _init_worker(threads: int, setup: Setup, slot=None, gpus: list[int | None] | None = None) -> None:
+    """Pool worker start-up: pin to a GPU, share the cores fairly, die with the parent, run the
+    user's setup."""
+    _pin(slot, gpus or [])
     if sys.platform.startswith("linux"):
         # A pool worker must not outlive an audit killed with SIGKILL (it would burn the cores
         # its replacement needs). PR_SET_PDEATHSIG = 1.
@@ -72,16 +104,23 @@ class ProcessExecutor:
     """A pool of `workers` spawned processes (spawn, not fork: torch's thread pools do not
     survive a fork). A worker that dies fails only its own job; the pool is rebuilt."""
 
-    def __init__(self, workers: int = 2, setup: Setup = None, **_: Any):
+    def __init__(self, workers: int = 2, setup: Setup = None, device: str = "cpu", jobs_per_gpu: int = 1,
+                 **_: Any):
         if workers < 1:
             raise InvalidValueError(f"--workers must be >= 1, got {workers}")
         self.slots, self._setup = workers, setup
+        # On CUDA each worker sees one GPU; `jobs_per_gpu` workers share it (a small cell net
+        # leaves most of a GPU idle, and several processes fill it: benchmarks/gpu_study.py).
+        # Only plain 'cuda' is spread over the GPUs; 'cuda:N' names one GPU for every worker.
+        self._gpus = worker_gpus(workers, jobs_per_gpu, _visible_gpus() if device == "cuda" else 0)
         self._futures: dict[cf.Future, str] = {}
         self._pool = self._new_pool()
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(self.slots, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                      initargs=(_threads_per_worker(self.slots), self._setup))
+        ctx = mp.get_context("spawn")
+        return cf.ProcessPoolExecutor(self.slots, mp_context=ctx, initializer=_init_worker,
+                                      initargs=(_threads_per_worker(self.slots), self._setup,
+                                                ctx.Value("i", 0), self._gpus))
 
     def submit(self, job_id: str, spec: dict, device: str) -> None:
         self._futures[self._pool.submit(run_job, spec, device)] = job_id
@@ -138,7 +177,7 @@ class RayExecutor:
     shared filesystem: a node without the victim's checkpoint would train the victim again."""
 
     def __init__(self, workers: int = 2, setup: Setup = None, address: str | None = None,
-                 device: str = "cpu", **_: Any):
+                 device: str = "cpu", jobs_per_gpu: int = 1, **_: Any):
         try:
             import ray
         except ImportError:
@@ -153,7 +192,8 @@ class RayExecutor:
                 "num_cpus": workers,
                 "runtime_env": {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}}
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
-        gpus = 1 if device.startswith("cuda") else 0
+        worker_gpus(1, jobs_per_gpu, 0)  # validates
+        gpus = 1 / jobs_per_gpu if device.startswith("cuda") else 0  # Ray packs jobs_per_gpu tasks per GPU
         self._fn = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_run)
         self.slots, self._setup = workers, setup
         self._threads = 1 if address else _threads_per_worker(workers)
@@ -187,9 +227,12 @@ EXECUTORS: dict[str, type] = {"local": LocalExecutor, "process": ProcessExecutor
 
 
 def make_executor(name: str, workers: int, setup: Setup = None, address: str | None = None,
-                  device: str = "cpu"):
+                  device: str = "cpu", jobs_per_gpu: int = 1):
     if name not in EXECUTORS:
         raise UnknownNameError("executor", name, list(EXECUTORS))
     if workers < 1:
         raise InvalidValueError(f"--workers must be >= 1, got {workers}")
-    return EXECUTORS[name](workers=workers, setup=setup, address=address, device=device)
+    if jobs_per_gpu != 1 and name == "local":
+        raise InvalidValueError(f"--jobs-per-gpu {jobs_per_gpu} needs --executor process or ray")
+    return EXECUTORS[name](workers=workers, setup=setup, address=address, device=device,
+                           jobs_per_gpu=jobs_per_gpu)

@@ -61,12 +61,15 @@ def _load(study: str | Path | Study) -> tuple[Study, str, str]:
 def audit(study: str | Path | Study, store: str | Path, executor: str = "local", workers: int = 1,
           fail_fast: bool = False, progress: bool = True, *, device: str | None = None,
           retry_failed: bool = False, ray_address: str | None = None, lease_s: float = 120.0,
-          poll_s: float = 0.25, worker_setup: Setup = None, max_jobs: int | None = None) -> AuditSummary:
+          poll_s: float = 0.25, worker_setup: Setup = None, max_jobs: int | None = None,
+          jobs_per_gpu: int = 1) -> AuditSummary:
     """Run a study (a TOML path, TOML text, or a `Study`) into a results store; resumable.
 
     Finished jobs in the store are never rerun; failed and diverged ones are kept as they are
     unless `retry_failed`. `worker_setup` runs once in every worker before its first job (e.g.
     to register custom attacks). `max_jobs` stops after that many jobs (for staged runs).
+    `jobs_per_gpu` workers share each visible GPU (process executor: pinned per worker; Ray:
+    fractional GPU resources).
     Raises JobFailedError when `fail_fast` and a job fails or diverges.
     """
     t0 = time.perf_counter()
@@ -77,7 +80,7 @@ def audit(study: str | Path | Study, store: str | Path, executor: str = "local",
     check_device(device)
     db = st.Store(store, create=True)
     try:
-        ex = make_executor(executor, workers, worker_setup, ray_address, device)
+        ex = make_executor(executor, workers, worker_setup, ray_address, device, jobs_per_gpu)
     except BaseException:
         db.close()
         raise

@@ -24,7 +24,7 @@ from archrisk.arch.zoo import ArchSpec, Classifier, build, get_size
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.data.registry import get_dataset_entry
 from archrisk.errors import ArchriskError, DivergedError
-from archrisk.train import augment, checkpoint
+from archrisk.train import augment, checkpoint, device_data, precision
 from archrisk.train.recipe import Recipe, get_recipe
 
 
@@ -124,11 +124,18 @@ def _augment(x: torch.Tensor, recipe: Recipe, mirror: bool, gen: torch.Generator
 
 def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int, seed: int,
         device: torch.device, mirror: bool = False, progress: bool = True,
-        adversary=None) -> tuple[list[EpochLog], int]:
+        adversary=None, data_on_device: bool | None = None) -> tuple[list[EpochLog], int]:
     """Train in place; leave the best-validation weights loaded. `adversary(model, x, y) -> (loss, logits)`
-    replaces the clean loss when adversarial training is on (see train/adversarial.py). Returns (history, best epoch)."""
+    replaces the clean loss when adversarial training is on (see train/adversarial.py). The training
+    step runs under the recipe's precision and layout (train/precision.py); evaluation stays float32.
+    `data_on_device` holds the training split on the device (None: when it is CUDA and the split
+    fits; see train/device_data.py). Returns (history, best epoch)."""
     gen = torch.Generator().manual_seed(seed + 1)
-    model.to(device)
+    nhwc = precision.resolve_channels_last(recipe.channels_last, device)
+    layout = torch.channels_last if nhwc else torch.contiguous_format
+    model.to(device, memory_format=layout)
+    forward = torch.compile(model) if recipe.compile else model
+    batches = device_data.source(train, device, data_on_device)
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)  # no decay on BN/bias, as is standard
@@ -140,6 +147,8 @@ def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int
     history: list[EpochLog] = []
     best_acc, best_epoch, best_state = -1.0, 0, None
     bar = tqdm(total=total, desc=f"train {model.spec.name}", unit="step", disable=not progress, leave=False)
+    sizes = torch.tensor([min(recipe.batch_size, n - b * recipe.batch_size) for b in range(steps_per_epoch)],
+                         dtype=torch.float32, device=device)  # images per step
     step = 0
     for epoch in range(epochs):
         t0 = time.perf_counter()
@@ -147,37 +156,44 @@ def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int
         if hasattr(model.net, "drop_path_prob"):
             model.net.drop_path_prob = recipe.drop_path * epoch / max(1, epochs)
         order = torch.randperm(n, generator=gen)
-        loss_sum, correct = 0.0, 0
+        # Per-step losses and hits stay on the device until the epoch ends: reading them every
+        # step would make the host wait for the GPU instead of queueing the next step.
+        losses = torch.zeros(steps_per_epoch, device=device)  # mean loss of each step
+        correct = torch.zeros((), dtype=torch.long, device=device)
         for b in range(steps_per_epoch):
             idx = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
-            x = _augment(train.x[idx], recipe, mirror, gen).to(device)
-            y = train.y[idx].to(device)
+            xb, yb = batches.batch(idx)
+            x = _augment(xb, recipe, mirror, gen).to(device, non_blocking=True).contiguous(memory_format=layout)
+            y = yb.to(device, non_blocking=True)
             lr = recipe.lr_min + 0.5 * (recipe.lr - recipe.lr_min) * (1 + math.cos(math.pi * step / total))
             for g in opt.param_groups:
                 g["lr"] = lr
-            if adversary is not None:
-                loss, logits = adversary(model, x, y)
-            else:
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-                if recipe.aux_weight > 0 and model.aux_logits is not None:
-                    loss = loss + recipe.aux_weight * F.cross_entropy(model.aux_logits, y)
-            if not torch.isfinite(loss):
-                bar.close()
-                raise DivergedError(epoch, b, loss.item())
+            with precision.autocast(recipe.precision, device):
+                if adversary is not None:
+                    loss, logits = adversary(forward, x, y)
+                else:
+                    logits = forward(x)
+                    loss = F.cross_entropy(logits, y)
+                    if recipe.aux_weight > 0 and model.aux_logits is not None:
+                        loss = loss + recipe.aux_weight * F.cross_entropy(model.aux_logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if recipe.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
             opt.step()
-            loss_sum += loss.item() * len(idx)
-            correct += (logits.argmax(1) == y).sum().item()
+            losses[b] = loss.detach()
+            correct += (logits.argmax(1) == y).sum()
             step += 1
             bar.update(1)
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):  # the first non-finite step; the rest of the epoch trained on garbage
+            bar.close()
+            raise DivergedError(epoch, int(bad[0, 0]), losses[bad[0, 0]].item())
+        loss_mean, acc = (losses * sizes).sum().item() / n, correct.item() / n
         val_loss, val_acc = evaluate(model, val)
-        history.append(EpochLog(epoch + 1, loss_sum / n, correct / n, val_loss, val_acc, lr,
+        history.append(EpochLog(epoch + 1, loss_mean, acc, val_loss, val_acc, lr,
                                 time.perf_counter() - t0))
-        bar.set_postfix(loss=f"{loss_sum / n:.3f}", val_acc=f"{val_acc:.3f}")
+        bar.set_postfix(loss=f"{loss_mean:.3f}", val_acc=f"{val_acc:.3f}")
         score = val_acc if len(val) else epoch  # no validation split: keep the last epoch
         if score >= best_acc:
             best_acc, best_epoch = score, epoch + 1
@@ -185,6 +201,7 @@ def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.to(memory_format=torch.contiguous_format)  # measurements flatten weights with .view
     model.eval()
     return history, best_epoch
 
@@ -214,7 +231,7 @@ def train(arch: str | ArchSpec, dataset: str | Dataset = "mnist5k", *, recipe: s
                       in_channels=ds.shape[0], mean=ds.mean, std=ds.std, size=size, params=params,
                       dropout=rec.dropout, auxiliary=rec.aux_weight > 0)
         key = checkpoint.cache_key({
-            "spec": model.spec.to_dict(), "dataset": ds.fingerprint(), "recipe": rec.to_dict(),
+            "spec": model.spec.to_dict(), "dataset": ds.fingerprint(), "recipe": rec.cache_fields(dev),
             "epochs": n_epochs, "seed": seed, "init": init.key if init else None, "tag": tag or {}})
         meta = checkpoint.load_cached(key, model) if cache else None
         if meta is not None:
@@ -242,6 +259,7 @@ def train(arch: str | ArchSpec, dataset: str | Dataset = "mnist5k", *, recipe: s
             "dataset_fingerprint": ds.fingerprint(), "recipe": rec.to_dict(), "seed": seed,
             "epochs": n_epochs, "history": [h.__dict__ for h in history], "best_epoch": best_epoch,
             "val_acc": val_acc, "test_acc": test_acc, "wall_time": wall, "device": str(dev),
+            "precision": precision.resolve_precision(rec.precision, dev),
             "version": __version__, "tag": tag or {}})
     return result
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.train.precision import PRECISIONS, resolve_precision
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,10 @@ class Recipe:
     adv_alpha: float = 2 / 255  # adversarial training step size
     adv_steps: int = 7  # adversarial training PGD steps
     trades_beta: float = 6.0  # TRADES trade-off weight
+    # How training executes (see train/precision.py). Attacks and metrics always run in float32.
+    precision: str = "auto"  # 'fp32' | 'bf16' autocast | 'auto' (bf16 on CUDA, fp32 on CPU)
+    channels_last: bool | str = "auto"  # NHWC memory layout; 'auto' = on CUDA only
+    compile: bool = False  # torch.compile the training forward; off: compiling a 20-cell net costs more than it saves in short runs
 
     def __post_init__(self) -> None:
         checks = [
@@ -55,12 +60,35 @@ class Recipe:
         for name, ok, rule in checks:
             if not ok:
                 raise InvalidValueError(f"recipe {name}={getattr(self, name)!r} is invalid; it must be {rule}")
+        if self.precision not in PRECISIONS:
+            raise UnknownNameError("precision", str(self.precision), list(PRECISIONS))
+        if self.channels_last not in (True, False, "auto"):
+            raise InvalidValueError(f"recipe channels_last={self.channels_last!r} is invalid; use true, false or 'auto'")
+        if not isinstance(self.compile, bool):
+            raise InvalidValueError(f"recipe compile={self.compile!r} is invalid; use true or false")
         if self.adv_train not in ADV_METHODS:
             raise UnknownNameError("adversarial training method", str(self.adv_train),
                                    [m for m in ADV_METHODS if m])
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """All fields, except execution options left at their defaults: studies planned before
+        those options existed keep their job ids."""
+        d = asdict(self)
+        for k, default in EXECUTION_DEFAULTS.items():
+            if d[k] == default:
+                del d[k]
+        return d
+
+    def cache_fields(self, device) -> dict:
+        """The fields that determine the trained weights on `device` (for checkpoint keys): the
+        training fields, plus the precision actually used when it is not fp32 (so fp32 keys are
+        those of earlier versions). Layout and compilation change only rounding, as cuDNN's choice
+        of algorithm does, and stay out."""
+        d = {k: v for k, v in asdict(self).items() if k not in EXECUTION_DEFAULTS}
+        used = resolve_precision(self.precision, device)
+        if used != "fp32":
+            d["precision"] = used
+        return d
 
     def with_(self, **overrides) -> Recipe:
         known = {f.name for f in fields(self)}
@@ -71,6 +99,7 @@ class Recipe:
 
 
 ADV_METHODS = (None, "pgd", "trades")
+EXECUTION_DEFAULTS = {"precision": "auto", "channels_last": "auto", "compile": False}
 
 RECIPES: dict[str, Recipe] = {
     "study": Recipe(),
