@@ -2,9 +2,9 @@
 runs end to end (so a new registration is tested for free)."""
 from __future__ import annotations
 
-import math
 
 import json
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
