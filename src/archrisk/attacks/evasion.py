@@ -312,6 +312,7 @@ class _Evasion(Attack):
         x, y = test.x[idx], test.y[idx]
         target = pick_targets(logits_of(model, x, ctx.device), y, self.target, ctx.generator(1)) if self.targeted else None
         out = self._attack(model, x, y, target, self.eps, ctx)
+        ctx.outputs["adv"] = out.x_adv  # handed back as AttackResult.adv, never stored
         probe_wins = self._probe(model, x, y, target, out, ctx)
         ctx.flag("gradient_masking", probe_wins > 0)
         metrics = {**self._summary(model, out, y, ctx), "n": len(idx), "clean_acc": clean_acc,
