@@ -6,7 +6,7 @@ from typing import Optional
 import typer
 
 from archrisk.cli import app
-from archrisk.cli.common import (DATA_DIR, DATASET, DEVICE, JSON, RECIPE, SEED, SIZE, console, parse_sets,
+from archrisk.cli.common import (DATA_DIR, DATASET, DEVICE, FULL, JSON, RECIPE, SEED, SIZE, console, parse_sets,
                                  print_json, table)
 
 
@@ -56,8 +56,14 @@ def attack(
     device: str = DEVICE,
     data_dir: Optional[str] = DATA_DIR,
     no_cache: bool = typer.Option(False, "--no-cache", help="retrain the victim even if a checkpoint exists"),
+    model: Optional[str] = typer.Option(None, "--model", help="your own model instead of ARCH: "
+                                        "package.module:factory, a callable returning an nn.Module for inputs "
+                                        "in [0, 1]; this IMPORTS AND RUNS that module (your code)"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="with --model: trained weights "
+                                          "(.safetensors only); without, the factory's model is trained first"),
     list_: bool = typer.Option(False, "--list", help="list the attacks and exit"),
     json_out: bool = JSON,
+    full: bool = FULL,
 ) -> None:
     """Train (or load) the victim, run one attack and print its metrics."""
     from archrisk.attacks import get_attack, run_attack
@@ -66,13 +72,23 @@ def attack(
     if list_:
         _list(json_out)
         return
-    if arch is None or name is None:
-        raise InvalidValueError("name an architecture and --attack NAME (or use --list)")
+    if name is None or (arch is None) == (model is None):
+        raise InvalidValueError("name an architecture or --model package.module:factory (one of them), "
+                                "and --attack NAME (or use --list)")
+    if weights is not None and model is None:
+        raise InvalidValueError("--weights needs --model package.module:factory (zoo victims come from the cache)")
     atk = get_attack(name, **parse_sets(sets))  # bad names and values fail before any training
-    r = run_attack(arch, atk, dataset, size=size, seed=seed, recipe=recipe, device=device, cache=not no_cache,
-                   progress=not json_out, data_dir=data_dir, epochs=epochs)
+    target, factory = arch, None
+    if model is not None:
+        from archrisk.arch.user import load_factory, load_weights_file
+
+        factory = load_factory(model)
+        target = load_weights_file(factory(), weights) if weights is not None else factory
+    r = run_attack(target, atk, data=dataset, size=size, seed=seed, recipe=recipe, device=device,
+                   cache=not no_cache, progress=not json_out, data_dir=data_dir, epochs=epochs,
+                   **({"factory": factory} if weights is not None else {}))
     if json_out:
-        print_json(r.to_record())
+        print_json(r.to_record() if full else r.summary())
         return
     table(f"{r.attack} ({r.family}) on {r.arch}, {r.dataset}, seed {r.seed}", ["metric", "value"],
           [[k, v] for k, v in r.metrics.items()])

@@ -20,7 +20,8 @@ SEED = typer.Option(0, "--seed", help="seed of the job (init, data order, attack
 DEVICE = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N")
 DATA_DIR = typer.Option(None, "--data-dir", help="folder holding the standard dataset archives")
 RECIPE = typer.Option("study", "--recipe", help="training recipe preset: study | darts")
-JSON = typer.Option(False, "--json", help="print the result record as JSON")
+JSON = typer.Option(False, "--json", help="print the result as JSON")
+FULL = typer.Option(False, "--full", "--arrays", help="with --json: include the per-sample arrays")
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
