@@ -21,8 +21,8 @@ install: $(STAMP)
 # (recorded in the store), then the report. Rerunning the audit resumes.
 demo: $(STAMP)
 	$(BIN)/archrisk audit studies/demo.toml --store results.db --executor process --workers 2
-	$(BIN)/archrisk score --fit results.db
-	$(BIN)/archrisk report results.db -o report
+	$(BIN)/archrisk score --refit --store results.db
+	$(BIN)/archrisk report --store results.db -o report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,13 +1,14 @@
 """attack, attacks: run one attack on one architecture; list the attacks and their defaults."""
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import typer
 
 from archrisk.cli import app
-from archrisk.cli.common import (DATA_DIR, DATASET, DEVICE, FULL, JSON, RECIPE, SEED, SIZE, console, parse_sets,
-                                 print_json, table)
+from archrisk.cli.common import (DATA_DIR, DATASET, DEVICE, FULL, JSON, RECIPE, SEED, SIZE, RecipeName, Size,
+                                 console, parse_sets, print_json, table)
 
 
 def _fmt(v) -> str:
@@ -18,10 +19,14 @@ def _fmt(v) -> str:
     return str(v)
 
 
+# A sentence ends at ". " before a capital, unless the period closes an abbreviation ("et al.", "e.g.").
+_SENTENCE_END = re.compile(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bcf)\.\s+(?=[A-Z(])")
+
+
 def _summary(doc: str | None) -> str:
     """The first sentence of a docstring."""
     text = " ".join((doc or "").split("\n\n")[0].split())
-    return text.split(". ")[0].rstrip(".")
+    return _SENTENCE_END.split(text, maxsplit=1)[0].rstrip(".")
 
 
 def _list(json_out: bool) -> None:
@@ -48,10 +53,10 @@ def attack(
     arch: Optional[str] = typer.Argument(None, help="architecture name, 'random(k)' or a genotype"),
     name: Optional[str] = typer.Option(None, "--attack", "-a", help="attack name (see `archrisk attacks`)"),
     dataset: str = DATASET,
-    size: str = SIZE,
+    size: Size = SIZE,
     seed: int = SEED,
-    recipe: str = RECIPE,
-    epochs: Optional[int] = typer.Option(None, help="victim training epochs; default: the size preset's"),
+    recipe: RecipeName = RECIPE,
+    epochs: Optional[int] = typer.Option(None, min=1, help="victim training epochs; default: the size preset's"),
     sets: Optional[list[str]] = typer.Option(None, "--set", help="attack parameter override key=value (repeatable)"),
     device: str = DEVICE,
     data_dir: Optional[str] = DATA_DIR,
