@@ -26,6 +26,7 @@ def audit(
     json_out: bool = JSON,
 ) -> None:
     """Run a study; kill and rerun at any time: it resumes, redoing only unfinished jobs."""
+    check_writable(store, "--store")  # before the study is read, planned or run
     import signal
     import threading
 
