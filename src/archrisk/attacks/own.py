@@ -7,20 +7,18 @@ trained module is used as it is; a factory (`Callable[[], nn.Module]`) is traine
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from archrisk.arch.user import from_factory, is_factory, user_spec
+from archrisk.arch.user import Factory, from_factory, is_factory, user_spec
 from archrisk.arch.zoo import get_size
 from archrisk.attacks.base import Attack, AttackContext
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.errors import InvalidValueError
 from archrisk.train import Recipe, TrainResult, evaluate, get_recipe, resolve_device, train
-
-Factory = Callable[[], nn.Module]
 
 
 def own_context(attack: Attack, model: nn.Module | Factory, x: Any, y: Any, *, seed: int, device: str,
