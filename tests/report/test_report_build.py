@@ -7,7 +7,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -216,12 +215,11 @@ def test_cli_bad_store_is_one_line_exit_2(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_twenty_architectures_five_attacks_three_seeds_under_30_s(tmp_path):
+def test_twenty_architectures_five_attacks_three_seeds(tmp_path):
+    # its duration is measured by benchmarks/bench_train_report.py, never asserted here
     db = write_synthetic_store(tmp_path / "s.db", n_nas=10, n_manual=10, remedies=False, seeds=(0, 1, 2),
                                fractions=(0.2,))
-    t0 = time.perf_counter()
     index = report(db, tmp_path / "out")
-    assert time.perf_counter() - t0 < 30
     check_report(index)
 
 

@@ -124,7 +124,7 @@ def test_bad_settings_raise():
 def test_cli_unknown_method_exit_2_one_line(capsys):
     from archrisk.cli import main
 
-    rc = main(["train", "resnet18", "-d", "digits", "--adv-train", "fgsm", "--epochs", "0", "--no-cache"])
+    rc = main(["train", "resnet18", "-d", "digits", "--adv-train", "fgsm", "--epochs", "1", "--no-cache"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "fgsm" in err and "pgd" in err
 

@@ -1,8 +1,6 @@
 """Training: accuracy targets of the tiny presets, determinism, divergence, validation-based selection."""
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 
@@ -18,12 +16,11 @@ def test_tiny_models_learn_digits(digits, arch: str) -> None:
 
 
 @pytest.mark.parametrize("arch", ["pc_darts", "resnet18"])
-def test_tiny_models_reach_95_percent_on_mnist5k_in_two_minutes(arch: str) -> None:
+def test_tiny_models_reach_95_percent_on_mnist5k(arch: str) -> None:
+    # how long this takes is measured by benchmarks/bench_train_report.py, never asserted here
     ds = load_dataset("mnist5k")
-    t0 = time.perf_counter()
     r = train(arch, ds, size="tiny", seed=0, cache=False, progress=False)
     assert r.test_acc >= 0.95, r.history
-    assert time.perf_counter() - t0 < 120
 
 
 def test_training_is_deterministic_per_seed(digits) -> None:

@@ -94,6 +94,9 @@ class Genotype:
     def parse(cls, text: str) -> Genotype:
         """Parse the DARTS `Genotype(...)` syntax or a JSON object; never evaluates code."""
         text = text.strip()
+        if len(text) > MAX_TEXT:
+            raise InvalidValueError(f"genotype string has {len(text):,} characters; at most {MAX_TEXT:,} "
+                                    f"({MAX_NODES} nodes per cell) are supported")
         if text.startswith("{"):
             try:
                 return cls.from_dict(json.loads(text))
@@ -194,10 +197,18 @@ def random_genotype(seed: int, steps: int = 4, space: tuple[str, ...] = DARTS_SP
 
 
 # -- validation helpers ---------------------------------------------------------------------
+# Published cells have 4 intermediate nodes; remedies deepen them a little. Thousands of nodes would
+# take minutes to draw and build (and memory to run), so such a genotype is refused up front.
+MAX_NODES = 64
+MAX_TEXT = 20_000  # characters of a genotype string, checked before parsing it
+
+
 def _validate_cell(kind: str, edges: tuple[Edge, ...], concat: tuple[int, ...]) -> None:
     if not edges or len(edges) % 2:
         raise InvalidValueError(f"{kind} cell needs two edges per node, got {len(edges)} edges")
     steps = len(edges) // 2
+    if steps > MAX_NODES:
+        raise InvalidValueError(f"{kind} cell has {steps} nodes; at most {MAX_NODES} are supported")
     for n, (op, i) in enumerate(edges):
         if op not in PRIMITIVES:
             raise InvalidValueError(f"unknown op {op!r} in {kind} cell; valid ops: {', '.join(PRIMITIVES)}")

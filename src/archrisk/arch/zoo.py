@@ -119,6 +119,9 @@ def resolve(arch: str | Genotype | ArchSpec, size: str = "tiny", width: float | 
         raise InvalidValueError(f"width multiplier must be in (0, 16], got {width}")
     if isinstance(arch, Genotype):
         return ArchSpec(f"custom-{arch.hash()}", "cell", "custom", size, arch, preset.C, preset.layers)
+    if not isinstance(arch, str):
+        raise InvalidValueError(f"architecture {arch!r} must be a name, 'random(k)' or a genotype string; "
+                                "for your own nn.Module use archrisk.arch.user.wrap or pass it to the attack")
     text = arch.strip()
     if text.startswith(("Genotype(", "{")):
         return resolve(Genotype.parse(text), size)

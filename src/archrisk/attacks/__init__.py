@@ -1,6 +1,6 @@
 """Attacks: evasion, poisoning, backdoor, model extraction and membership inference, one interface.
 
-`run_attack(arch, "pgd", dataset=..., **params)` trains (or loads from the cache) the victim, runs
+`run_attack(arch, "pgd", data=..., **params)` trains (or loads from the cache) the victim, runs
 the attack and returns an `AttackResult`; `list_attacks()` and `get_attack(name, **params)` expose
 the registry. Each family lives in its own module and registers its attacks on import.
 
@@ -8,29 +8,48 @@ Adding an attack: subclass `Attack` as a frozen dataclass with `name`, `family` 
 (every scalar `_run` returns -> `archrisk.meaning.Meaning`, exactly one of them the headline, with
 its risk direction and claim), implement `_run`, decorate with `@register_attack`. The runner
 records the meanings with the results; the report and the score need no edit.
+
+Your own model, the torchattacks way: the registered configs are exported under their class names,
+so `atk = PGD(eps=8/255); r = atk(model, x, y)` attacks any nn.Module mapping [0, 1] inputs to
+logits (`r.adv` holds the adversarial images); `run_attack(model, "pgd", data=ds)` does the same by
+name. Attacks that train new models take a factory (`Callable[[], nn.Module]`) instead.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from typing import Callable
+
+import torch
+
 from archrisk.attacks import backdoor, evasion, extraction, membership, poisoning  # noqa: F401  (registers)
+from archrisk.attacks.backdoor import BadNets, Blended, TrojanNN
+from archrisk.attacks.evasion import APGD, NES, PGD, PGDL2
+from archrisk.attacks.extraction import Knockoff
+from archrisk.attacks.membership import Boundary, LiRA, LossThreshold
+from archrisk.attacks.poisoning import LabelFlip
 from archrisk.attacks.base import (FAMILIES, Attack, AttackContext, AttackResult, get_attack, list_attacks,
                                    register_attack)
 from archrisk.arch import resolve
+from archrisk.arch.user import is_factory
 from archrisk.arch.zoo import get_size
 from archrisk.data import Dataset, load_dataset
 from archrisk.errors import InvalidValueError
 from archrisk.train import Recipe, TrainResult, get_recipe, resolve_device, train
 
-__all__ = ["FAMILIES", "Attack", "AttackContext", "AttackResult", "attack_defaults", "get_attack",
-           "list_attacks", "register_attack", "run_attack"]
+__all__ = ["FAMILIES", "APGD", "Attack", "AttackContext", "AttackResult", "BadNets", "Blended", "Boundary",
+           "Knockoff", "LabelFlip", "LiRA", "LossThreshold", "NES", "PGD", "PGDL2", "TrojanNN", "attack_defaults",
+           "get_attack", "list_attacks", "register_attack", "run_attack"]
 
 
-def run_attack(arch: str | None, attack: str | Attack, dataset: str | Dataset = "mnist5k", *, size: str = "tiny",
+def run_attack(arch: str | torch.nn.Module | Callable[[], torch.nn.Module] | None, attack: str | Attack,
+               dataset: str | Dataset | None = None, *, data: str | Dataset | None = None, size: str = "tiny",
                seed: int = 0, recipe: str | Recipe = "study", device: str = "cpu", victim: TrainResult | None = None,
                cache: bool = True, progress: bool = False, data_dir: str | None = None, epochs: int | None = None,
-               **params: Any) -> AttackResult:
-    """Run one attack on one architecture and return its result record.
+               factory: Callable[[], torch.nn.Module] | None = None, **params: Any) -> AttackResult:
+    """Run one attack on one architecture (a zoo name or genotype, your own nn.Module, or your model
+    factory) and return its result record. `data` (or the older positional `dataset`) is a
+    Dataset or a dataset name, default mnist5k.
 
     The clean victim is trained through `archrisk.train.train` with the same size, recipe, seed and
     epochs (so it comes from the checkpoint cache when it exists), and only when the attack needs
@@ -45,7 +64,17 @@ def run_attack(arch: str | None, attack: str | Attack, dataset: str | Dataset = 
         atk = attack
     else:
         atk = get_attack(attack, **params)
+    if dataset is not None and data is not None:
+        raise InvalidValueError("pass the dataset once: as data= (or the older positional dataset), not both")
+    dataset = data if data is not None else dataset if dataset is not None else "mnist5k"
+    if isinstance(dataset, (list, tuple)) or not isinstance(dataset, (str, Dataset)):
+        raise InvalidValueError(f"data={dataset!r} must be a dataset name or a Dataset")
     ds = load_dataset(dataset, data_dir=data_dir) if isinstance(dataset, str) else dataset
+    if isinstance(arch, torch.nn.Module) or is_factory(arch):  # your own model: the same core as atk(model, ds)
+        if victim is not None:
+            raise InvalidValueError("pass your model as the first argument or as victim=, not both")
+        return atk.run_on(arch, ds, seed=seed, device=device, factory=factory, recipe=recipe, size=size,
+                          epochs=epochs, cache=cache, progress=progress)
     dev = resolve_device(device)
     if victim is not None:
         if arch is not None and arch != victim.spec.name and resolve(arch, victim.spec.size).name != victim.spec.name:

@@ -9,7 +9,9 @@ registry name and a family. Two kinds exist:
   available when they need the clean model.
 
 `Attack.__call__` does the bookkeeping once for all: seeding, device placement, eval mode set and
-restored, wall time, and the typed `AttackResult`. Subclasses write only `_run`.
+restored, wall time, and the typed `AttackResult`. Subclasses write only `_run`. It takes either a
+context (the runner, `run_attack`) or, the torchattacks way, your own model: `atk(model, x, y)` or
+`atk(model, dataset)` (see `Attack.run_on`); both end in the same `_execute`.
 
 Each attack class also declares what its numbers mean (`meanings`: result key -> `Meaning`, with
 exactly one headline, the key that says how well the attack worked); the runner stores them with
@@ -52,6 +54,9 @@ class AttackContext:
     data_dir: str | None = None  # where file-based datasets live (passed on to archrisk.train)
     # Lazily trains (or loads) the clean victim; set by whoever builds the context.
     victim_fn: Callable[[], TrainResult] | None = None
+    # The user's model factory (`Callable[[], nn.Module]`) when the victim is their own module:
+    # attacks that train new models of the victim's architecture call it instead of the zoo.
+    factory: Callable[[], torch.nn.Module] | None = None
     _victim: TrainResult | None = field(default=None, repr=False)
 
     def victim(self) -> TrainResult:
@@ -60,6 +65,16 @@ class AttackContext:
                 raise InvalidValueError("this attack needs a trained victim, but none was provided")
             self._victim = self.victim_fn()
         return self._victim
+
+    def architecture(self) -> Any:
+        """What `archrisk.train` builds new models of the victim's architecture from: the zoo spec,
+        or the user's factory. A user's module without a factory cannot be rebuilt."""
+        if self.factory is not None:
+            return self.factory
+        if self.spec.group == "user":
+            raise InvalidValueError(f"this attack trains new {self.spec.name} models; pass a model factory "
+                                    "(a callable returning a fresh nn.Module) as factory= or instead of the module")
+        return self.spec
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A CPU generator seeded from the job seed (offset separates independent streams)."""
@@ -72,6 +87,9 @@ class AttackContext:
     def flag(self, name: str, raised: bool = True) -> None:
         """Raise (or keep) a validity flag; a flag once raised stays raised."""
         self.flags[name] = bool(self.flags.get(name, False) or raised)
+
+    # Tensors an attack hands back beside its record (never stored): "adv", the adversarial images.
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,10 +112,21 @@ class AttackResult:
     # Validity flags: True means the number may not mean what it says, e.g. `gradient_masking`
     # (a black-box probe beat the gradient attack), `nonfinite_grad`, `victim_in_train_mode`.
     flags: dict[str, bool] = field(default_factory=dict)
+    # Evasion attacks: the adversarial images [n, C, H, W] of the test rows in arrays["attacked"],
+    # in that order (CPU, float in [0, 1]). Kept in memory only: never in `to_record()`.
+    adv: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     def to_record(self) -> dict[str, Any]:
-        """JSON-able dict (what `--json` prints and the runner stores)."""
-        return json.loads(json.dumps(dataclasses.asdict(self), default=_jsonable))
+        """JSON-able dict (what `--json --full` prints and the runner stores); `adv` is left out."""
+        record = dataclasses.asdict(dataclasses.replace(self, adv=None))
+        record.pop("adv")
+        return json.loads(json.dumps(record, default=_jsonable))
+
+    def summary(self) -> dict[str, Any]:
+        """The record without its per-sample arrays (what `--json` prints by default)."""
+        record = self.to_record()
+        record.pop("arrays")
+        return record
 
 
 def _jsonable(obj: Any) -> Any:
@@ -130,7 +159,30 @@ class Attack:
     def config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def __call__(self, ctx: AttackContext) -> AttackResult:
+    def __call__(self, target: AttackContext | torch.nn.Module | Callable[[], torch.nn.Module],
+                 x: Any = None, y: Any = None, **options: Any) -> AttackResult:
+        """`atk(ctx)` for the runner; `atk(model, x, y)` or `atk(model, dataset)` for your own model."""
+        if isinstance(target, AttackContext):
+            if x is not None or y is not None or options:
+                raise InvalidValueError("an attack called with a context takes no other arguments")
+            return self._execute(target)
+        return self.run_on(target, x, y, **options)
+
+    def run_on(self, model: torch.nn.Module | Callable[[], torch.nn.Module], x: Any, y: Any = None, *,
+               seed: int = 0, device: str = "cpu", factory: Callable[[], torch.nn.Module] | None = None,
+               recipe: str | Recipe = "study", size: str = "tiny", epochs: int | None = None,
+               cache: bool = False, progress: bool = False) -> AttackResult:
+        """Attack your own model: any nn.Module mapping inputs in [0, 1] to logits, used as it is
+        (eval mode set and restored), or a factory (`Callable[[], nn.Module]`) whose model is
+        trained first through `archrisk.train`. Data: tensors `x` [N, C, H, W] and `y` [N] (the
+        images attacked, evasion only) or a `Dataset` or dataset name as `x`. Attacks that train
+        new models (poisoning, backdoor, extraction's thief, LiRA's shadows) need a factory."""
+        from archrisk.attacks.own import own_context  # deferred: own.py builds on this module
+
+        return self._execute(own_context(self, model, x, y, seed=seed, device=device, factory=factory,
+                                         recipe=recipe, size=size, epochs=epochs, cache=cache, progress=progress))
+
+    def _execute(self, ctx: AttackContext) -> AttackResult:
         t0 = time.perf_counter()
         _check_range(ctx.dataset)
         model = ctx.victim().model if self.needs_victim else None
@@ -152,6 +204,7 @@ class Attack:
             dataset=ctx.dataset.name, seed=ctx.seed, config=self.config(),
             metrics={k: float(v) for k, v in metrics.items()}, curves=curves, arrays=arrays,
             wall_time=time.perf_counter() - t0, device=str(ctx.device), flags=dict(ctx.flags),
+            adv=ctx.outputs.get("adv"),
         )
 
 

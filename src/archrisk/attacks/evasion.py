@@ -16,6 +16,7 @@ per input), probe_wins (see `gradient_masking`). Arrays: fooled (test-split indi
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -259,11 +260,15 @@ class _Evasion(Attack):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "curve_eps", tuple(self.curve_eps))  # lists from Python or --set
-        require(self.name, "eps", self.eps, self.eps >= 0, ">= 0")
+        # L-inf budgets live on [0, 1] pixels; an L2 budget may exceed 1, but never infinity
+        top = 1.0 if self.norm == "linf" else math.inf
+        require(self.name, "eps", self.eps, 0 <= self.eps <= top and math.isfinite(self.eps),
+                "in [0, 1]" if self.norm == "linf" else ">= 0 and finite")
         require(self.name, "n", self.n, self.n >= 1, ">= 1")
         require(self.name, "probe", self.probe, self.probe >= 0, ">= 0")
         require(self.name, "batch_size", self.batch_size, self.batch_size >= 1, ">= 1")
-        require(self.name, "curve_eps", self.curve_eps, all(e >= 0 for e in self.curve_eps), "budgets >= 0")
+        require(self.name, "curve_eps", self.curve_eps, all(0 <= e <= top and math.isfinite(e) for e in self.curve_eps),
+                "budgets in [0, 1]" if self.norm == "linf" else "finite budgets >= 0")
         choice(self.name, "target", self.target, TARGETS)
         choice(self.name, "criterion", self.criterion, CRITERIA)
         choice(self.name, "norm", self.norm, NORMS)
@@ -322,6 +327,7 @@ class _Evasion(Attack):
         x, y = test.x[idx], test.y[idx]
         target = pick_targets(logits_of(model, x, ctx.device), y, self.target, ctx.generator(1)) if self.targeted else None
         out = self._attack(model, x, y, target, self.eps, ctx)
+        ctx.outputs["adv"] = out.x_adv  # handed back as AttackResult.adv, never stored
         probe_wins = self._probe(model, x, y, target, out, ctx)
         ctx.flag("gradient_masking", probe_wins > 0)
         metrics = {**self._summary(model, out, y, ctx), "n": len(idx), "clean_acc": clean_acc,
@@ -349,7 +355,7 @@ class PGD(_Evasion):
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.name, "alpha", self.alpha, self.alpha >= 0, ">= 0")
-        require(self.name, "steps", self.steps, self.steps >= 0, ">= 0")
+        require(self.name, "steps", self.steps, self.steps >= 1, ">= 1 (0 steps would attack nothing)")
 
     def _core(self, model, x, y, target, eps, gen):
         start = random_start(x, eps, self.norm, gen) if self.random_start else None

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from archrisk.arch import build
+from archrisk.arch.user import from_factory
 from archrisk.attacks.base import Attack, AttackContext, choice, register_attack, require
 from archrisk.attacks.common import probs_of
 from archrisk.errors import InvalidValueError
@@ -110,7 +111,9 @@ class Knockoff(Attack):
         ds = ctx.dataset
         with torch.random.fork_rng():
             torch.manual_seed(ctx.seed * 7919 + budget)  # the same initial thief whatever the ladder
-            arch = self.thief if self.thief is not None else ctx.spec
+            arch = self.thief if self.thief is not None else ctx.architecture()
+            if callable(arch):  # the user's factory: their model normalises its inputs itself
+                return from_factory(arch, ctx.size, ds.shape[0])
             pool = ds.pool.x
             std, mean = torch.std_mean(pool, dim=(0, 2, 3), correction=0)  # the attacker's own statistics
             return build(arch, num_classes=ds.num_classes, in_channels=ds.shape[0], size=ctx.size,

@@ -33,7 +33,7 @@ def retrain(ctx: AttackContext, ds: Dataset, tag: dict, epochs: int | None = Non
             **recipe_overrides) -> TrainResult:
     """Train the context's architecture on a modified dataset, seeded and cached like the victim."""
     recipe = ctx.recipe.with_(**recipe_overrides) if recipe_overrides else ctx.recipe
-    return train(ctx.spec, ds, recipe=recipe, size=ctx.size, seed=ctx.seed,
+    return train(ctx.architecture(), ds, recipe=recipe, size=ctx.size, seed=ctx.seed,
                  epochs=epochs if epochs is not None else ctx.victim().epochs, device=str(ctx.device),
                  cache=ctx.cache, progress=ctx.progress, init=init, tag=tag)
 

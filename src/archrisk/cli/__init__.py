@@ -5,12 +5,27 @@ Each command group lives in its own module and registers itself on `app`; `main`
 """
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True, pretty_exceptions_enable=False,
                   help="archrisk: measure how much security risk a neural-network architecture carries.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from archrisk import __version__  # the one version source (pyproject reads it too)
+
+        print(f"archrisk {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="print the version and exit", is_eager=True,
+                                       callback=_version)) -> None:
+    """archrisk: measure how much security risk a neural-network architecture carries."""
 
 # Command modules register themselves on import (order = order in --help).
 from archrisk.cli import core  # noqa: E402,F401
@@ -26,6 +41,8 @@ from archrisk.cli import report  # noqa: E402,F401
 def main(argv: list[str] | None = None) -> int:
     from archrisk.errors import ArchriskError
 
+    if not (sys.argv[1:] if argv is None else argv):
+        argv = ["--help"]  # bare `archrisk`: the help, and no empty `error:` line
     try:
         # Without standalone mode, click returns the exit code of typer.Exit/Ctrl-C instead of raising.
         rc = app(args=argv, standalone_mode=False)
@@ -46,10 +63,23 @@ def main(argv: list[str] | None = None) -> int:
         # Usage errors (unknown option, missing argument) from click, or from the copy of click that
         # newer typer releases vendor: told in one line with their own exit code (2 for usage).
         if hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int):
-            print(f"error: {' '.join(e.format_message().split())}", file=sys.stderr)
+            print(f"error: {_with_suggestion(' '.join(e.format_message().split()))}", file=sys.stderr)
             return e.exit_code
         raise
     return 0
+
+
+_NOT_ONE_OF = re.compile(r"'([^']*)' is not one of ((?:'[^']*'(?:, )?)+)")
+
+
+def _with_suggestion(message: str) -> str:
+    """Append "did you mean" to the parser's closed-choice errors when the value is a near miss."""
+    m = _NOT_ONE_OF.search(message)
+    if not m:
+        return message
+    from archrisk.cli.common import did_you_mean
+
+    return message.rstrip(".") + did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
 
 
 def run() -> None:

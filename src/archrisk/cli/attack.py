@@ -1,13 +1,14 @@
 """attack, attacks: run one attack on one architecture; list the attacks and their defaults."""
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import typer
 
 from archrisk.cli import app
-from archrisk.cli.common import (DATA_DIR, DATASET, DEVICE, JSON, RECIPE, SEED, SIZE, console, parse_sets,
-                                 print_json, table)
+from archrisk.cli.common import (DATA_DIR, DATASET, DEVICE, FULL, JSON, RECIPE, SEED, SIZE, RecipeName, Size,
+                                 console, parse_sets, print_json, table)
 
 
 def _fmt(v) -> str:
@@ -18,10 +19,14 @@ def _fmt(v) -> str:
     return str(v)
 
 
+# A sentence ends at ". " before a capital, unless the period closes an abbreviation ("et al.", "e.g.").
+_SENTENCE_END = re.compile(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bcf)\.\s+(?=[A-Z(])")
+
+
 def _summary(doc: str | None) -> str:
     """The first sentence of a docstring."""
     text = " ".join((doc or "").split("\n\n")[0].split())
-    return text.split(". ")[0].rstrip(".")
+    return _SENTENCE_END.split(text, maxsplit=1)[0].rstrip(".")
 
 
 def _list(json_out: bool) -> None:
@@ -48,16 +53,22 @@ def attack(
     arch: Optional[str] = typer.Argument(None, help="architecture name, 'random(k)' or a genotype"),
     name: Optional[str] = typer.Option(None, "--attack", "-a", help="attack name (see `archrisk attacks`)"),
     dataset: str = DATASET,
-    size: str = SIZE,
+    size: Size = SIZE,
     seed: int = SEED,
-    recipe: str = RECIPE,
-    epochs: Optional[int] = typer.Option(None, help="victim training epochs; default: the size preset's"),
+    recipe: RecipeName = RECIPE,
+    epochs: Optional[int] = typer.Option(None, min=1, help="victim training epochs; default: the size preset's"),
     sets: Optional[list[str]] = typer.Option(None, "--set", help="attack parameter override key=value (repeatable)"),
     device: str = DEVICE,
     data_dir: Optional[str] = DATA_DIR,
     no_cache: bool = typer.Option(False, "--no-cache", help="retrain the victim even if a checkpoint exists"),
+    model: Optional[str] = typer.Option(None, "--model", help="your own model instead of ARCH: "
+                                        "package.module:factory, a callable returning an nn.Module for inputs "
+                                        "in [0, 1]; this IMPORTS AND RUNS that module (your code)"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="with --model: trained weights "
+                                          "(.safetensors only); without, the factory's model is trained first"),
     list_: bool = typer.Option(False, "--list", help="list the attacks and exit"),
     json_out: bool = JSON,
+    full: bool = FULL,
 ) -> None:
     """Train (or load) the victim, run one attack and print its metrics."""
     from archrisk.attacks import get_attack, run_attack
@@ -66,13 +77,23 @@ def attack(
     if list_:
         _list(json_out)
         return
-    if arch is None or name is None:
-        raise InvalidValueError("name an architecture and --attack NAME (or use --list)")
+    if name is None or (arch is None) == (model is None):
+        raise InvalidValueError("name an architecture or --model package.module:factory (one of them), "
+                                "and --attack NAME (or use --list)")
+    if weights is not None and model is None:
+        raise InvalidValueError("--weights needs --model package.module:factory (zoo victims come from the cache)")
     atk = get_attack(name, **parse_sets(sets))  # bad names and values fail before any training
-    r = run_attack(arch, atk, dataset, size=size, seed=seed, recipe=recipe, device=device, cache=not no_cache,
-                   progress=not json_out, data_dir=data_dir, epochs=epochs)
+    target, factory = arch, None
+    if model is not None:
+        from archrisk.arch.user import load_factory, load_weights_file
+
+        factory = load_factory(model)
+        target = load_weights_file(factory(), weights) if weights is not None else factory
+    r = run_attack(target, atk, data=dataset, size=size, seed=seed, recipe=recipe, device=device,
+                   cache=not no_cache, progress=not json_out, data_dir=data_dir, epochs=epochs,
+                   **({"factory": factory} if weights is not None else {}))
     if json_out:
-        print_json(r.to_record())
+        print_json(r.to_record() if full else r.summary())
         return
     table(f"{r.attack} ({r.family}) on {r.arch}, {r.dataset}, seed {r.seed}", ["metric", "value"],
           [[k, v] for k, v in r.metrics.items()])

@@ -6,18 +6,19 @@ from typing import Optional
 import typer
 
 from archrisk.cli import app
-from archrisk.cli.common import JSON, console, print_json, table
+from archrisk.cli.common import STORE, JSON, Executor, _device, check_writable, console, print_json, store_arg, table
 
-STORE = typer.Option("results.db", "--store", help="SQLite results store (created when absent)")
+OLD_STORE = typer.Argument(None, help="(deprecated: use --store) results store", show_default=False)
 
 
 @app.command()
 def audit(
     study: str = typer.Argument(..., help="study file (TOML), e.g. studies/demo.toml"),
     store: str = STORE,
-    executor: str = typer.Option("local", "--executor", "-x", help="local | process | ray"),
+    executor: Executor = typer.Option("local", "--executor", "-x", help="where jobs run"),
     workers: int = typer.Option(1, "--workers", "-w", help="parallel jobs (process and ray executors)"),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | cuda:N (default: the study's)"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | cuda:N | mps (default: the study's)",
+                                         callback=_device),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="stop at the first failed or diverged job"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed and diverged jobs again"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="join an existing Ray cluster"),
@@ -26,6 +27,7 @@ def audit(
     json_out: bool = JSON,
 ) -> None:
     """Run a study; kill and rerun at any time: it resumes, redoing only unfinished jobs."""
+    check_writable(store, "--store")  # before the study is read, planned or run
     import signal
     import threading
 
@@ -70,13 +72,15 @@ def _stderr(line: str) -> None:
 
 @app.command()
 def status(
-    store: str = typer.Argument(..., help="results store"),
+    old_store: Optional[str] = OLD_STORE,
+    store: str = STORE,
     study: Optional[str] = typer.Option(None, "--study", help="study name or id prefix (default: all)"),
     json_out: bool = JSON,
 ) -> None:
     """Progress of each study in a store: jobs by status and kind, failures, running jobs."""
     from archrisk.runner.export import status as get_status
 
+    store = store_arg(store, old_store)
     rep = get_status(store, study)
     if json_out:
         print_json(rep)
@@ -102,7 +106,8 @@ def status(
 
 @app.command()
 def export(
-    store: str = typer.Argument(..., help="results store"),
+    old_store: Optional[str] = OLD_STORE,
+    store: str = STORE,
     fmt: str = typer.Option("csv", "--format", "-f", help="csv | json | parquet (needs pyarrow)"),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="file to write (default: <store>-<table>.<format>)"),
     table_name: str = typer.Option("tidy", "--table", help="tidy (one row per result) | jobs | artifacts"),
@@ -111,5 +116,8 @@ def export(
     """Write a store's results as a tidy table."""
     from archrisk.runner.export import export as do_export
 
+    store = store_arg(store, old_store)
+    if out is not None:
+        check_writable(out, "--out")
     path = do_export(store, fmt, out, table_name, study)
     console.print(f"wrote {path}", highlight=False)

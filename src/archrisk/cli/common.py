@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal, Optional
 
 import typer
 from rich.console import Console
@@ -13,14 +16,70 @@ from archrisk import jsonsafe
 from archrisk.errors import InvalidValueError
 
 console = Console()
+err_console = Console(stderr=True)  # progress and notes, so stdout stays clean for --json
 
-DATASET = typer.Option("mnist5k", "--dataset", "-d", help="dataset name (see `archrisk list`)")
-SIZE = typer.Option("tiny", "--size", "-s", help="size preset: tiny | small | paper")
+# Closed choices, as types: the parser checks them, --help lists them, shells complete them. They
+# mirror registries that import torch (too slow for the parser); tests/cli keeps them in step.
+Size = Literal["tiny", "small", "paper"]
+RecipeName = Literal["study", "darts"]
+Executor = Literal["local", "process", "ray"]
+Penalty = Literal["none", "skip", "depth", "parametric", "score"]
+AdvMethod = Literal["pgd", "trades"]
+
+DEVICE_RULE = re.compile(r"cpu|cuda(:\d+)?|mps")
+
+
+def _device(value: Optional[str]) -> Optional[str]:
+    if value is not None and not DEVICE_RULE.fullmatch(value):
+        near = did_you_mean(value, ("cpu", "cuda", "cuda:0", "mps"))
+        raise typer.BadParameter(f"{value!r} is not a device; use cpu, cuda, cuda:N or mps{near}")
+    return value
+
+
+def did_you_mean(value: str, options: tuple[str, ...] | list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+DATASET = typer.Option("mnist5k", "--dataset", "-d", help="dataset name (see `archrisk list`), or your own "
+                                                          "data: npz:FILE.npz or folder:DIR (class sub-folders)")
+SIZE = typer.Option("tiny", "--size", "-s", help="size preset")
 SEED = typer.Option(0, "--seed", help="seed of the job (init, data order, attack randomness)")
-DEVICE = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N")
+DEVICE = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N | mps", callback=_device)
 DATA_DIR = typer.Option(None, "--data-dir", help="folder holding the standard dataset archives")
-RECIPE = typer.Option("study", "--recipe", help="training recipe preset: study | darts")
-JSON = typer.Option(False, "--json", help="print the result record as JSON")
+RECIPE = typer.Option("study", "--recipe", help="training recipe preset")
+# The results store, named the same way by every command that reads or writes one.
+STORE = typer.Option("results.db", "--store", "-S", help="SQLite results store")
+
+
+def store_arg(option: str, positional: Optional[str]) -> str:
+    """The store from --store, or from the older positional spelling (still accepted, with a note)."""
+    if positional is None:
+        return option
+    if option != "results.db" and option != positional:
+        raise InvalidValueError(f"two stores given ({positional!r} and --store {option!r}); give one, with --store")
+    if sys.stderr.isatty():  # for people; scripts reading stderr keep their one-line errors
+        err_console.print(f"note: give the store as --store {positional}; the positional form is deprecated",
+                          highlight=False)
+    return positional
+
+
+def check_writable(path: str | Path, what: str) -> Path:
+    """Fail before any work when `path` (a file to be written) cannot be: its folder is missing or
+    read-only, or the path is a folder."""
+    p = Path(path).expanduser()
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise InvalidValueError(f"{what} {str(p)!r} is a folder; give a file name")
+    if not parent.is_dir():
+        raise InvalidValueError(f"{what} {str(p)!r}: folder {str(parent)!r} does not exist; create it first")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InvalidValueError(f"{what} {str(p)!r} cannot be written (permission denied); choose another path")
+    return p
+JSON = typer.Option(False, "--json", help="print the result as JSON")
+FULL = typer.Option(False, "--full", "--arrays", help="with --json: include the per-sample arrays")
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:

@@ -6,7 +6,8 @@ from typing import Optional
 import typer
 
 from archrisk.cli import app
-from archrisk.cli.common import DATA_DIR, DATASET, DEVICE, JSON, RECIPE, SEED, SIZE, console, print_json, table
+from archrisk.cli.common import (DATA_DIR, DATASET, DEVICE, JSON, RECIPE, SEED, SIZE, AdvMethod, RecipeName, Size,
+                                 console, print_json, table)
 
 
 @app.command("list")
@@ -31,7 +32,7 @@ def list_cmd(
 @app.command()
 def info(
     arch: str = typer.Argument(..., help="name, 'random(k)', or a genotype (DARTS syntax or JSON)"),
-    size: str = SIZE,
+    size: Size = SIZE,
     dataset: str = typer.Option("cifar10", "--dataset", "-d", help="sets input shape and classes"),
     json_out: bool = JSON,
 ) -> None:
@@ -65,13 +66,17 @@ def info(
 def train(
     arch: str = typer.Argument(..., help="name, 'random(k)', or a genotype"),
     dataset: str = DATASET,
-    size: str = SIZE,
-    epochs: Optional[int] = typer.Option(None, help="default: the size preset's"),
+    size: Size = SIZE,
+    epochs: Optional[int] = typer.Option(None, min=1, help="default: the size preset's"),
     seed: int = SEED,
-    recipe: str = RECIPE,
+    recipe: RecipeName = RECIPE,
     width: Optional[float] = typer.Option(None, help="manual nets: channel multiplier"),
     params: Optional[int] = typer.Option(None, help="manual nets: pick the width matching this parameter count"),
-    adv_train: Optional[str] = typer.Option(None, "--adv-train", help="adversarial training: pgd | trades"),
+    adv_train: Optional[AdvMethod] = typer.Option(None, "--adv-train", help="adversarial training method"),
+    adv_eps: Optional[float] = typer.Option(None, "--adv-eps", help="with --adv-train: L-inf budget (default "
+                                            "8/255; 8x8 digits need more, e.g. 0.1)"),
+    adv_alpha: Optional[float] = typer.Option(None, "--adv-alpha", help="with --adv-train: PGD step (default 2/255)"),
+    adv_steps: Optional[int] = typer.Option(None, "--adv-steps", help="with --adv-train: PGD steps (default 7)"),
     device: str = DEVICE,
     data_dir: Optional[str] = DATA_DIR,
     no_cache: bool = typer.Option(False, "--no-cache", help="retrain even if a checkpoint exists"),
@@ -80,7 +85,13 @@ def train(
     """Train an architecture (or load it from the checkpoint cache) and print its accuracy."""
     from archrisk.train import train as train_fn
 
-    overrides = {"adv_train": adv_train} if adv_train else {}
+    from archrisk.errors import InvalidValueError
+
+    budget = {k: v for k, v in (("adv_eps", adv_eps), ("adv_alpha", adv_alpha), ("adv_steps", adv_steps))
+              if v is not None}
+    if budget and not adv_train:
+        raise InvalidValueError(f"--{next(iter(budget)).replace('_', '-')} needs --adv-train pgd or trades")
+    overrides = {"adv_train": adv_train, **budget} if adv_train else {}
     r = train_fn(arch, dataset, recipe=recipe, size=size, seed=seed, epochs=epochs, device=device,
                  width=width, params=params, cache=not no_cache, progress=not json_out,
                  data_dir=data_dir, **overrides)

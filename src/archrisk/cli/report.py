@@ -1,22 +1,28 @@
 """report: render a results store as a self-contained HTML audit."""
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 from archrisk.cli import app
-from archrisk.cli.common import JSON, console, print_json
+from archrisk.cli.common import JSON, STORE, console, err_console, print_json, store_arg
 
 
 @app.command("report")
 def report_cmd(
-    store: str = typer.Argument(..., help="results store (SQLite) written by `archrisk audit`"),
+    old_store: Optional[str] = typer.Argument(None, help="(deprecated: use --store) results store",
+                                              show_default=False),
+    store: str = STORE,
     out: str = typer.Option("report", "--out", "-o", help="output folder (created if missing)"),
     json_out: bool = JSON,
 ) -> None:
     """Write index.html (figures inline), figures/*.png and tables/*.csv from a results store."""
     from archrisk.report import report
 
-    index = report(store, out)
+    store = store_arg(store, old_store)
+    with err_console.status(f"writing the report of {store} ..."):  # stderr: --json stays clean
+        index = report(store, out)
     if json_out:
         print_json({"index": str(index), "folder": str(index.parent)})
     else:

@@ -1,34 +1,45 @@
 """score: predict an architecture's risk before full training; refit the model on a store."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from archrisk.cli import app
-from archrisk.cli.common import DEVICE, JSON, console, print_json, table
+from archrisk.cli.common import DEVICE, JSON, STORE, console, err_console, print_json, table
 from archrisk.errors import InvalidValueError
 
 
 @app.command("score")
 def score_cmd(
     arch: Optional[str] = typer.Argument(None, help="name, 'random(k)', remedy(...), or a genotype"),
-    fit: Optional[Path] = typer.Option(None, "--fit", help="refit the coefficients on this results store"),
-    out: Optional[Path] = typer.Option(None, "--out", help="with --fit: where to write the coefficients "
+    refit: bool = typer.Option(False, "--refit", help="refit the coefficients on the results in --store"),
+    store: str = STORE,
+    fit: Optional[Path] = typer.Option(None, "--fit", help="(deprecated: use --refit --store STORE)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="with --refit: where to write the coefficients "
                                                            "(default: STORE with suffix .score.json)"),
     model: Optional[Path] = typer.Option(None, "--model", help="coefficient file to score with (default: shipped)"),
-    study: Optional[str] = typer.Option(None, "--study", help="with --fit: only this study's results"),
+    study: Optional[str] = typer.Option(None, "--study", help="with --refit: only this study's results"),
     device: str = DEVICE,
     json_out: bool = JSON,
 ) -> None:
     """Risk per attack family from structure, init-time and short-run signals (seconds at tiny)."""
     from archrisk.score import fit_store, score
 
+    if fit is not None:
+        if sys.stderr.isatty():  # for people; scripts reading stderr keep their one-line errors
+            err_console.print(f"note: --fit {fit} is deprecated; write --refit --store {fit}", highlight=False)
+    elif refit:
+        fit = Path(store)
     if fit is None and arch is None:
-        raise InvalidValueError("give an architecture to score, or --fit results.db to refit the model")
+        raise InvalidValueError("give an architecture to score, or --refit --store results.db to refit the model")
     fitted = None
     if fit is not None:
+        from archrisk.cli.common import check_writable
+
+        check_writable(out or fit.with_suffix(".score.json"), "--out")  # before the fit, not after it
         fitted = fit_store(fit, study=study, device=device, progress=not json_out)
         # never the shipped file by default: a refit is one store's view, and the package may be read-only
         dest = out or fit.with_suffix(".score.json")
@@ -45,15 +56,19 @@ def score_cmd(
                           highlight=False)
     if arch is None:
         return
-    r = score(arch, model=fitted or model, device=device)
+    with err_console.status(f"measuring the signals of {arch} ..."):  # 10-15 s at tiny on CPU
+        r = score(arch, model=fitted or model, device=device)
     if json_out:
         print_json(r.to_dict())
         return
     table(f"risk of {arch} (predicted vulnerability rank among reference archs, 0 = least)",
           ["family", "risk", "LOAO rho", "95% CI", "ceiling", "archs", "top signal"],
-          [[f, f"{v:.2f}", f"{r.validation[f]['rho']:.2f}", "[{:.2f}, {:.2f}]".format(*r.validation[f]["ci"]),
+          [[f, f"{v:.2f}" if r.predicted[f] else "not predicted", f"{r.validation[f]['rho']:.2f}", "[{:.2f}, {:.2f}]".format(*r.validation[f]["ci"]),
             f"{r.validation[f]['ceiling']:.2f}", r.validation[f]["n_archs"],
             max(r.contributions[f].items(), key=lambda kv: abs(kv[1]))[0]]
            for f, v in r.risk.items()])
+    if not all(r.predicted.values()):
+        console.print("not predicted: the held-out rho is not clearly above 0 (95% CI), below 0.2, or below half "
+                      "its ceiling; the score cannot rank that family", highlight=False)
     console.print("signals: " + ", ".join(f"{k}={v:.3g}" for k, v in r.signals.items())
                   + f"   ({r.seconds:.1f}s)", highlight=False)

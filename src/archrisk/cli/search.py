@@ -8,14 +8,14 @@ import typer
 
 from archrisk import jsonsafe
 from archrisk.cli import app
-from archrisk.cli.common import DATA_DIR, DATASET, DEVICE, JSON, SEED, console, print_json, table
+from archrisk.cli.common import DATA_DIR, DATASET, DEVICE, JSON, SEED, Penalty, check_writable, console, print_json, table
 
 
 @app.command("search")
 def search_cmd(
     dataset: str = DATASET,
     budget: str = typer.Option("tiny", "--budget", help="tiny (CPU, minutes) | small | paper (DARTS' setting)"),
-    penalty: str = typer.Option("none", "--penalty", help="none | skip | depth | parametric | score"),
+    penalty: Penalty = typer.Option("none", "--penalty", help="risk penalty added to the search loss"),
     lam: float = typer.Option(0.0, "--lam", help="penalty weight (>= 0)"),
     seed: int = SEED,
     epochs: Optional[int] = typer.Option(None, "--epochs", help="override the budget's epochs"),
@@ -35,6 +35,8 @@ def search_cmd(
     group = group or f"search-{penalty}"
     if not is_group_name(group):
         raise InvalidValueError(f"--group {group!r}: {GROUP_RULE}")
+    if out is not None:
+        check_writable(out, "--out")  # before the search, not after it
     overrides = {"epochs": epochs} if epochs is not None else {}
     r = search(dataset, budget=budget, penalty=penalty, lam=lam, seed=seed, device=device,
                progress=not json_out, data_dir=data_dir, threads=threads, **overrides)

@@ -14,6 +14,9 @@ from archrisk.data.splits import carve_test, carve_train, check_fractions
 from archrisk.errors import DataError, InvalidValueError
 from archrisk.paths import cache_dir
 
+# Fewest training images (before splitting) a class may have: ten leave each split one or more.
+MIN_PER_CLASS = 10
+
 
 def default_data_dir() -> Path:
     """Where file-based datasets are looked for when no data_dir is given: $ARCHRISK_DATA, else <cache>/data."""
@@ -31,7 +34,7 @@ def load_dataset(
     limit: int | None = None,
 ) -> Dataset:
     """Load a registered dataset and carve it into disjoint train / val / test / pool splits."""
-    info, loader = get_dataset_entry(name)
+    info, loader = get_dataset_entry(name)  # a non-string name is refused there
     check_fractions(val_fraction, pool_fraction)
     if isinstance(split_seed, bool) or not isinstance(split_seed, int) or not 0 <= split_seed < 2**64:
         # 2**64: torch.Generator.manual_seed's limit
@@ -43,6 +46,9 @@ def load_dataset(
     elif data_dir is not None:
         data_dir = Path(data_dir).expanduser()
 
+    if limit is not None and limit < info.num_classes:
+        raise InvalidValueError(f"limit={limit} leaves some of the {info.num_classes} classes without training "
+                                f"images; use at least {info.num_classes}")
     raw = loader(data_dir)
     _check_raw(info, raw)
     y_all = torch.from_numpy(raw.y_train.astype(np.int64))
@@ -126,7 +132,24 @@ def _check_raw(info: DatasetInfo, raw: RawData) -> None:
         if x.dtype != np.uint8:
             if not np.issubdtype(x.dtype, np.floating):
                 raise DataError(f"{where}: images have dtype {x.dtype}, expected uint8 or float")
+            if x.size and not np.isfinite(x).all():
+                raise DataError(f"{where}: float images hold NaN or infinite values")
             if x.size and (x.min() < 0.0 or x.max() > 1.0):
                 raise DataError(f"{where}: float images span {x.min()}..{x.max()}, expected [0, 1]")
     if len(raw.classes) != info.num_classes:
         raise DataError(f"dataset {info.name!r}: {len(raw.classes)} class names, expected {info.num_classes}")
+    if not info.needs_files:  # the standard archives have known sizes; their loaders check the files
+        _check_classes(info, raw)
+
+
+def _check_classes(info: DatasetInfo, raw: RawData) -> None:
+    """Every class present, each with enough images for all four splits: a missing class or a handful
+    of images would otherwise train to a perfect (and meaningless) validation accuracy."""
+    if info.num_classes < 2:
+        raise DataError(f"dataset {info.name!r} has {info.num_classes} class; a classifier needs at least 2")
+    counts = np.bincount(raw.y_train, minlength=info.num_classes)
+    low = int(counts.argmin())
+    if counts[low] < MIN_PER_CLASS:
+        what = "no" if counts[low] == 0 else f"only {counts[low]}"
+        raise DataError(f"dataset {info.name!r}: class {raw.classes[low]!r} (label {low}) has {what} training "
+                        f"images; every class needs at least {MIN_PER_CLASS} (train, val, test and pool share them)")

@@ -69,6 +69,13 @@ def list_datasets() -> list[DatasetInfo]:
 
 
 def get_dataset_entry(name: str) -> tuple[DatasetInfo, RawLoader]:
+    """A registered name, or the user's own data as `npz:path` or `folder:path` (see `data/own.py`)."""
+    if not isinstance(name, str):
+        raise InvalidValueError(f"dataset {name!r} must be one name (a string), e.g. 'mnist5k' or 'npz:my.npz'")
+    from archrisk.data.own import is_own, own_entry  # deferred: own.py imports this module
+
+    if is_own(name):
+        return own_entry(name)
     try:
         return _REGISTRY[name]
     except KeyError:

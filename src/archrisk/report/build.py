@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -93,9 +95,31 @@ def _cell(v):
     return v if isinstance(v, (int, float, str)) or v is None else json.dumps(v, sort_keys=True, default=str)
 
 
+def _safe_dir(path: Path) -> None:
+    """A sub-folder of the output that is a real folder: a planted link would send files elsewhere."""
+    if path.is_symlink():
+        raise InvalidValueError(f"report output {str(path)!r} is a symbolic link; remove it or choose another folder")
+    path.mkdir(exist_ok=True)
+
+
+def _safe_write(path: Path, data: bytes) -> None:
+    """Write `data` at `path` without following a link planted there: the link itself is replaced."""
+    if path.is_symlink():
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _csv_bytes(rows: list[list]) -> bytes:
+    buf = io.StringIO(newline="")
+    csv.writer(buf).writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
 def _write_files(out: Path, sections: list[Section]) -> list[str]:
-    (out / "figures").mkdir(exist_ok=True)
-    (out / "tables").mkdir(exist_ok=True)
+    _safe_dir(out / "figures")
+    _safe_dir(out / "tables")
     used_fig: set[str] = set()
     used_tab: set[str] = set()
     written = []
@@ -104,15 +128,13 @@ def _write_files(out: Path, sections: list[Section]) -> list[str]:
             for fig in block.figures:
                 fig.slug = _unique(fig.slug, used_fig)
                 rel = f"figures/{fig.slug}.png"
-                (out / rel).write_bytes(fig.png)
+                _safe_write(out / rel, fig.png)
                 written.append(rel)
             for tab in block.tables:
                 tab.slug = _unique(tab.slug, used_tab)
                 rel = f"tables/{tab.slug}.csv"
-                with open(out / rel, "w", newline="", encoding="utf-8") as f:
-                    w = csv.writer(f)
-                    w.writerow(tab.csv_columns or tab.columns)
-                    w.writerows([[_cell(c) for c in row] for row in (tab.csv_rows or tab.rows)])
+                _safe_write(out / rel, _csv_bytes([tab.csv_columns or tab.columns,
+                                                   *[[_cell(c) for c in row] for row in (tab.csv_rows or tab.rows)]]))
                 written.append(rel)
     return written
 
@@ -138,14 +160,21 @@ def report(store_path: str | Path, out_dir: str | Path) -> Path:
     if out.exists() and not out.is_dir():
         raise InvalidValueError(f"report output {str(out)!r} is a file; give a folder (it is created if missing)")
     store = load_store(store_path)
+    try:
+        return _render(store, out, t0)
+    except PermissionError as e:  # an output folder that cannot be written: one line, not a traceback
+        raise InvalidValueError(f"report output {str(out)!r} cannot be written ({e.strerror}: {e.filename}); "
+                                "choose another folder with -o") from None
+
+
+def _render(store, out: Path, t0: float) -> Path:
     body, judgement, prov = _sections(store)
     verdicts = judgement.verdicts
     out.mkdir(parents=True, exist_ok=True)
     _clear_previous(out)
     written = _write_files(out, [*body, prov])
     for name, rows in (("claims.csv", claims_rows(judgement)), ("claim_tests.csv", claim_test_rows(judgement))):
-        with open(out / "tables" / name, "w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows(rows)
+        _safe_write(out / "tables" / name, _csv_bytes(rows))
         written.append(f"tables/{name}")
     counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICTS}
     html = _env().get_template("report.html").render(
@@ -153,7 +182,7 @@ def report(store_path: str | Path, out_dir: str | Path) -> Path:
         judgement=judgement, verdict_counts=counts, provenance=prov, scale=_scale(store),
         generated=time.strftime("%Y-%m-%d %H:%M:%S"), seconds=time.perf_counter() - t0)
     index = out / "index.html"
-    index.write_text(html, encoding="utf-8")
-    (out / MANIFEST).write_text(json.dumps({"files": written, "version": __version__}))
+    _safe_write(index, html.encode("utf-8"))
+    _safe_write(out / MANIFEST, json.dumps({"files": written, "version": __version__}).encode())
     log.info("report written to %s in %.1f s", index, time.perf_counter() - t0)
     return index

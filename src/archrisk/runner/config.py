@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -37,6 +38,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from archrisk.errors import ArchriskError, InvalidValueError
+
+# A study larger than this is a typo (a grid of thousands of values), not a plan: refused up front.
+MAX_JOBS = 100_000
+EXHAUSTIVE_CHECK = 1_000  # grids up to this many points are checked point by point
 
 GROUPS = ("nas", "manual", "remedy", "custom")
 
@@ -112,6 +117,16 @@ class AttackEntry(_Model):
         if both:
             raise ValueError(f"{both[0]!r} is in both params and grid; keep one")
         return self
+
+    def grid_size(self) -> int:
+        """How many points `points()` would list, without listing them."""
+        return math.prod(len(v) for v in self.grid.values())
+
+    def distinct_points(self) -> list[dict[str, Any]]:
+        """The params alone, then each distinct grid value once (the others at their first value):
+        checks every value a huge grid holds without walking its product."""
+        first = {k: v[0] for k, v in self.grid.items()}
+        return [{**self.params, **first, k: v} for k, values in sorted(self.grid.items()) for v in values] or [self.params]
 
     def points(self) -> list[dict[str, Any]]:
         """Every parameter set of the grid (params merged in), in a deterministic order."""
@@ -234,11 +249,19 @@ def check_names(study: Study, source: str) -> None:
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise StudyError(f"{source}: archs: {dup[0]!r} is listed twice; give one entry a distinct label")
+    victims = len(study.archs) * len(study.data) * len(study.seeds)
+    jobs = victims * (1 + sum(a.grid_size() for a in study.attacks)
+                      + sum(m.grid_size() * len(m.at) for m in study.metrics))
+    if jobs > MAX_JOBS:
+        raise StudyError(f"{source}: the study expands to {jobs:,} jobs; at most {MAX_JOBS:,} are supported: "
+                         "shrink the grids or split the study")
+    # Each point when there are few; each distinct value once when a grid is large.
     for i, a in enumerate(study.attacks):
-        for point in a.points():
+        for point in (a.points() if a.grid_size() <= EXHAUSTIVE_CHECK else a.distinct_points()):
             at(f"attacks[{i}]", make_attack, a.name, point)
     for i, m in enumerate(study.metrics):
-        at(f"metrics[{i}]", check_metric, m.name, m.points())
+        at(f"metrics[{i}]", check_metric, m.name,
+           m.points() if m.grid_size() <= EXHAUSTIVE_CHECK else m.distinct_points())
 
 
 def check_device(device: str, available: bool = True) -> None:

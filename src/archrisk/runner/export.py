@@ -85,16 +85,19 @@ def export(store: str | os.PathLike, fmt: str = "csv", out: str | os.PathLike | 
     path = Path(out) if out is not None else Path(store).with_name(f"{Path(store).stem}-{table}.{fmt}")
     if not path.parent.is_dir():
         raise ArchriskError(f"cannot write {path}: folder {path.parent} does not exist")
-    if fmt == "csv":
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=columns)
-            w.writeheader()
-            w.writerows(data)
-    elif fmt == "json":
-        path.write_text(jsonsafe.dumps(data, indent=1) + "\n", encoding="utf-8")  # strict JSON: inf/nan -> null
-    else:
-        pq.write_table(pyarrow.Table.from_pylist(data) if data else
-                       pyarrow.table({c: pyarrow.array([], pyarrow.string()) for c in columns}), path)
+    try:
+        if fmt == "csv":
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                w = csv.DictWriter(f, fieldnames=columns)
+                w.writeheader()
+                w.writerows(data)
+        elif fmt == "json":
+            path.write_text(jsonsafe.dumps(data, indent=1) + "\n", encoding="utf-8")  # strict JSON: inf/nan -> null
+        else:
+            pq.write_table(pyarrow.Table.from_pylist(data) if data else
+                           pyarrow.table({c: pyarrow.array([], pyarrow.string()) for c in columns}), path)
+    except (PermissionError, IsADirectoryError) as e:
+        raise ArchriskError(f"cannot write {path} ({e.strerror}); choose another file with --out") from None
     return path
 
 

@@ -119,8 +119,13 @@ def _create(path: Path, timeout: float) -> None:
     file, and of two processes creating the same store at once exactly one wins."""
     if not path.parent.is_dir():
         raise StoreError(f"cannot create store {path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise StoreError(f"cannot create store {path}: folder {path.parent} is not writable; choose another path")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-    conn = connect(tmp, timeout)
+    try:
+        conn = connect(tmp, timeout)
+    except sqlite3.OperationalError as e:
+        raise StoreError(f"cannot create store {path} ({e}); choose another path") from None
     try:
         conn.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file header
         conn.execute("BEGIN")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
+import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,9 +25,24 @@ from archrisk.score.model import DEFAULT_PATH, FamilyFit, ScoreModel, fit_model,
 from archrisk.score.signals import SIGNALS, SignalConfig, measure_signals
 from archrisk.score.targets import StoreTargets, read_targets
 
-__all__ = ["DEFAULT_PATH", "FamilyFit", "RiskScore", "SIGNALS", "ScoreModel", "SignalConfig", "StoreTargets",
+__all__ = ["DEFAULT_PATH", "FamilyFit", "MIN_RHO", "PREDICTED_SHARE", "RiskScore", "is_predicted", "SIGNALS", "ScoreModel", "SignalConfig", "StoreTargets",
            "fit_model", "fit_store", "load_model", "measure_signals", "read_targets", "record_fit", "score",
            "structural_risk"]
+
+
+# A family's risk is "not predicted" (shown as such, not as a number) unless its held-out (LOAO)
+# Spearman rho is clearly positive (95% CI above 0, rho >= MIN_RHO) and reaches PREDICTED_SHARE of
+# its ceiling (the rho that seed noise allows, where the store had two seeds or more to know it).
+MIN_RHO = 0.2
+PREDICTED_SHARE = 0.5
+
+
+def is_predicted(validation: dict) -> bool:
+    """Whether a family's held-out validation supports printing its risk (rule above)."""
+    rho, ci, ceiling = validation.get("rho"), validation.get("ci") or [math.nan, math.nan], validation.get("ceiling")
+    if rho is None or not math.isfinite(rho) or rho < MIN_RHO or not ci[0] > 0:
+        return False
+    return not (ceiling is not None and math.isfinite(ceiling) and rho < PREDICTED_SHARE * ceiling)
 
 
 @dataclass(frozen=True)
@@ -39,8 +55,13 @@ class RiskScore:
     seconds: float
 
     def to_dict(self) -> dict:
-        return {"arch": self.arch, "risk": self.risk, "signals": self.signals,
+        return {"arch": self.arch, "risk": self.risk, "signals": self.signals, "predicted": self.predicted,
                 "contributions": self.contributions, "validation": self.validation, "seconds": self.seconds}
+
+    @property
+    def predicted(self) -> dict[str, bool]:
+        """family -> whether its risk is backed by its validation (`is_predicted`)."""
+        return {f: is_predicted(v) for f, v in self.validation.items()}
 
 
 def score(arch: str, *, model: ScoreModel | str | Path | None = None, device: str = "cpu",

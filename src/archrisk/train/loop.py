@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from archrisk import __version__
+from archrisk.arch.user import Factory, from_factory, is_factory
 from archrisk.arch.zoo import ArchSpec, Classifier, build, get_size
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.data.registry import get_dataset_entry
@@ -206,7 +207,7 @@ def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int
     return history, best_epoch
 
 
-def train(arch: str | ArchSpec, dataset: str | Dataset = "mnist5k", *, recipe: str | Recipe = "study",
+def train(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *, recipe: str | Recipe = "study",
           size: str = "tiny", seed: int = 0, epochs: int | None = None, device: str = "cpu",
           width: float | None = None, params: int | None = None, cache: bool = True,
           progress: bool = True, data_dir: str | None = None, init: TrainResult | None = None,
@@ -214,7 +215,8 @@ def train(arch: str | ArchSpec, dataset: str | Dataset = "mnist5k", *, recipe: s
     """Train `arch` on `dataset` (or load it from the checkpoint cache) and report accuracies.
 
     `init` fine-tunes from another result's weights; `tag` names any change to the data (e.g. a
-    poisoning config) so it enters the cache key alongside the dataset fingerprint.
+    poisoning config) so it enters the cache key alongside the dataset fingerprint. `arch` may be
+    the user's model factory (`Callable[[], nn.Module]`, called once under the job's seed).
     """
     t0 = time.perf_counter()
     ds = load_dataset(dataset, data_dir=data_dir) if isinstance(dataset, str) else dataset
@@ -227,9 +229,12 @@ def train(arch: str | ArchSpec, dataset: str | Dataset = "mnist5k", *, recipe: s
         raise ArchriskError(f"epochs must be >= 0, got {n_epochs}")
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
-        model = build(arch, num_classes=ds.num_classes, width=width,
-                      in_channels=ds.shape[0], mean=ds.mean, std=ds.std, size=size, params=params,
-                      dropout=rec.dropout, auxiliary=rec.aux_weight > 0)
+        if is_factory(arch):
+            model = from_factory(arch, size, ds.shape[0])
+        else:
+            model = build(arch, num_classes=ds.num_classes, width=width,
+                          in_channels=ds.shape[0], mean=ds.mean, std=ds.std, size=size, params=params,
+                          dropout=rec.dropout, auxiliary=rec.aux_weight > 0)
         key = checkpoint.cache_key({
             "spec": model.spec.to_dict(), "dataset": ds.fingerprint(), "recipe": rec.cache_fields(dev),
             "epochs": n_epochs, "seed": seed, "init": init.key if init else None, "tag": tag or {}})

@@ -52,8 +52,8 @@ class Recipe:
             ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
             ("drop_path", 0 <= self.drop_path < 1, "in [0, 1)"),
             ("aux_weight", self.aux_weight >= 0, ">= 0"),
-            ("adv_eps", self.adv_eps >= 0, ">= 0"),
-            ("adv_alpha", self.adv_alpha >= 0, ">= 0"),
+            ("adv_eps", 0 <= self.adv_eps <= 1, "in [0, 1] (an L-inf budget on [0, 1] images)"),
+            ("adv_alpha", 0 <= self.adv_alpha <= 1, "in [0, 1]"),
             ("adv_steps", self.adv_steps >= 1, ">= 1"),
             ("trades_beta", self.trades_beta >= 0, ">= 0"),
         ]

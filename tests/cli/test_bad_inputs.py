@@ -1,0 +1,98 @@
+"""Every bad input of the list exits 2 with one line, before any work starts."""
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from archrisk.cli import main
+from archrisk.errors import ArchriskError
+
+STUDY = """
+name = "t"
+seeds = [0]
+size = "tiny"
+archs = ["resnet18"]
+[data]
+name = "digits"
+[recipe]
+epochs = 1
+[[attacks]]
+name = "pgd"
+"""
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "study.toml").write_text(STUDY)
+    (tmp_path / "a_file").write_text("x")
+    other = sqlite3.connect(tmp_path / "other.db")
+    other.execute("CREATE TABLE foo (a)")
+    other.commit()
+    other.close()
+    vals = ", ".join(str(i / 10_000) for i in range(1, 1001))
+    (tmp_path / "huge.toml").write_text(STUDY.replace('name = "pgd"', f'name = "pgd"\ngrid = {{ eps = [{vals}], '
+                                                      f'steps = [{", ".join(map(str, range(1, 1001)))}] }}'))
+    return tmp_path
+
+
+BIG = "Genotype(normal=[" + ", ".join(f"('skip_connect', {i // 2})" for i in range(4000)) + \
+      "], normal_concat=[2], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1)], reduce_concat=[2])"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["audit", "{t}/study.toml", "--store", "{t}/a_file/r.db"], "does not exist"),
+    (["audit", "{t}/study.toml", "--store", "{t}"], "is a folder"),
+    (["export", "--store", "{t}/other.db"], "not an archrisk results store"),
+    (["status", "--store", "{t}/other.db"], "not an archrisk results store"),
+    (["report", "--store", "{t}/other.db", "-o", "{t}/rep"], "not an archrisk results store"),
+    (["search", "--out", "{t}/a_file/x.json"], "does not exist"),
+    (["score", "--refit", "--store", "{t}/other.db", "--out", "{t}/a_file/c.json"], "does not exist"),
+    (["audit", "{t}/huge.toml", "--store", "{t}/r.db"], "1,000,001 jobs"),
+    (["info", BIG], "at most"),
+    (["attack", "resnet18", "-a", "pgd", "--set", "eps=2"], "eps=2"),
+    (["attack", "resnet18", "-a", "pgd", "--set", "eps=Infinity"], "eps=inf"),
+    (["attack", "resnet18", "-a", "pgd", "--set", "steps=0"], "steps=0"),
+    (["train", "resnet18", "--epochs", "0"], "--epochs"),
+    (["train", "resnet18", "-d", "npz:{t}/missing.npz"], "does not exist"),
+])
+def test_bad_input_one_line_exit_2(files, argv, words, capsys):
+    argv = [a.replace("{t}", str(files)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
+    assert not (files / "r.db").exists()  # nothing started
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: __import__("archrisk").build(12345), "must be a name"),
+    (lambda: __import__("archrisk").build(None), "must be a name"),
+    (lambda: __import__("archrisk").build("resnet18", num_classes=0), "num_classes=0"),
+    (lambda: __import__("archrisk").build("resnet18", in_channels=0), "in_channels=0"),
+    (lambda: __import__("archrisk").load_dataset(["digits"]), "must be one name"),
+])
+def test_bad_library_input_is_one_archrisk_error(call, words):
+    with pytest.raises(ArchriskError) as e:
+        call()
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_report_does_not_follow_links_planted_in_its_folder(tmp_path):
+    from archrisk.report import report
+    from archrisk.report.fixtures import write_synthetic_store
+
+    db = write_synthetic_store(tmp_path / "s.db", n_nas=2, n_manual=2, remedies=False, seeds=(0, 1),
+                               fractions=(0.2,))
+    out, outside = tmp_path / "rep", tmp_path / "outside.html"
+    outside.write_text("keep me")
+    out.mkdir()
+    os.symlink(outside, out / "index.html")
+    index = report(db, out)
+    assert outside.read_text() == "keep me"
+    assert not index.is_symlink() and "<html" in index.read_text().lower()
+    # a linked sub-folder would send every figure elsewhere: refused
+    (out / "figures").rename(tmp_path / "figs")
+    os.symlink(tmp_path / "figs", out / "figures")
+    with pytest.raises(ArchriskError, match="symbolic link"):
+        report(db, out)
