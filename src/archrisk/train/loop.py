@@ -215,7 +215,11 @@ def train(arch: str | ArchSpec, dataset: str | Dataset = "mnist5k", *, recipe: s
                       dropout=rec.dropout, auxiliary=rec.aux_weight > 0)
         key = checkpoint.cache_key({
             "spec": model.spec.to_dict(), "dataset": ds.fingerprint(), "recipe": rec.to_dict(),
-            "epochs": n_epochs, "seed": seed, "init": init.key if init else None, "tag": tag or {}})
+            "epochs": n_epochs, "seed": seed, "init": init.key if init else None, "tag": tag or {},
+            # CPU kernels reduce in a thread-count-dependent order, so training on 1 and 2 threads
+            # gives different models (resnet18 tiny: test acc 0.546 vs 0.521); forcing one order
+            # would slow every run, so the key names the thread count instead.
+            "threads": torch.get_num_threads() if dev.type == "cpu" else None})
         meta = checkpoint.load_cached(key, model) if cache else None
         if meta is not None:
             model.to(dev).eval()
