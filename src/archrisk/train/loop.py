@@ -124,9 +124,11 @@ def _augment(x: torch.Tensor, recipe: Recipe, mirror: bool, gen: torch.Generator
 
 def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int, seed: int,
         device: torch.device, mirror: bool = False, progress: bool = True,
-        adversary=None) -> tuple[list[EpochLog], int]:
+        adversary=None, after_augment=None) -> tuple[list[EpochLog], int]:
     """Train in place; leave the best-validation weights loaded. `adversary(model, x, y) -> (loss, logits)`
-    replaces the clean loss when adversarial training is on (see train/adversarial.py). Returns (history, best epoch)."""
+    replaces the clean loss when adversarial training is on (see train/adversarial.py).
+    `after_augment(x, idx) -> x` transforms each augmented batch given its training-set indices
+    (backdoors stamp their trigger there). Returns (history, best epoch)."""
     gen = torch.Generator().manual_seed(seed + 1)
     model.to(device)
     decay, no_decay = [], []
@@ -150,7 +152,8 @@ def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int
         loss_sum, correct = 0.0, 0
         for b in range(steps_per_epoch):
             idx = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
-            x = _augment(train.x[idx], recipe, mirror, gen).to(device)
+            x = _augment(train.x[idx], recipe, mirror, gen)
+            x = (after_augment(x, idx) if after_augment is not None else x).to(device)
             y = train.y[idx].to(device)
             lr = recipe.lr_min + 0.5 * (recipe.lr - recipe.lr_min) * (1 + math.cos(math.pi * step / total))
             for g in opt.param_groups:
@@ -193,13 +196,17 @@ def train(arch: str | ArchSpec, dataset: str | Dataset = "mnist5k", *, recipe: s
           size: str = "tiny", seed: int = 0, epochs: int | None = None, device: str = "cpu",
           width: float | None = None, params: int | None = None, cache: bool = True,
           progress: bool = True, data_dir: str | None = None, init: TrainResult | None = None,
-          tag: dict | None = None, **recipe_overrides) -> TrainResult:
+          tag: dict | None = None, after_augment=None, **recipe_overrides) -> TrainResult:
     """Train `arch` on `dataset` (or load it from the checkpoint cache) and report accuracies.
 
     `init` fine-tunes from another result's weights; `tag` names any change to the data (e.g. a
     poisoning config) so it enters the cache key alongside the dataset fingerprint.
+    `after_augment(x, idx) -> x` is applied to every augmented training batch (see `fit`); a
+    function cannot be hashed, so it needs a `tag` that names it.
     """
     t0 = time.perf_counter()
+    if after_augment is not None and not tag:
+        raise ArchriskError("train(after_augment=...) needs a tag naming the transform (it enters the cache key)")
     ds = load_dataset(dataset, data_dir=data_dir) if isinstance(dataset, str) else dataset
     if isinstance(recipe, str):  # a named recipe takes the size preset's adjustments
         recipe_overrides = {**dict(get_size(size).recipe), **recipe_overrides}
@@ -234,7 +241,8 @@ def train(arch: str | ArchSpec, dataset: str | Dataset = "mnist5k", *, recipe: s
             from archrisk.train.adversarial import make_adversary  # only when asked for
             adversary = make_adversary(rec)
         history, best_epoch = fit(model, ds.train, ds.val, rec, n_epochs, seed, dev,
-                                  mirror=_mirrors(ds.name), progress=progress, adversary=adversary)
+                                  mirror=_mirrors(ds.name), progress=progress, adversary=adversary,
+                                  after_augment=after_augment)
     val_acc = evaluate(model, ds.val)[1]
     test_acc = evaluate(model, ds.test)[1]
     wall = time.perf_counter() - t0
