@@ -28,6 +28,11 @@ from archrisk.train import augment, checkpoint
 from archrisk.train.recipe import Recipe, get_recipe
 
 
+# No weight decay on batch-norm and bias parameters, as is standard (the study decays all; listed
+# in archrisk.protocol.FIXED and the report's deviations table).
+DECAY_NORM_AND_BIAS = False
+
+
 @dataclass(frozen=True)
 class EpochLog:
     epoch: int
@@ -133,7 +138,7 @@ def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int
     model.to(device)
     decay, no_decay = [], []
     for n, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)  # no decay on BN/bias, as is standard
+        (no_decay if p.ndim <= 1 and not DECAY_NORM_AND_BIAS else decay).append(p)
     opt = torch.optim.SGD([{"params": decay, "weight_decay": recipe.weight_decay},
                            {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr, momentum=recipe.momentum)
     n = len(train)
