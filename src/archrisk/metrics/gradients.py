@@ -121,8 +121,8 @@ def recalibrated(ctx: MetricContext, batches: int) -> tuple[torch.nn.Module, boo
 
 @register_metric(kind="model", config=GradVarConfig, metrics={
     "grad_var": "sum over parameters of the std of clipped per-sample loss gradients (the study's)",
-    "grad_var_per_sqrt_p": "the study's gradient variance over sqrt(parameter count), its bound's scale",
     "grad_var_norm": "gradient variance over the squared norm of the mean gradient",
+    "grad_var_per_sqrt_p": "the study's gradient variance over sqrt(parameter count), its bound's scale",
     "grad_snr": "debiased squared mean gradient norm over the total gradient variance (signal to noise)",
 })
 def gradient_variance(ctx: MetricContext, cfg: GradVarConfig, names: tuple[str, ...]) -> dict[str, Estimate]:

@@ -141,8 +141,8 @@ def deflated_trace(matvec: Callable[[torch.Tensor], torch.Tensor], run: Lanczos,
 
 @register_metric(kind="model", config=HessianConfig, metrics={
     "hessian_top": "largest (algebraic) eigenvalue of the loss Hessian w.r.t. the weights (Lanczos)",
-    "hessian_min": "most negative eigenvalue of the loss Hessian w.r.t. the weights (Lanczos on -H)",
     "hessian_trace": "trace of the loss Hessian w.r.t. the weights (deflated Hutchinson)",
+    "hessian_min": "most negative eigenvalue of the loss Hessian w.r.t. the weights (Lanczos on -H)",
 })
 def hessian(ctx: MetricContext, cfg: HessianConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
     fn = ModelFn(ctx.model)
