@@ -69,6 +69,7 @@ _TROJANNN = {
     "trigger_lr": Setting(0.015),
     "trigger_optim": Setting("sign"),
     "trigger_threshold": Setting(5.0),
+    "trigger_loss": Setting("l2"),
 }
 
 ATTACKS: dict[str, dict[str, Setting]] = {
