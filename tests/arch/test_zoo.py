@@ -37,11 +37,11 @@ def test_every_architecture_builds_at_tiny(name: str, shape: tuple[int, int, int
 
 def test_registry_covers_the_study() -> None:
     nas = {m.name for m in list_models(group="nas")}
-    assert {"nasnet", "amoebanet", "enas", "darts_v2", "snas_mild", "pc_darts", "pdarts", "drnas", "sgas",
-            "random"} <= nas
+    assert {"nasnet", "amoebanet", "enas", "darts_v2", "snas_mild", "pc_darts", "pdarts", "drnas", "sgas"} <= nas
     assert {m.name for m in list_models(group="manual")} == {
         "resnet18", "vgg13_bn", "densenet121", "resnext50_32x4d", "wide_resnet50_2", "dla34", "bit"}
     assert {m.name for m in list_models(group="remedy")} == {"darts_i", "darts_ii", "darts_iii"}
+    assert {m.name for m in list_models(group="random")} == {"random"}  # the control, not a searched cell
     assert set(PINNED) == set(NAMES), "pin the parameter count of every new architecture"
 
 
@@ -66,6 +66,12 @@ def test_params_target_picks_matching_width() -> None:
 def test_random_cells_are_seeded_and_distinct() -> None:
     a, b, c = resolve("random(1)"), resolve("random(1)"), resolve("random(2)")
     assert a.genotype == b.genotype and a.genotype != c.genotype
+
+
+def test_random_cells_form_their_own_group() -> None:
+    # NAS vs random cells of the same space is the study's selection question: never pool them
+    assert {resolve("random(3)").group, resolve("random").group} == {"random"}
+    assert resolve("darts_v2").group == "nas"
 
 
 def test_custom_genotype_and_flops() -> None:

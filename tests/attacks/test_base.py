@@ -17,9 +17,11 @@ from archrisk.meaning import Meaning, matches
 
 # The smallest settings at which each attack does real work on digits.
 TINY = {
-    "pgd": dict(n=20), "pgd_l2": dict(n=20), "apgd": dict(n=20, steps=5), "nes": dict(n=10, queries=43),
+    "pgd": dict(n=20), "pgd_l2": dict(n=20), "apgd": dict(n=20, steps=5), "nes": dict(n=10, queries=43, pop=10),
+    "nes_matched": dict(n=10, queries=43),
     "label_flip": dict(fraction=0.1, retrain_epochs=1), "badnets": dict(finetune_epochs=1),
     "blended": dict(finetune_epochs=1), "trojannn": dict(finetune_epochs=1, trigger_steps=3, trigger_images=16),
+    "trojannn_strong": dict(finetune_epochs=1, trigger_steps=3, trigger_images=16),
     "knockoff": dict(budgets=[20, 40], thief_epochs=1),
     "loss_threshold": dict(n=20), "boundary": dict(n=10, iters=1, evals=8, bisect=4), "lira": dict(n=20, shadows=1),
 }

@@ -163,7 +163,8 @@ def test_apgd_at_least_as_strong_as_pgd(mlp_victim, digits):
 
 def test_nes_success_rises_with_queries_and_needs_none_of_the_gradient(mlp_victim, digits):
     ctx = context(mlp_victim, digits)
-    rates = [get_attack("nes", n=60, eps=0.15, alpha=0.03, queries=q, targeted=False)(ctx).metrics for q in (1, 64, 400)]
+    rates = [get_attack("nes", n=60, eps=0.15, alpha=0.03, queries=q, pop=10, targeted=False)(ctx).metrics
+             for q in (1, 64, 400)]
     s = [m["success_rate"] for m in rates]
     assert s[0] == 0.0 and s[1] < s[2] and s[2] > 0.5, s
     assert rates[2]["mean_queries"] <= 400
@@ -222,3 +223,79 @@ def test_eval_mode_is_set_and_restored(digits_victim, digits):
     model.eval()
     assert seen and not any(seen)  # attacked in eval mode
     assert r.flags["victim_in_train_mode"]
+
+
+class _FirstPixels(nn.Module):
+    """logits = scale * (the first three pixels): confidences known in closed form at every point."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = scale
+        self.classifier = nn.Linear(3, 3)  # unused; victims carry a classifier
+
+    def forward(self, x):
+        return self.scale * x.flatten(1)[:, :3]
+
+
+def test_alpha_follows_eps_unless_given_and_warns_when_short():
+    assert get_attack("pgd").alpha == pytest.approx(2 / 255)  # the study's step at its eps
+    assert get_attack("pgd", eps=0.3).alpha == pytest.approx(0.075)
+    assert get_attack("pgd", eps=0.3, alpha=0.1).alpha == 0.1
+    assert get_attack("pgd_l2").alpha == pytest.approx(0.1) and get_attack("pgd_l2", eps=2.0).alpha == pytest.approx(0.4)
+    assert get_attack("pgd", eps=0.3).at_eps(0.1).alpha == pytest.approx(0.025)
+    with pytest.warns(UserWarning, match="cannot reach eps"):
+        get_attack("pgd", eps=0.3, alpha=2 / 255)
+    with pytest.warns(UserWarning, match="cannot reach eps"):
+        get_attack("nes", eps=0.3, alpha=0.01)
+
+
+@pytest.mark.parametrize("scale,confident", [(3.0, False), (6.0, True)])
+def test_pgd_records_both_success_rules(digits, scale, confident):
+    """Every input reaches the corner x_target = 1, others = 0, where the target probability is
+    e^s / (e^s + 2): 0.909 at s = 3 (argmax only), 0.995 at s = 6 (the study's > 0.99 rule too)."""
+    from dataclasses import replace
+
+    from archrisk.data import Split
+
+    x = torch.zeros(20, *digits.shape)
+    x.view(20, -1)[:, :3] = torch.tensor([0.6, 0.4, 0.2])  # class 0; least likely: class 2
+    ds = replace(digits, test=Split(x, torch.zeros(20, dtype=torch.long)), content_digest="")
+    ctx = context(wrap(_FirstPixels(scale), ds), ds)
+    for criterion in ("argmax", "confident"):
+        m = get_attack("pgd", n=20, eps=1.0, criterion=criterion, probe=0)(ctx).metrics
+        assert m["success_rate_argmax"] == 1.0
+        assert m["success_rate_confident"] == (1.0 if confident else 0.0)
+        assert m["success_rate"] == m[f"success_rate_{criterion}"]  # the headline follows `criterion`
+
+
+def test_nes_spends_the_study_budget_by_default(mlp_victim, digits):
+    """Defaults: 7 estimates of 400 queries each plus 8 success checks = 2,808 queries for an input
+    that resists, against the least-likely and the most-likely-wrong target."""
+    robust = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    with torch.no_grad():
+        robust[1].weight.zero_()
+        robust[1].bias.copy_(torch.arange(10.0))  # always class 9: nothing the attacker does matters
+    x = digits.test.x[digits.test.y == 9][:3]
+    model = _Counting(robust)
+    out = nes(model, x, torch.full((3,), 9), torch.zeros(3, dtype=torch.long), eps=8 / 255, alpha=2 / 255,
+              queries=get_attack("nes").queries, pop=get_attack("nes").pop, sigma=1e-3,
+              gen=torch.Generator().manual_seed(0))
+    assert out.queries.tolist() == [2808] * 3 and model.seen == 3 * 2808
+    assert not out.success.any()
+    atk = get_attack("nes", n=3, probe=0)
+    ds_victim = wrap(robust, digits)
+    m = atk(context(ds_victim, digits)).metrics
+    assert m["mean_queries"] == 2808 and m["mean_queries_most_likely_wrong"] == 2808
+    assert "success_rate_most_likely_wrong" in m
+    old = get_attack("nes_matched", n=3, probe=0)(context(ds_victim, digits)).metrics
+    assert old["mean_queries"] <= 400 and "success_rate_most_likely_wrong" not in old
+
+
+class _Counting(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.seen = inner, 0
+
+    def forward(self, x):
+        self.seen += len(x)
+        return self.inner(x)

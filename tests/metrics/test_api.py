@@ -15,8 +15,8 @@ from archrisk.metrics import base as registry
 from archrisk.train import EpochLog, TrainResult, get_recipe, train
 from metric_fixtures import convnet, linear, make_split, mlp
 
-MODEL_METRICS = ["hessian_top", "hessian_trace", "input_grad_norm", "lipschitz", "grad_var", "grad_var_norm",
-                 "ntk_cond", "ntk_min", "ntk_max", "ntk_trace"]
+MODEL_METRICS = ["hessian_top", "hessian_trace", "hessian_min", "input_grad_norm", "lipschitz", "grad_var",
+                 "grad_var_norm", "grad_var_per_sqrt_p", "grad_snr", "ntk_cond", "ntk_min", "ntk_max", "ntk_trace"]
 
 
 def test_registry_lists_every_family():

@@ -71,3 +71,24 @@ def test_batches_and_seeds():
 def test_too_large_a_batch_is_refused_with_its_size():
     with pytest.raises(ResourceError, match=r"NTK on 30 images x 75 parameters needs about .* GB"):
         measure(mlp(), make_split(30), ["ntk_cond"], ntk_samples=30, memory_limit_gb=1e-6)
+
+
+def test_gram_is_formed_in_float64():
+    # rows sharing a large common part: the eigenvalues that set the condition number are ~1e-6 of
+    # the largest, below float32's resolution of the Gram entries
+    gen = torch.Generator().manual_seed(0)
+    x = (0.5 + 1e-3 * torch.randn(5, 1, 2, 4, generator=gen)).float()
+    K = empirical_ntk(linear(bias=False).eval(), x)
+    x64 = x.flatten(1).double()
+    expected = torch.linalg.eigvalsh(x64 @ x64.T)
+    got = torch.linalg.eigvalsh(K)
+    assert K.dtype == torch.float64
+    assert torch.allclose(got[:2], expected[:2], rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("chunk", [1, 4])
+def test_loop_and_vmap_paths_agree(chunk):
+    split = make_split(6, seed=3)
+    model = mlp(seed=1).eval()
+    assert torch.allclose(empirical_ntk(model, split.x, chunk=chunk, loop=True),
+                          empirical_ntk(model, split.x, chunk=chunk, loop=False), rtol=1e-6, atol=1e-7)

@@ -285,3 +285,27 @@ def test_groups_a_study_names_are_compared_like_nas_vs_manual(tmp_path):
         assert (a["arm_a mean"], a["arm_b mean"], a["arm_a - arm_b"], a["permutation p"]) == \
             (b["NAS mean"], b["manual mean"], b["NAS - manual"], b["permutation p"])
     assert "study_groups" not in base.read_text()  # no section when the store has no groups of its own
+
+
+def test_deviations_table_lists_a_deviation_from_the_config(tmp_path):
+    from archrisk.report.deviations import collect
+
+    w = FixtureWriter(tmp_path / "s.db")
+    study_pgd = {"eps": 8 / 255, "alpha": 2 / 255, "steps": 7, "n": 1000, "targeted": True, "target": "least_likely",
+                 "criterion": "confident", "random_start": False}
+    w.job("attack", "pgd", "evasion", "darts_v2", "nas", 0, {}, {"success_rate": 0.5}, {"config": study_pgd})
+    w.job("attack", "pgd", "evasion", "resnet18", "manual", 0, {"eps": 0.3}, {"success_rate": 0.5},
+          {"config": {**study_pgd, "eps": 0.3, "alpha": 0.075}})
+    w.job("train", "train", "train", "resnet18", "manual", 0, {}, {"epochs": 6.0}, recipe={"batch_size": 96})
+    index = report(w.close(), tmp_path / "out")
+    rows = {r["setting"]: r for r in _csv(index.parent / "tables" / "deviations.csv")}
+    assert rows["pgd.eps"]["this run"] == "0.3" and rows["pgd.eps"]["reason"] == "set in the study file"
+    assert rows["pgd.eps"]["jobs"] == "1"  # the job at the study's settings is not a deviation
+    assert rows["pgd.alpha"]["reason"] != "set in the study file"  # followed eps: archrisk's default rule
+    assert "pgd.steps" not in rows and "pgd.criterion" not in rows
+    assert rows["recipe.epochs"]["the study"] == "200" and rows["recipe.epochs"]["this run"] == "6"
+    assert "recipe.batch_size" not in rows
+    assert "weight decay on batch-norm and bias parameters" in rows  # a code-level difference, for the victims
+    check_report(index)
+    # no attack jobs and no victims: nothing to list
+    assert collect(__import__("archrisk.report.data", fromlist=["load_store"]).load_store(FixtureWriter(tmp_path / "e.db").close())) == []

@@ -35,6 +35,14 @@ def test_arch_entries_by_name_genotype_and_label():
     assert s.labels() == ["resnet18", "mine"] and s.archs[1].group == "remedy"
 
 
+def test_random_cells_are_planned_in_their_own_group():
+    from archrisk.runner.plan import plan
+
+    s = parse_study(study_toml(archs=("darts_v2", "random(4)", "random")))
+    groups = {j.arch: j.arch_group for j in plan(s) if j.kind == "train"}
+    assert groups == {"darts_v2": "nas", "random(4)": "random", "random": "random"}
+
+
 BAD = [
     ('seeds = [0, 1]', 'seeds = [0, -1]', "seeds"),
     ('seeds = [0, 1]', 'seeds = [0, 0]', "seeds"),

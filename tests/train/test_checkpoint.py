@@ -25,6 +25,18 @@ def test_second_call_is_a_cache_hit_with_identical_weights(digits) -> None:
     assert c.key != a.key and not c.from_cache
 
 
+def test_thread_count_enters_the_cache_key(digits) -> None:
+    # training differs between thread counts, so a model trained on 2 threads must not be served
+    # to a 1-thread run as if it were the same
+    from archrisk.train.loop import torch_threads
+
+    with torch_threads(1):
+        one = train("resnet18", digits, size="tiny", seed=13, epochs=0, progress=False)
+    with torch_threads(2):
+        two = train("resnet18", digits, size="tiny", seed=13, epochs=0, progress=False)
+    assert one.key != two.key and not two.from_cache
+
+
 def test_flipped_bytes_are_detected_and_the_model_rebuilt(digits, caplog) -> None:
     first = train("darts_v2", digits, size="tiny", seed=5, epochs=1, progress=False)
     path = checkpoint_dir() / f"{first.key}.safetensors"

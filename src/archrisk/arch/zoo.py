@@ -42,7 +42,9 @@ SIZES: dict[str, SizePreset] = {p.name: p for p in (
     SizePreset("paper", C=36, layers=20, width=1.0, epochs=200, description="the study's scale (GPU)"),
 )}
 
-_NAS_GROUP = {"darts_i": "remedy", "darts_ii": "remedy", "darts_iii": "remedy"}
+# Random cells are the control of the study's question (does NAS *select* vulnerable cells?), so they
+# form their own group rather than counting as NAS.
+_NAS_GROUP = {"darts_i": "remedy", "darts_ii": "remedy", "darts_iii": "remedy", "random": "random"}
 _RANDOM_RE = re.compile(r"^random\((\d{1,9})\)$")
 
 
@@ -52,7 +54,7 @@ class ArchSpec:
 
     name: str  # registry name, 'random(k)', or 'custom-<hash>'
     kind: str  # 'cell' | 'manual'
-    group: str  # 'nas' | 'manual' | 'remedy' | 'custom'
+    group: str  # 'nas' | 'random' | 'manual' | 'remedy' | 'custom'
     size: str
     genotype: Genotype | None = None
     C: int | None = None
@@ -130,7 +132,7 @@ def resolve(arch: str | Genotype | ArchSpec, size: str = "tiny", width: float | 
         return resolve_remedy(text, size)
     m = _RANDOM_RE.match(text)
     if m:
-        return ArchSpec(text, "cell", "nas", size, random_genotype(int(m.group(1))), preset.C, preset.layers)
+        return ArchSpec(text, "cell", "random", size, random_genotype(int(m.group(1))), preset.C, preset.layers)
     if text not in _REGISTRY:
         raise UnknownNameError("architecture", text, [*_REGISTRY, "random(<seed>)", "Genotype(...)"])
     entry = _REGISTRY[text]

@@ -6,7 +6,10 @@ return an `Outcome`; the registered configs pick the samples and targets, batch,
 Success (per sample, at any iterate; the sample is then frozen, so "iterations" is the study's
 "iterations to success"): targeted - the target class is the argmax; untargeted - the argmax is
 not the true class. `criterion="confident"` adds the study's stricter rule: that class's
-probability is > 0.99 (which mixes calibration into robustness; hence not the default).
+probability is > 0.99 (which mixes calibration into robustness; hence not the default). PGD
+judges both rules in the same run (a sample keeps going until the stricter one holds, its
+adversarial example being where the `criterion` rule first held): `success_rate` is the
+`criterion`'s, `success_rate_argmax` and `success_rate_confident` are both, always.
 
 Metrics: success_rate over the n attacked inputs (the first n correctly classified test images),
 mean_iters over the successes, robust_acc = share of attacked inputs still classified correctly
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -40,6 +44,8 @@ class Outcome:
     iters: torch.Tensor  # [N] int64: iterate at which success was first reached (0 = clean), -1 = never
     queries: torch.Tensor  # [N] int64: model evaluations spent on each sample
     nonfinite: bool = False  # some input gradient was NaN/inf (then replaced by 0)
+    # success under each rule ('argmax', 'confident') when the core judged both in one run
+    success_by: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
 
 def succeeded(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, confident: bool) -> torch.Tensor:
@@ -97,17 +103,22 @@ def _grad(model, x: torch.Tensor, y, target) -> tuple[torch.Tensor, torch.Tensor
 
 def pgd(model, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None, *, eps: float,
         alpha: float, steps: int, norm: str = "linf", confident: bool = False, early_stop: bool = True,
-        start: torch.Tensor | None = None) -> Outcome:
+        start: torch.Tensor | None = None, both: bool = False) -> Outcome:
     """Projected gradient ascent on `objective` (Madry et al. 2018). `start` replaces the clean start
     (a random start, or a fixed one for comparisons). Cost: steps + 1 forwards, steps backwards.
-    early_stop=False runs every sample for all steps and judges success at the last iterate."""
+    early_stop=False runs every sample for all steps and judges success at the last iterate.
+    both=True also judges the other success rule in the same run (`Outcome.success_by`): samples
+    run until the stricter, confident rule holds, while x_adv, iters and queries stay those of
+    the `confident` rule asked for (what an attacker using that rule would stop at)."""
     x0 = x.detach()
     xa = x0.clone() if start is None else start.detach().clone()
     n = len(x0)
-    success = torch.zeros(n, dtype=torch.bool, device=x0.device)
-    iters = torch.full((n,), -1, dtype=torch.long, device=x0.device)
+    first = {r: torch.full((n,), -1, dtype=torch.long, device=x0.device) for r in (False, True)}  # by rule
+    at_end = {r: torch.zeros(n, dtype=torch.bool, device=x0.device) for r in (False, True)}
+    x_out = xa.clone()
     queries = torch.zeros(n, dtype=torch.long, device=x0.device)
     active = torch.arange(n, device=x0.device)
+    stop_rule = True if both else confident
     nonfinite = False
     for t in range(steps + 1):
         sel = slice(None) if len(active) == n else active  # a view while every sample is in play
@@ -118,21 +129,32 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = N
         else:
             logits, _, g, bad = _grad(model, xa[sel], ya, ta)
             nonfinite |= bad
-        queries[sel] += 1
-        ok = succeeded(logits, ya, ta, confident)
-        iters[active[ok & (iters[sel] < 0)]] = t
+        pending = first[confident][sel] < 0
+        queries[sel] += pending.long()  # samples past the asked-for rule's success spend nothing more
+        ok = {r: succeeded(logits, ya, ta, r) for r in (False, True)}
+        new = ok[confident] & pending
+        x_out[active[new]] = xa[sel][new]
+        for r in (False, True):
+            first[r][active[ok[r] & (first[r][sel] < 0)]] = t
         if t == steps:
-            success[sel] = ok
+            for r in (False, True):
+                at_end[r][sel] = ok[r]
             break
-        if early_stop and bool(ok.any()):
-            success[active[ok]] = True
-            keep = ~ok
+        if early_stop and bool(ok[stop_rule].any()):
+            keep = ~ok[stop_rule]
             active, g = active[keep], g[keep]
             if len(active) == 0:
                 break
             sel = active
         xa[sel] = project(xa[sel] + alpha * ascent(g, norm), x0[sel], eps, norm)
-    return Outcome(xa, success, iters, queries, nonfinite)
+    if early_stop:
+        success = {r: first[r] >= 0 for r in (False, True)}
+        miss = ~success[confident]
+        x_out[miss] = xa[miss]  # never succeeded: the last iterate
+    else:
+        success, x_out = at_end, xa
+    by = {"argmax": success[False], "confident": success[True]} if both else {}
+    return Outcome(x_out, success[confident], first[confident], queries, nonfinite, by)
 
 
 def apgd_checkpoints(steps: int) -> set[int]:
@@ -248,6 +270,9 @@ class _Evasion(Attack):
         "clean_acc": Meaning(0, False, (), "victim's clean test accuracy (0..1)"),
         "probe_wins": Meaning(0, False, (), "failed inputs a random probe of the ball fooled (gradient-masking check)"),
         "n": Meaning(description="inputs attacked (count)"),
+        # both success rules of one run, and further target modes (success_rate_most_likely_wrong, ...)
+        "success_rate_*": Meaning(1, False, ("C1",), "share of attacked inputs fooled under that rule or target (0..1)"),
+        "mean_queries_*": Meaning(0, False, (), "mean model queries per attacked input for that target"),
     }
     eps: float = 8 / 255  # perturbation budget (the study's L-inf 8/255)
     n: int = 1000  # correctly classified test inputs attacked (the study: 1000)
@@ -255,11 +280,17 @@ class _Evasion(Attack):
     target: str = "least_likely"  # least_likely (study's worst case) | most_likely_wrong (best case) | random
     criterion: str = "argmax"  # argmax | confident (the study's: target probability > 0.99 too)
     curve_eps: tuple[float, ...] = ()  # also report success / robust accuracy at these budgets
+    # further target modes attacked on the same inputs (targeted only), recorded as
+    # success_rate_<mode> and mean_queries_<mode>; e.g. the study's best case beside its worst
+    extra_targets: tuple[str, ...] = ()
     probe: int = 8  # random points of the eps-ball tried where the attack failed (gradient-masking check)
     batch_size: int = 256
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "curve_eps", tuple(self.curve_eps))  # lists from Python or --set
+        object.__setattr__(self, "extra_targets", tuple(self.extra_targets))
+        for mode in self.extra_targets:
+            choice(self.name, "extra_targets", mode, TARGETS)
         # L-inf budgets live on [0, 1] pixels; an L2 budget may exceed 1, but never infinity
         top = 1.0 if self.norm == "linf" else math.inf
         require(self.name, "eps", self.eps, 0 <= self.eps <= top and math.isfinite(self.eps),
@@ -274,6 +305,17 @@ class _Evasion(Attack):
         choice(self.name, "norm", self.norm, NORMS)
 
     norm: ClassVar[str] = "linf"  # subclasses with a norm parameter override it as a field
+    alpha_ratio: ClassVar[float] = 0.25  # default step / eps (the study's 2/255 : 8/255)
+
+    def _resolve_alpha(self, steps: int) -> None:
+        """A step size left unset follows eps; warn when steps x alpha < eps (the iterates cannot reach
+        the edge of the ball, so the attack is weaker than the budget it reports)."""
+        if self.alpha is None:
+            object.__setattr__(self, "alpha", self.eps * self.alpha_ratio)
+        require(self.name, "alpha", self.alpha, self.alpha >= 0, ">= 0")
+        if steps * self.alpha < self.eps:
+            warnings.warn(f"attack {self.name!r}: {steps} steps x alpha={self.alpha:.4g} cannot reach "
+                          f"eps={self.eps:.4g}; raise alpha or steps (or leave alpha unset: eps/4)", stacklevel=4)
 
     def _core(self, model, x, y, target, eps: float, gen: torch.Generator) -> Outcome:
         raise NotImplementedError
@@ -283,7 +325,7 @@ class _Evasion(Attack):
         2/255 : 8/255), so that larger budgets are reachable within the same number of steps."""
         alpha = getattr(self, "alpha", None)
         scale = {"alpha": alpha * eps / self.eps} if alpha is not None and self.eps > 0 else {}
-        return dataclasses.replace(self, eps=eps, curve_eps=(), **scale)
+        return dataclasses.replace(self, eps=eps, curve_eps=(), extra_targets=(), **scale)
 
     def _attack(self, model, x, y, target, eps, ctx: AttackContext) -> Outcome:
         gen = ctx.generator(2)
@@ -292,15 +334,19 @@ class _Evasion(Attack):
                  for i in range(0, len(x), self.batch_size)]
         if any(p.nonfinite for p in parts):
             ctx.flag("nonfinite_grad")
-        return Outcome(*(torch.cat([getattr(p, k).cpu() for p in parts]) for k in ("x_adv", "success", "iters", "queries")))
+        by = {r: torch.cat([p.success_by[r].cpu() for p in parts]) for r in parts[0].success_by} if parts else {}
+        return Outcome(*(torch.cat([getattr(p, k).cpu() for p in parts]) for k in ("x_adv", "success", "iters", "queries")),
+                       success_by=by)
 
     def _summary(self, model, out: Outcome, y: torch.Tensor, ctx: AttackContext) -> dict[str, float]:
         pred = logits_of(model, out.x_adv, ctx.device).argmax(1)
         won = out.iters[out.success]
+        rates = {f"success_rate_{r}": ok.float().mean().item() if len(y) else float("nan")
+                 for r, ok in out.success_by.items()}
         return {"success_rate": out.success.float().mean().item() if len(y) else float("nan"),
                 "mean_iters": won.float().mean().item() if len(won) else float("nan"),
                 "robust_acc": (pred == y).float().mean().item() if len(y) else float("nan"),
-                "mean_queries": out.queries.float().mean().item() if len(y) else float("nan")}
+                "mean_queries": out.queries.float().mean().item() if len(y) else float("nan"), **rates}
 
     def _probe(self, model, x, y, target, out: Outcome, ctx: AttackContext) -> int:
         """Samples the attack failed on but random points of the same ball fool: a sign of gradient
@@ -332,6 +378,12 @@ class _Evasion(Attack):
         ctx.flag("gradient_masking", probe_wins > 0)
         metrics = {**self._summary(model, out, y, ctx), "n": len(idx), "clean_acc": clean_acc,
                    "probe_wins": probe_wins}
+        for mode in self.extra_targets if self.targeted else ():
+            if mode == self.target:
+                continue
+            other = pick_targets(logits_of(model, x, ctx.device), y, mode, ctx.generator(4))
+            row = self._summary(model, self._attack(model, x, y, other, self.eps, ctx), y, ctx)
+            metrics.update({f"{k}_{mode}": row[k] for k in ("success_rate", "mean_queries")})
         curve = []
         for e in self.curve_eps:
             atk = self.at_eps(e)
@@ -348,19 +400,19 @@ class PGD(_Evasion):
     """L-inf PGD, the study's default: targeted, eps 8/255, step 2/255, 7 steps, no random start."""
 
     name: ClassVar[str] = "pgd"
-    alpha: float = 2 / 255  # step size
+    alpha: float | None = None  # step size; None: eps * alpha_ratio (eps/4, the study's 2/255 at 8/255)
     steps: int = 7
     random_start: bool = False  # the study starts from the clean input
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.name, "alpha", self.alpha, self.alpha >= 0, ">= 0")
         require(self.name, "steps", self.steps, self.steps >= 1, ">= 1 (0 steps would attack nothing)")
+        self._resolve_alpha(self.steps)
 
     def _core(self, model, x, y, target, eps, gen):
         start = random_start(x, eps, self.norm, gen) if self.random_start else None
         return pgd(model, x, y, target, eps=eps, alpha=self.alpha, steps=self.steps, norm=self.norm,
-                   confident=self.criterion == "confident", start=start)
+                   confident=self.criterion == "confident", start=start, both=True)
 
 
 @register_attack
@@ -370,8 +422,8 @@ class PGDL2(PGD):
 
     name: ClassVar[str] = "pgd_l2"
     norm: ClassVar[str] = "l2"
+    alpha_ratio: ClassVar[float] = 0.2  # 0.1 at the default eps 0.5
     eps: float = 0.5
-    alpha: float = 0.1
     steps: int = 10
 
 
@@ -402,21 +454,38 @@ class APGD(_Evasion):
 @register_attack
 @dataclass(frozen=True)
 class NES(_Evasion):
-    """Black-box L-inf PGD with NES gradient estimates from output probabilities (the study: 400 queries)."""
+    """Black-box L-inf PGD with NES gradient estimates from output probabilities, at the study's
+    budget: 400 queries per gradient estimate (200 antithetic pairs, its `query_num=400`), 7
+    iterations, i.e. 7 x (400 + 1 success check) + the final check = 2,808 queries per input
+    (autovul/vision/optim/pgd.py: `gen_seq`/`calc_seq`, PGD's 7 iterations), against both the
+    least-likely and the most-likely-wrong target. `nes_matched` is the 400-queries-in-all variant."""
 
     name: ClassVar[str] = "nes"
-    alpha: float = 2 / 255
-    queries: int = 400  # per-sample budget, success checks included
-    pop: int = 10  # antithetic pairs per gradient estimate (2*pop queries)
-    sigma: float = 1e-3  # smoothing radius of the estimate
+    alpha: float | None = None  # step size; None: eps/4 (the study's 2/255 at 8/255)
+    queries: int = 7 * (2 * 200 + 1) + 1  # per-sample budget, success checks included (2,808)
+    pop: int = 200  # antithetic pairs per gradient estimate (2*pop queries; the study: 400)
+    sigma: float = 1e-3  # smoothing radius of the estimate (the study's 1e-3)
+    extra_targets: tuple[str, ...] = ("most_likely_wrong",)  # the study's best case beside the worst
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.name, "alpha", self.alpha, self.alpha >= 0, ">= 0")
         require(self.name, "queries", self.queries, self.queries >= 1, ">= 1")
         require(self.name, "pop", self.pop, self.pop >= 1, ">= 1")
         require(self.name, "sigma", self.sigma, self.sigma > 0, "> 0")
+        self._resolve_alpha((self.queries - 1) // (2 * self.pop + 1))  # gradient steps the budget allows
 
     def _core(self, model, x, y, target, eps, gen):
         return nes(model, x, y, target, eps=eps, alpha=self.alpha, queries=self.queries, pop=self.pop,
                    sigma=self.sigma, gen=gen, confident=self.criterion == "confident")
+
+
+@register_attack
+@dataclass(frozen=True)
+class NESMatched(NES):
+    """NES on a 400-query budget in all (about 1/7 of the study's), small estimates and many steps:
+    archrisk's earlier default, kept for budget-matched comparisons with other black-box attacks."""
+
+    name: ClassVar[str] = "nes_matched"
+    queries: int = 400  # per-sample budget, success checks included
+    pop: int = 10  # 20 queries per estimate, so 19 steps fit the budget
+    extra_targets: tuple[str, ...] = ()

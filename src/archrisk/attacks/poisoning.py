@@ -30,12 +30,13 @@ def flip_labels(y: torch.Tensor, fraction: float, num_classes: int, gen: torch.G
 
 
 def retrain(ctx: AttackContext, ds: Dataset, tag: dict, epochs: int | None = None, init: TrainResult | None = None,
-            **recipe_overrides) -> TrainResult:
-    """Train the context's architecture on a modified dataset, seeded and cached like the victim."""
+            after_augment=None, **recipe_overrides) -> TrainResult:
+    """Train the context's architecture on a modified dataset, seeded and cached like the victim
+    (`after_augment`: a per-batch transform, see `archrisk.train.train`)."""
     recipe = ctx.recipe.with_(**recipe_overrides) if recipe_overrides else ctx.recipe
     return train(ctx.architecture(), ds, recipe=recipe, size=ctx.size, seed=ctx.seed,
                  epochs=epochs if epochs is not None else ctx.victim().epochs, device=str(ctx.device),
-                 cache=ctx.cache, progress=ctx.progress, init=init, tag=tag)
+                 cache=ctx.cache, progress=ctx.progress, init=init, tag=tag, after_augment=after_augment)
 
 
 @register_attack

@@ -1,23 +1,30 @@
-"""Loss smoothness in weight space: top Hessian eigenvalue and Hessian trace.
+"""Loss smoothness in weight space: extreme Hessian eigenvalues and Hessian trace.
 
 The Hessian is that of the mean cross-entropy over `hessian_samples` random training images, in
 eval mode, with respect to every parameter. It is never formed: only Hessian-vector products.
 
-- Top eigenvalue (largest algebraic): Lanczos with full reorthogonalisation from a random start,
-  stopped when the a-posteriori error bound of the top Ritz value, min(r, r^2 / gap) with
-  r = |beta_k s_k| the Ritz residual, falls below `hessian_tol * |theta|`. For a symmetric
-  matrix this bounds the distance to a true eigenvalue, which makes the tolerance mean the same
-  thing on every model; it needs far fewer products than power iteration (PyHessian) for the
-  same accuracy, because Krylov methods converge with the square root of the eigen-gap ratio.
+Sign convention: `hessian_top` is the largest *algebraic* eigenvalue (the sharpest upward
+curvature); PyHessian reports the dominant one (largest in magnitude), which differs when the
+most negative eigenvalue is larger in size. `hessian_min` is the most negative (smallest
+algebraic) eigenvalue, from Lanczos on -H: with both, either convention can be read off.
+
+- Extreme eigenvalues: Lanczos with full reorthogonalisation from a random start, stopped when
+  the residual norm of the top Ritz pair, r = ||H v - theta v|| = |beta_k s_k|, falls below
+  `hessian_tol * |theta|`. For a symmetric matrix r bounds the distance from theta to *some*
+  eigenvalue (whatever the spectrum), so the tolerance means the same on every model. (The
+  sharper r^2 / gap needs the true gap to the rest of the spectrum; the Ritz gap that stands in
+  for it is larger whenever an eigenvalue is not yet resolved, and then the "bound" is not one.)
 - Trace: Hutchinson with Rademacher probes, deflated by the Lanczos basis Q (as in Hutch++):
   tr(H) = tr(Q^T H Q) + tr((I-P) H (I-P)) with P = QQ^T; the first term is the sum of the
-  Lanczos alphas (exact), the second is estimated by z^T(I-P)H(I-P)z. The large eigenvalues
-  that make plain Hutchinson noisy sit in Q, so the remaining variance is small.
+  Lanczos alphas (exact), the second is estimated by z^T(I-P)H(I-P)z. Probes are added
+  `hessian_probes` at a time until the standard error is at most `hessian_trace_rse` of the
+  estimate or `hessian_probes_max` are spent.
 
-With `hessian_batches` > 1 the computation is repeated on disjoint random batches; the value is
-the batch mean and the standard error the batch spread (data noise included). With one batch the
-trace's error is the probes' standard error and the top eigenvalue has none (its Lanczos error
-bound is in `extra`).
+With `hessian_batches` > 1 the computation is repeated on disjoint random batches; eigenvalues
+are the batch mean with the batch spread as standard error (data noise included; none for one
+batch, whose Lanczos residual bound is in `extra`). The trace's standard error is that of its
+probes (the estimator's own noise, which `hessian_trace_rse` controls), combined over batches;
+the spread of the batch means (data noise) is in `extra` as `batch_spread`.
 """
 from __future__ import annotations
 
@@ -41,13 +48,15 @@ class HessianConfig:
     hessian_samples: int = 64  # images per batch; the Hessian is that of their mean loss
     hessian_batches: int = 2  # independent batches (value = mean, stderr = spread)
     hessian_iters: int = 40  # Lanczos step budget per batch
-    hessian_tol: float = 1e-3  # relative error bound on the top eigenvalue; 0 runs the full budget
-    hessian_probes: int = 8  # Rademacher probes per batch for the deflated trace estimate
+    hessian_tol: float = 1e-3  # relative residual bound on the top eigenvalue; 0 runs the full budget
+    hessian_probes: int = 8  # Rademacher probes per round for the deflated trace estimate
+    hessian_trace_rse: float = 0.1  # add probe rounds until the trace's SE <= this share of it; 0: one round
+    hessian_probes_max: int = 256  # probes per batch at most when chasing hessian_trace_rse
     hessian_chunk: int = 128  # images per forward pass (bounds memory; larger batches are chunked)
 
     def __post_init__(self) -> None:
         require(self, counts=("hessian_samples", "hessian_batches", "hessian_iters", "hessian_probes",
-                              "hessian_chunk"), nonneg=("hessian_tol",))
+                              "hessian_probes_max", "hessian_chunk"), nonneg=("hessian_tol", "hessian_trace_rse"))
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ class Lanczos:
     ritz: np.ndarray  # Ritz values, descending
     alphas: np.ndarray  # diagonal of the tridiagonal matrix (sum = tr(Q^T H Q))
     basis: torch.Tensor  # [k, P] orthonormal Krylov basis Q
-    error_bound: float  # bound on |top Ritz value - nearest eigenvalue|
+    error_bound: float  # residual norm of the top Ritz pair: >= |top Ritz value - nearest eigenvalue|
     steps: int
     converged: bool
 
@@ -78,9 +87,8 @@ def lanczos(matvec: Callable[[torch.Tensor], torch.Tensor], dim: int, iters: int
         for _ in range(2):  # full reorthogonalisation, twice ("twice is enough")
             w = w - Q[:j + 1].T @ (Q[:j + 1] @ w)
         beta = float(w.norm())
-        top, s_last, gap = _top_ritz(alphas, betas)
-        resid = beta * abs(s_last)
-        bound = min(resid, resid**2 / gap) if gap > 0 else resid
+        top, s_last, _ = _top_ritz(alphas, betas)
+        bound = beta * abs(s_last)  # ||H v - theta v||: a valid bound whatever the unknown gap
         scale = max(abs(top), 1e-30)
         # beta ~ 0: the Krylov space is invariant, every Ritz value is exact
         invariant = beta <= 1e-6 * max(abs(top), abs(alphas[-1]), 1e-30)
@@ -112,23 +120,30 @@ def _top_ritz(alphas: list[float], betas: list[float]) -> tuple[float, float, fl
 
 
 def deflated_trace(matvec: Callable[[torch.Tensor], torch.Tensor], run: Lanczos, probes: int,
-                   gen: torch.Generator, device: torch.device | str = "cpu") -> tuple[float, float, list[float]]:
-    """tr(H) = sum(alphas) + Hutchinson on the complement of the Lanczos basis.
+                   gen: torch.Generator, device: torch.device | str = "cpu", rse: float = 0.0,
+                   max_probes: int | None = None) -> tuple[float, float, list[float]]:
+    """tr(H) = sum(alphas) + Hutchinson on the complement of the Lanczos basis, `probes` at a time
+    until the standard error is at most `rse` of the estimate (0: one round) or `max_probes` are spent.
     Returns (estimate, probe standard error, per-probe values of the complement term)."""
     Q = run.basis
-    values = []
-    for _ in range(probes):
-        z = (torch.randint(0, 2, (Q.shape[1],), generator=gen) * 2 - 1).to(device=device, dtype=Q.dtype)
-        z = z - Q.T @ (Q @ z)
-        values.append(float(z @ matvec(z)))
     head = float(run.alphas.sum())
-    se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
-    return head + float(np.mean(values)), se, values
+    cap = max(probes, max_probes or probes)
+    values: list[float] = []
+    while True:
+        for _ in range(min(probes, cap - len(values))):
+            z = (torch.randint(0, 2, (Q.shape[1],), generator=gen) * 2 - 1).to(device=device, dtype=Q.dtype)
+            z = z - Q.T @ (Q @ z)
+            values.append(float(z @ matvec(z)))
+        est = head + float(np.mean(values))
+        se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
+        if rse <= 0 or len(values) >= cap or (math.isfinite(se) and se <= rse * abs(est)):
+            return est, se, values
 
 
 @register_metric(kind="model", config=HessianConfig, metrics={
-    "hessian_top": "largest eigenvalue of the loss Hessian w.r.t. the weights (Lanczos)",
+    "hessian_top": "largest (algebraic) eigenvalue of the loss Hessian w.r.t. the weights (Lanczos)",
     "hessian_trace": "trace of the loss Hessian w.r.t. the weights (deflated Hutchinson)",
+    "hessian_min": "most negative eigenvalue of the loss Hessian w.r.t. the weights (Lanczos on -H)",
 }, meanings={k: Meaning(-1, claims=("C7",)) for k in ("hessian_top", "hessian_trace")})  # C7: smoother = riskier
 def hessian(ctx: MetricContext, cfg: HessianConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
     fn = ModelFn(ctx.model)
@@ -149,6 +164,7 @@ def hessian(ctx: MetricContext, cfg: HessianConfig, names: tuple[str, ...]) -> d
                        cfg.hessian_chunk)
     gen = ctx.generator(1)
     tops, traces, probe_se, bounds, steps, converged, ritz = [], [], [], [], [], [], []
+    mins, min_bounds, min_steps, min_conv, probes_used = [], [], [], [], []
     for b in range(batches):
         xb, yb = x_all[b * per:(b + 1) * per], y_all[b * per:(b + 1) * per]
         hvp = fn.hvp_closure(xb, yb, chunk)
@@ -159,22 +175,41 @@ def hessian(ctx: MetricContext, cfg: HessianConfig, names: tuple[str, ...]) -> d
         converged.append(run.converged)
         ritz.append([float(v) for v in run.ritz[:5]])
         if "hessian_trace" in names:
-            tr, se, _ = deflated_trace(hvp, run, cfg.hessian_probes, gen, ctx.device)
+            tr, se, vals = deflated_trace(hvp, run, cfg.hessian_probes, gen, ctx.device,
+                                          cfg.hessian_trace_rse, cfg.hessian_probes_max)
             traces.append(tr)
             probe_se.append(se)
+            probes_used.append(len(vals))
+        if "hessian_min" in names:
+            low = lanczos(lambda v: -hvp(v), fn.dim, cfg.hessian_iters, cfg.hessian_tol, gen, ctx.device)
+            mins.append(-float(low.ritz[0]))
+            min_bounds.append(low.error_bound)
+            min_steps.append(low.steps)
+            min_conv.append(low.converged)
+            del low
         del hvp, run
-    if not all(converged):
-        warnings.warn(f"hessian_top: Lanczos did not reach hessian_tol={cfg.hessian_tol} within "
-                      f"hessian_iters={cfg.hessian_iters} (error bounds {bounds}); raise hessian_iters",
+    if not all(converged + min_conv):
+        warnings.warn(f"hessian: Lanczos did not reach hessian_tol={cfg.hessian_tol} within "
+                      f"hessian_iters={cfg.hessian_iters} (residual bounds {bounds + min_bounds}); raise hessian_iters",
                       stacklevel=2)
     common = {"samples_per_batch": per, "batches": batches, "params": fn.dim}
     out = {"hessian_top": Estimate(float(np.mean(tops)), _spread(tops), {
         **common, "per_batch": tops, "error_bound": bounds, "lanczos_steps": steps,
-        "converged": converged, "top_ritz_values": ritz})}
+        "converged": converged, "top_ritz_values": ritz, "sign": "largest algebraic"})}
+    if "hessian_min" in names:
+        out["hessian_min"] = Estimate(float(np.mean(mins)), _spread(mins), {
+            **common, "per_batch": mins, "error_bound": min_bounds, "lanczos_steps": min_steps,
+            "converged": min_conv})
     if "hessian_trace" in names:
-        se = _spread(traces) if batches > 1 else probe_se[0]
+        se = math.sqrt(sum(e**2 for e in probe_se)) / batches  # probe noise of the batch mean
+        if len(traces) > 1:
+            common["batch_spread"] = _spread(traces)
+        if cfg.hessian_trace_rse > 0 and not se <= cfg.hessian_trace_rse * abs(float(np.mean(traces))):
+            warnings.warn(f"hessian_trace: standard error {se:.3g} is above hessian_trace_rse={cfg.hessian_trace_rse} "
+                          f"of the estimate after {probes_used} probes; raise hessian_probes_max", stacklevel=2)
         out["hessian_trace"] = Estimate(float(np.mean(traces)), se, {
-            **common, "per_batch": traces, "probe_stderr": probe_se, "probes": cfg.hessian_probes})
+            **common, "per_batch": traces, "probe_stderr": probe_se, "probes": probes_used,
+            "target_rse": cfg.hessian_trace_rse})
     return out
 
 

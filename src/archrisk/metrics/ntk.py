@@ -6,14 +6,19 @@ the class-averaged NTK
     Theta = (1/K) sum_k J_k J_k^T        ([n, n], K = number of logits)
 
 so a linear model f(x) = W x has Theta = X X^T exactly (a bias adds 1 1^T); no width or
-parameter-count normalisation is applied. Reported: `ntk_cond` = lambda_max / lambda_min (inf
+parameter-count normalisation is applied. Class-averaged means 1/K of the summed kernel
+sum_k J_k J_k^T that most NTK papers (and TE-NAS) use: multiply by K to compare with those.
+The Gram products are formed in float64 (a float32 product loses the small eigenvalues that
+set the condition number). Reported: `ntk_cond` = lambda_max / lambda_min (inf
 when lambda_min <= 0, i.e. numerically singular), `ntk_min`, `ntk_max`, `ntk_trace` = tr(Theta).
 Measured at the model's current weights (explain(at='init') gives the initialisation, the study's
 and TE-NAS's setting), eval mode, on `ntk_samples` random training images.
 
-Per-sample Jacobians come from torch.func (vmap over jacrev: one forward per image, one
-vectorised backward for all its logits), as many logits and images at a time as
-`memory_limit_gb` allows (at least n x P floats); there is no Python loop over samples. A request
+Per-sample Jacobians come from torch.func: vmap over jacrev (one forward per image, one
+vectorised backward for all its logits, as many logits and images at a time as
+`memory_limit_gb` allows, at least n x P floats) for small nets, and a loop of jacrev over
+images above `LOOP_ABOVE_PARAMS` parameters, where the vmapped batch is slower than the loop
+(benchmarks/ntk_paths.py measures the crossover). A request
 whose Jacobian would not fit in `memory_limit_gb` is refused with the estimated size (ResourceError), not attempted.
 """
 from __future__ import annotations
@@ -31,6 +36,12 @@ from archrisk.metrics.base import Estimate, MetricContext, register_metric, requ
 from archrisk.metrics.functional import ModelFn, activation_bytes, gib
 
 
+# Above this many parameters the per-image loop beats the vmapped Jacobian (measured 2.6x faster
+# on a 700k-parameter net on CPU). Provisional: benchmarks/ntk_paths.py prints the ratio per size;
+# it has not yet been run on a quiet machine, so the crossover is a round number below that point.
+LOOP_ABOVE_PARAMS = 200_000
+
+
 @dataclass(frozen=True)
 class NTKConfig:
     ntk_samples: int = 64  # images in the kernel (Theta is ntk_samples x ntk_samples)
@@ -43,17 +54,20 @@ class NTKConfig:
 
 def ntk_bytes(n: int, params: int, act_per_sample: int, logits: int, group: int = 1, chunk: int = 1) -> int:
     """Memory of the kernel computed `group` logits and `chunk` images at a time: the Jacobian
-    rows of all n images for the group, plus one chunk's vmapped backward (three activation
+    rows of all n images for the group (float32, plus the float64 copy the Gram uses), plus one chunk's vmapped backward (three activation
     copies per cotangent and its gradient rows)."""
-    return n * group * params * 4 + chunk * group * (3 * act_per_sample + params * 4)
+    return n * group * params * (4 + 8) + chunk * group * (3 * act_per_sample + params * 4)
 
 
-def empirical_ntk(model: torch.nn.Module, x: torch.Tensor, chunk: int = 64, group: int | None = None) -> torch.Tensor:
+def empirical_ntk(model: torch.nn.Module, x: torch.Tensor, chunk: int = 64, group: int | None = None,
+                  loop: bool | None = None) -> torch.Tensor:
     """[n, n] class-averaged empirical NTK (float64) of `model` (eval mode) at inputs x.
 
-    Per-sample Jacobians come from vmap(jacrev) over `chunk` images at a time; logits are taken
-    `group` at a time (default: all), which bounds memory at n x group x P floats."""
+    Per-sample Jacobians come from vmap(jacrev) over `chunk` images at a time, or (`loop`; default:
+    above LOOP_ABOVE_PARAMS parameters) from jacrev one image at a time; logits are taken `group` at
+    a time (default: all), which bounds memory at n x group x P floats."""
     fn = ModelFn(model)
+    loop = fn.dim > LOOP_ABOVE_PARAMS if loop is None else loop
     with torch.no_grad():
         k = fn.logits(fn.theta, x[:1]).shape[1]
     group = k if group is None else max(1, min(group, k))
@@ -64,10 +78,13 @@ def empirical_ntk(model: torch.nn.Module, x: torch.Tensor, chunk: int = 64, grou
         def logits(theta, xi, cls=cls):
             return fn.logits(theta, xi.unsqueeze(0))[0, cls]
 
-        jac = vmap(jacrev(logits), in_dims=(None, 0))
-        J = torch.cat([jac(fn.theta, x[i:i + chunk]) for i in range(0, len(x), chunk)])  # [n, g, P]
-        J = J.transpose(0, 1)  # [g, n, P]
-        kernel += (J @ J.transpose(1, 2)).sum(0).double()
+        if loop:
+            J = torch.stack([jacrev(logits)(fn.theta, xi) for xi in x])  # [n, g, P]
+        else:
+            jac = vmap(jacrev(logits), in_dims=(None, 0))
+            J = torch.cat([jac(fn.theta, x[i:i + chunk]) for i in range(0, len(x), chunk)])  # [n, g, P]
+        J = J.transpose(0, 1).double()  # [g, n, P]; the Gram in float64, not cast afterwards
+        kernel += (J @ J.transpose(1, 2)).sum(0)
         del J
     return kernel / k
 
@@ -100,7 +117,8 @@ def ntk(ctx: MetricContext, cfg: NTKConfig, names: tuple[str, ...]) -> dict[str,
         lo, hi = float(evals[0]), float(evals[-1])
         rows.append({"ntk_cond": hi / lo if lo > 0 else math.inf, "ntk_min": lo, "ntk_max": hi,
                      "ntk_trace": float(evals.sum()), "eigenvalues": evals})
-    extra = {"samples": n, "batches": batches, "params": fn.dim, "logit_group": group, "chunk": chunk}
+    extra = {"samples": n, "batches": batches, "params": fn.dim, "logit_group": group, "chunk": chunk,
+             "jacobian": "loop" if fn.dim > LOOP_ABOVE_PARAMS else "vmap"}
     out = {}
     for name in ("ntk_cond", "ntk_min", "ntk_max", "ntk_trace"):
         vals = [r[name] for r in rows]

@@ -17,6 +17,7 @@ from archrisk.errors import InvalidValueError
 from archrisk.report.advtrain import advtrain_section
 from archrisk.report.claims import VERDICTS, Judgement, judge_all
 from archrisk.report.data import StoreData, load_store
+from archrisk.report.deviations import deviations_section
 from archrisk.report.explain import explanations, remedies
 from archrisk.report.landscapes import landscape_section
 from archrisk.report.page import Section, ci, fmt
@@ -51,7 +52,7 @@ def _sections(store: StoreData) -> tuple[list[Section], Judgement, Section]:
     comparisons: dict = {}
     body = [summary(ss), nas_vs_manual(ss, comparisons), study_groups(ss), curves(store, ss), shared_section(store),
             explanations(store, ss), landscape_section(store, ss, comparisons), remedies(ss),
-            advtrain_section(ss, comparisons), risk_score_section(store)]
+            advtrain_section(ss, comparisons), risk_score_section(store), deviations_section(store)]
     body = [sec for sec in body if sec is not None]
     judgement = judge_all(ss, comparisons, _scale(store))
     return body, judgement, provenance(store)

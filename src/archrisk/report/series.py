@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 # Bookkeeping, not measurements: sample counts, a metric's standard error and cost.
 _IGNORED_KEYS = {"n"}
 _IGNORED_SUFFIXES = BOOKKEEPING_SUFFIXES
-GROUP_ORDER = ("nas", "manual", "remedy", "custom")
+GROUP_ORDER = ("nas", "random", "manual", "remedy", "custom")
 # Derived here from training histories: the study ties fast early convergence to risk (C8).
 EARLY_CONVERGENCE = Meaning(1, False, ("C8",), "share of the run's best validation accuracy reached, averaged "
                                                 "over the first half of the epochs (0..1)")

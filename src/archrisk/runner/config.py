@@ -43,7 +43,7 @@ from archrisk.errors import ArchriskError, InvalidValueError
 MAX_JOBS = 100_000
 EXHAUSTIVE_CHECK = 1_000  # grids up to this many points are checked point by point
 
-GROUPS = ("nas", "manual", "remedy", "custom")
+GROUPS = ("nas", "random", "manual", "remedy", "custom")
 
 
 class StudyError(InvalidValueError):
@@ -74,7 +74,7 @@ class ArchEntry(_Model):
     name: str | None = None  # registry name or 'random(k)'
     genotype: str | None = None  # DARTS syntax or JSON; mutually exclusive with name
     label: str | None = None  # how results name it (default: the architecture's name)
-    # default: the registry's group (nas | manual | remedy | custom). Any other name is a group of the
+    # default: the registry's group (nas | random | manual | remedy | custom). Any other name is a group of the
     # study's own (e.g. the arms of a search comparison); the report compares such groups pairwise.
     group: str | None = None
 

@@ -29,6 +29,11 @@ from archrisk.train import augment, checkpoint, device_data, precision
 from archrisk.train.recipe import Recipe, get_recipe
 
 
+# No weight decay on batch-norm and bias parameters, as is standard (the study decays all; listed
+# in archrisk.protocol.FIXED and the report's deviations table).
+DECAY_NORM_AND_BIAS = False
+
+
 @dataclass(frozen=True)
 class EpochLog:
     epoch: int
@@ -125,12 +130,13 @@ def _augment(x: torch.Tensor, recipe: Recipe, mirror: bool, gen: torch.Generator
 
 def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int, seed: int,
         device: torch.device, mirror: bool = False, progress: bool = True,
-        adversary=None, data_on_device: bool | None = None) -> tuple[list[EpochLog], int]:
+        adversary=None, data_on_device: bool | None = None, after_augment=None) -> tuple[list[EpochLog], int]:
     """Train in place; leave the best-validation weights loaded. `adversary(model, x, y) -> (loss, logits)`
     replaces the clean loss when adversarial training is on (see train/adversarial.py). The training
     step runs under the recipe's precision and layout (train/precision.py); evaluation stays float32.
     `data_on_device` holds the training split on the device (None: when it is CUDA and the split
-    fits; see train/device_data.py). Returns (history, best epoch)."""
+    fits; see train/device_data.py). `after_augment(x, idx) -> x` transforms each augmented batch
+    given its training-set indices (backdoors stamp their trigger there). Returns (history, best epoch)."""
     gen = torch.Generator().manual_seed(seed + 1)
     nhwc = precision.resolve_channels_last(recipe.channels_last, device)
     layout = torch.channels_last if nhwc else torch.contiguous_format
@@ -139,7 +145,7 @@ def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int
     batches = device_data.source(train, device, data_on_device)
     decay, no_decay = [], []
     for n, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)  # no decay on BN/bias, as is standard
+        (no_decay if p.ndim <= 1 and not DECAY_NORM_AND_BIAS else decay).append(p)
     opt = torch.optim.SGD([{"params": decay, "weight_decay": recipe.weight_decay},
                            {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr, momentum=recipe.momentum)
     n = len(train)
@@ -164,7 +170,10 @@ def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int
         for b in range(steps_per_epoch):
             idx = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
             xb, yb = batches.batch(idx)
-            x = _augment(xb, recipe, mirror, gen).to(device, non_blocking=True).contiguous(memory_format=layout)
+            x = _augment(xb, recipe, mirror, gen)
+            if after_augment is not None:
+                x = after_augment(x, idx)
+            x = x.to(device, non_blocking=True).contiguous(memory_format=layout)
             y = yb.to(device, non_blocking=True)
             lr = recipe.lr_min + 0.5 * (recipe.lr - recipe.lr_min) * (1 + math.cos(math.pi * step / total))
             for g in opt.param_groups:
@@ -211,14 +220,18 @@ def train(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *,
           size: str = "tiny", seed: int = 0, epochs: int | None = None, device: str = "cpu",
           width: float | None = None, params: int | None = None, cache: bool = True,
           progress: bool = True, data_dir: str | None = None, init: TrainResult | None = None,
-          tag: dict | None = None, **recipe_overrides) -> TrainResult:
+          tag: dict | None = None, after_augment=None, **recipe_overrides) -> TrainResult:
     """Train `arch` on `dataset` (or load it from the checkpoint cache) and report accuracies.
 
     `init` fine-tunes from another result's weights; `tag` names any change to the data (e.g. a
     poisoning config) so it enters the cache key alongside the dataset fingerprint. `arch` may be
     the user's model factory (`Callable[[], nn.Module]`, called once under the job's seed).
+    `after_augment(x, idx) -> x` is applied to every augmented training batch (see `fit`); a
+    function cannot be hashed, so it needs a `tag` that names it.
     """
     t0 = time.perf_counter()
+    if after_augment is not None and not tag:
+        raise ArchriskError("train(after_augment=...) needs a tag naming the transform (it enters the cache key)")
     ds = load_dataset(dataset, data_dir=data_dir) if isinstance(dataset, str) else dataset
     if isinstance(recipe, str):  # a named recipe takes the size preset's adjustments
         recipe_overrides = {**dict(get_size(size).recipe), **recipe_overrides}
@@ -237,7 +250,11 @@ def train(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *,
                           dropout=rec.dropout, auxiliary=rec.aux_weight > 0)
         key = checkpoint.cache_key({
             "spec": model.spec.to_dict(), "dataset": ds.fingerprint(), "recipe": rec.cache_fields(dev),
-            "epochs": n_epochs, "seed": seed, "init": init.key if init else None, "tag": tag or {}})
+            "epochs": n_epochs, "seed": seed, "init": init.key if init else None, "tag": tag or {},
+            # CPU kernels reduce in a thread-count-dependent order, so training on 1 and 2 threads
+            # gives different models (resnet18 tiny: test acc 0.546 vs 0.521); forcing one order
+            # would slow every run, so the key names the thread count instead.
+            "threads": torch.get_num_threads() if dev.type == "cpu" else None})
         meta = checkpoint.load_cached(key, model) if cache else None
         if meta is not None:
             model.to(dev).eval()
@@ -252,7 +269,8 @@ def train(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *,
             from archrisk.train.adversarial import make_adversary  # only when asked for
             adversary = make_adversary(rec)
         history, best_epoch = fit(model, ds.train, ds.val, rec, n_epochs, seed, dev,
-                                  mirror=_mirrors(ds.name), progress=progress, adversary=adversary)
+                                  mirror=_mirrors(ds.name), progress=progress, adversary=adversary,
+                                  after_augment=after_augment)
     val_acc = evaluate(model, ds.val)[1]
     test_acc = evaluate(model, ds.test)[1]
     wall = time.perf_counter() - t0
