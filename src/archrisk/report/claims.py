@@ -136,14 +136,18 @@ class Judgement:
 
     @property
     def headline(self) -> str:
-        if self.measured == 0:
+        n, m = self.decidable, self.measured
+        if m == 0:
             return "No claim of the study is measured in this store."
-        if self.decidable == 0:
-            return (f"Pipeline check, not a reproduction: none of the {self.measured} measured claims has power "
-                    f"{TARGET_POWER} at the study's effect size with this design (architectures x seeds); "
-                    "its verdicts cannot confirm or refute the study.")
-        return (f"This design has power {TARGET_POWER} at the study's effect size for {self.decidable} of the "
-                f"{self.measured} measured claims; the others are read as inconclusive unless their intervals decide.")
+        powered = (f"power >= {TARGET_POWER} at the study's effect size with this design (architectures x seeds)")
+        if n == 0:
+            return (f"Pipeline check, not a reproduction: none of the {m} measured claims has {powered}; "
+                    "its verdicts can neither confirm nor refute the study.")
+        if 2 * n < m:
+            return (f"Largely a pipeline check, not a reproduction: only {n} of the {m} measured claims "
+                    f"{'has' if n == 1 else 'have'} {powered}; read the others' intervals, not their verdicts.")
+        return (f"{n} of the {m} measured claims {'has' if n == 1 else 'have'} {powered}; the others are "
+                "inconclusive unless their intervals decide.")
 
 
 # ---------------------------------------------------------------- finding the primary series
