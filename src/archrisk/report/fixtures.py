@@ -155,8 +155,13 @@ class FixtureWriter:
         return jid
 
 
+def _names(known: tuple[str, ...], n: int, stem: str) -> list[str]:
+    """The first n known names, then made-up ones (large stores for timing the report)."""
+    return list(known[:n]) + [f"{stem}{i}" for i in range(len(known), n)]
+
+
 def _archs(cfg: SyntheticStudy) -> list[tuple[str, str]]:
-    out = [(a, "nas") for a in NAS[: cfg.n_nas]] + [(a, "manual") for a in MANUAL[: cfg.n_manual]]
+    out = [(a, "nas") for a in _names(NAS, cfg.n_nas, "nas")] + [(a, "manual") for a in _names(MANUAL, cfg.n_manual, "manual")]
     if cfg.remedies:
         out += [(a, "remedy") for a in REMEDY]
     return out
