@@ -245,7 +245,8 @@ def count_flops(model: nn.Module, shape: tuple[int, int, int]) -> int:
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(1, *shape))
+            device = next(model.parameters(), torch.zeros(0)).device
+            model(torch.zeros(1, *shape, device=device))
     finally:
         model.train(was_training)
         for h in handles:
