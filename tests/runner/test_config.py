@@ -112,7 +112,6 @@ def test_match_size_rebuilds_manual_nets_at_the_cells_median_size():
     import statistics
 
     from archrisk.arch import build, count_params
-    from archrisk.runner.jobs import arch_of
     from archrisk.runner.plan import plan
 
     archs = ("darts_v2", "pc_darts", "random(3)", "resnet18", "vgg13_bn", "dla34")
@@ -120,16 +119,17 @@ def test_match_size_rebuilds_manual_nets_at_the_cells_median_size():
     assert "match_size" not in plain.spec() and matched.spec()["match_size"] == "cells"
     assert matched.labels()[3:] == ["resnet18-matched", "vgg13_bn-matched", "dla34-matched"]
     trains = {j.arch: j for j in plan(matched) if j.kind == "train" and j.seed == 0}
-    size = {a: count_params(build(arch_of(j.spec), num_classes=10, in_channels=3, size="tiny"))
+    size = {a: count_params(build(j.spec["arch"], num_classes=10, in_channels=3, size="tiny"))
             for a, j in trains.items()}
     median = statistics.median(size[a] for a in ("darts_v2", "pc_darts", "random(3)"))
     for a in ("resnet18-matched", "vgg13_bn-matched", "dla34-matched"):
         assert abs(size[a] / median - 1) < 0.1, (a, size[a], median)
         assert size[a] < 0.5 * count_params(build(a.removesuffix("-matched"), num_classes=10, in_channels=3))
-        assert trains[a].spec["width"] and trains[a].arch_group == "manual"
+        assert trains[a].spec["arch"].startswith(a.removesuffix("-matched") + "(width=0.")
+        assert trains[a].arch_group == "manual"
     # the cells' jobs are the same jobs as without matching; the manual nets' are new jobs and nets
     before = {j.arch: j for j in plan(plain) if j.kind == "train" and j.seed == 0}
-    assert trains["darts_v2"].id == before["darts_v2"].id and "width" not in trains["darts_v2"].spec
+    assert trains["darts_v2"].id == before["darts_v2"].id and trains["darts_v2"].spec["arch"] == "darts_v2"
     assert trains["resnet18-matched"].id != before["resnet18"].id
     assert trains["resnet18-matched"].spec_hash != before["resnet18"].spec_hash
 

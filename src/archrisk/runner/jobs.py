@@ -76,21 +76,11 @@ def recipe_of(spec: dict[str, Any]):
     return Recipe(**spec["recipe"])
 
 
-def arch_of(spec: dict[str, Any]):
-    """The job's architecture: its name, or the resolved spec when the study set its width
-    (a size-matched manual net), so that every model the job builds has that width."""
-    if spec.get("width") is None:
-        return spec["arch"]
-    from archrisk.arch import resolve
-
-    return resolve(spec["arch"], spec["size"], spec["width"])
-
-
 def train_victim(spec: dict[str, Any], device: str):
     """The job's victim: trained by its train job, then reused (memory, else the checkpoint cache)."""
     from archrisk.train import train
 
-    key = json.dumps({k: spec.get(k) for k in ("arch", "width", "size", "data", "recipe", "seed")}, sort_keys=True) + device
+    key = json.dumps({k: spec[k] for k in ("arch", "size", "data", "recipe", "seed")}, sort_keys=True) + device
     if key in _VICTIMS:
         result, snapshot = _VICTIMS[key]
         _VICTIMS.move_to_end(key)
@@ -100,7 +90,7 @@ def train_victim(spec: dict[str, Any], device: str):
             p.requires_grad_(True)
             p.grad = None
         return result
-    result = train(arch_of(spec), dataset_of(spec), recipe=recipe_of(spec), size=spec["size"],
+    result = train(spec["arch"], dataset_of(spec), recipe=recipe_of(spec), size=spec["size"],
                    seed=spec["seed"], device=device, progress=False)
     _remember(_VICTIMS, key, (result, {k: v.detach().clone() for k, v in result.model.state_dict().items()}))
     return result
@@ -137,7 +127,7 @@ def _attack(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
 
     victim = train_victim(spec, device)
     atk = attacks.get_attack(spec["name"], **spec["params"])
-    r = attacks.run_attack(arch_of(spec), atk, dataset_of(spec), size=spec["size"],
+    r = attacks.run_attack(spec["arch"], atk, dataset_of(spec), size=spec["size"],
                            seed=spec["seed"], recipe=recipe_of(spec), device=device, victim=victim,
                            progress=False)
     # Validity flags (e.g. gradient_masking) travel with the numbers they qualify, and so does meaning.
@@ -157,7 +147,7 @@ def _metric(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
     from archrisk.runner.config import metric_names
 
     victim = train_victim(spec, device) if spec["at"] == "trained" else None
-    out = metrics.explain(arch_of(spec), dataset_of(spec), size=spec["size"], seed=spec["seed"],
+    out = metrics.explain(spec["arch"], dataset_of(spec), size=spec["size"], seed=spec["seed"],
                           at=spec["at"], metrics=metric_names(spec["name"]), recipe=recipe_of(spec), device=device,
                           victim=victim, progress=False, **spec["params"])
     results: dict[str, float] = {}

@@ -4,8 +4,10 @@ channels and classes.
 
 At `tiny` on one-channel digits the cells have 31k-66k parameters and the manual nets 624k-956k
 (15x; the study's own gap is 3.7x), so an unmatched NAS-vs-manual difference is partly a size
-difference. A matched manual net carries its width in the job spec, so it is a different job,
-checkpoint and architecture hash than the unmatched one, and its default label says it is matched.
+difference. A matched manual net's architecture string carries its width (`resnet18(width=0.0664)`), so it
+is a different job, checkpoint and architecture hash than the unmatched one, everything that
+rebuilds it from the job (attacks that retrain, the risk score) builds that width, and its default
+label says it is matched.
 """
 from __future__ import annotations
 

@@ -66,6 +66,7 @@ def job_id(spec: dict[str, Any]) -> str:
 def plan(study: Study) -> list[Job]:
     """Every job of the study, sorted by priority (train jobs precede what depends on them)."""
     from archrisk.arch import resolve
+    from archrisk.arch.zoo import with_width
 
     recipe = build_recipe(study).to_dict()
     attacks = [(a, p, make_attack(a.name, p).family) for a in study.attacks for p in a.points()]
@@ -77,12 +78,11 @@ def plan(study: Study) -> list[Job]:
         for d in study.data:
             data = d.model_dump(mode="json")
             for a_rank, (entry, label) in enumerate(zip(study.archs, study.labels())):
-                width = widths[d.name].get(a_rank)
-                spec = resolve(entry.text, study.size, width)
-                base = {"arch": entry.text, "label": label, "size": study.size, "data": data,
+                width = widths[d.name].get(a_rank)  # a matched net's string carries its width
+                arch = entry.text if width is None else with_width(entry.text, width)
+                spec = resolve(arch, study.size)
+                base = {"arch": arch, "label": label, "size": study.size, "data": data,
                         "recipe": recipe, "seed": seed, "spec_hash": spec.hash()}
-                if width is not None:  # only then: unmatched jobs keep their ids
-                    base["width"] = width
                 meta = dict(arch=label, arch_group=entry.group or spec.group, spec_hash=spec.hash(),
                             genotype=spec.genotype.to_json() if spec.genotype else None,
                             dataset=d.name, size=study.size, seed=seed, recipe=recipe)
