@@ -95,3 +95,17 @@ def test_bad_width_and_size() -> None:
         build("resnet18", width=0)
     with pytest.raises(UnknownNameError):
         build("resnet18", size="huge")
+
+
+def test_a_manual_net_string_can_carry_its_width() -> None:
+    from archrisk.arch.zoo import with_width
+
+    text = with_width("resnet18", 0.0664)
+    assert text == "resnet18(width=0.0664)"
+    spec = resolve(text, "tiny")
+    assert spec.name == "resnet18" and spec.width == 0.0664 and spec.hash() != resolve("resnet18", "tiny").hash()
+    assert count_params(build(text, in_channels=1)) == count_params(build("resnet18", in_channels=1, width=0.0664))
+    with pytest.raises(InvalidValueError, match="hand-designed"):
+        resolve("darts_v2(width=0.5)")
+    with pytest.raises(InvalidValueError, match="width"):
+        resolve("resnet18(width=0)")

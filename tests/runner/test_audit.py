@@ -33,7 +33,8 @@ def test_complete_run_stores_every_result_with_shared_victims(tmp_path, cache):
     assert len(list((cache / "checkpoints").glob("*.safetensors"))) == 2
     by = {(kind, name, seed, params, key): value for kind, name, seed, params, key, value in query(
         store, "SELECT j.kind, j.name, j.seed, j.params_json, r.key, r.value FROM tidy r JOIN jobs j ON j.id=r.job_id")}
-    assert {k[4] for k in by if k[0] == "train"} == {"test_acc", "val_acc", "best_epoch", "epochs", "train_wall", "params"}
+    assert {k[4] for k in by if k[0] == "train"} == {"test_acc", "val_acc", "best_epoch", "epochs", "train_wall", "params", "flops"}
+    assert all(v > 0 for k, v in by.items() if k[4] in ("params", "flops"))
     assert {k[4] for k in by if k[1] == "fake_evasion"} == {"success_rate", "clean_acc"}
     assert {k[4] for k in by if k[1] == "fake_norm"} == {"fake_norm", "fake_norm.stderr", "fake_norm.cost_s"}
     ds = load_dataset("synthetic", limit=120, val_fraction=0.05)
@@ -66,7 +67,7 @@ def test_complete_run_stores_every_result_with_shared_victims(tmp_path, cache):
         "clean_acc": {"direction": 0, "headline": False, "claims": [], "description": "clean accuracy (0..1)"}}
     assert meant[("attack", "fake_poison")]["acc_drop"]["headline"] is True
     assert set(meant[("metric", "fake_norm")]) == {"fake_norm"}  # no meaning for .stderr / .cost_s
-    assert set(meant[("train", "train")]) == {"test_acc", "val_acc", "best_epoch", "epochs", "train_wall", "params"}
+    assert set(meant[("train", "train")]) == {"test_acc", "val_acc", "best_epoch", "epochs", "train_wall", "params", "flops"}
     assert all(m["direction"] == 0 and not m["headline"] for m in meant[("train", "train")].values())
     assert query(store, "SELECT DISTINCT version, device, host IS NOT NULL FROM jobs") == [("0.1.0", "cpu", 1)]
 

@@ -102,3 +102,52 @@ def test_cli_reports_a_bad_study_in_one_line_with_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.count("\n") == 0 and "workers: unknown key" in err and str(path) in err
     assert not (tmp_path / "r.db").exists()  # nothing was created for an invalid study
+
+
+def _matched(text: str) -> str:
+    return text.replace('size = "tiny"\n', 'size = "tiny"\nmatch_size = "cells"\n', 1)
+
+
+def test_match_size_rebuilds_manual_nets_at_the_cells_median_size():
+    import statistics
+
+    from archrisk.arch import build, count_params
+    from archrisk.runner.plan import plan
+
+    archs = ("darts_v2", "pc_darts", "random(3)", "resnet18", "vgg13_bn", "dla34")
+    plain, matched = parse_study(study_toml(archs=archs)), parse_study(_matched(study_toml(archs=archs)))
+    assert "match_size" not in plain.spec() and matched.spec()["match_size"] == "cells"
+    assert matched.labels()[3:] == ["resnet18-matched", "vgg13_bn-matched", "dla34-matched"]
+    trains = {j.arch: j for j in plan(matched) if j.kind == "train" and j.seed == 0}
+    size = {a: count_params(build(j.spec["arch"], num_classes=10, in_channels=3, size="tiny"))
+            for a, j in trains.items()}
+    median = statistics.median(size[a] for a in ("darts_v2", "pc_darts", "random(3)"))
+    for a in ("resnet18-matched", "vgg13_bn-matched", "dla34-matched"):
+        assert abs(size[a] / median - 1) < 0.1, (a, size[a], median)
+        assert size[a] < 0.5 * count_params(build(a.removesuffix("-matched"), num_classes=10, in_channels=3))
+        assert trains[a].spec["arch"].startswith(a.removesuffix("-matched") + "(width=0.")
+        assert trains[a].arch_group == "manual"
+    # the cells' jobs are the same jobs as without matching; the manual nets' are new jobs and nets
+    before = {j.arch: j for j in plan(plain) if j.kind == "train" and j.seed == 0}
+    assert trains["darts_v2"].id == before["darts_v2"].id and trains["darts_v2"].spec["arch"] == "darts_v2"
+    assert trains["resnet18-matched"].id != before["resnet18"].id
+    assert trains["resnet18-matched"].spec_hash != before["resnet18"].spec_hash
+
+
+def test_match_size_needs_cells_and_a_known_mode():
+    with pytest.raises(StudyError, match="match_size.*NAS or random cells"):
+        parse_study(_matched(study_toml(archs=("resnet18", "vgg13_bn"))))
+    with pytest.raises(StudyError, match="match_size"):
+        parse_study(study_toml(archs=("darts_v2", "resnet18")).replace('size = "tiny"\n', 'size = "tiny"\nmatch_size = "manual"\n'))
+
+
+def test_a_matched_train_job_trains_the_matched_width(cache):
+    from archrisk.runner.jobs import run_job
+    from archrisk.runner.plan import plan
+
+    study = parse_study(_matched(study_toml(archs=("darts_v2", "resnet18"), seeds=(0,))))
+    jobs = {(j.kind, j.arch): j for j in plan(study)}
+    out = run_job(jobs[("train", "resnet18-matched")].spec)
+    cell = run_job(jobs[("train", "darts_v2")].spec)
+    assert out.status == cell.status == "done", (out.error, cell.error)
+    assert abs(out.results["params"] / cell.results["params"] - 1) < 0.1  # not resnet18's 700k

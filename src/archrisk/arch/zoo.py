@@ -1,6 +1,6 @@
 """Architecture registry: name -> factory, size presets, and `build`.
 
-An architecture is named (`darts_v2`, `resnet18`), sampled (`random(7)`), or given as a genotype
+An architecture is named (`darts_v2`, `resnet18`, a manual net at a width: `resnet18(width=0.25)`), sampled (`random(7)`), or given as a genotype
 (DARTS syntax or JSON). `resolve` turns any of these into an `ArchSpec` (pure data, hashable,
 stored with every result); `build` turns a spec into a `Classifier`: normalisation layer + net.
 """
@@ -46,6 +46,7 @@ SIZES: dict[str, SizePreset] = {p.name: p for p in (
 # form their own group rather than counting as NAS.
 _NAS_GROUP = {"darts_i": "remedy", "darts_ii": "remedy", "darts_iii": "remedy", "random": "random"}
 _RANDOM_RE = re.compile(r"^random\((\d{1,9})\)$")
+_WIDTH_RE = re.compile(r"^([a-z][a-z0-9_]*)\(width=(\d+(?:\.\d*)?(?:e-?\d+)?)\)$")  # resnet18(width=0.0664)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,12 @@ def resolve(arch: str | Genotype | ArchSpec, size: str = "tiny", width: float | 
     m = _RANDOM_RE.match(text)
     if m:
         return ArchSpec(text, "cell", "random", size, random_genotype(int(m.group(1))), preset.C, preset.layers)
+    m = _WIDTH_RE.match(text)
+    if m:
+        if m.group(1) not in _REGISTRY or _REGISTRY[m.group(1)].kind != "manual":
+            raise InvalidValueError(f"{text!r}: (width=...) applies to hand-designed networks "
+                                    f"({', '.join(MANUAL_FAMILIES)}); change a cell network's size preset instead")
+        return resolve(m.group(1), size, float(m.group(2)))
     if text not in _REGISTRY:
         raise UnknownNameError("architecture", text, [*_REGISTRY, "random(<seed>)", "Genotype(...)"])
     entry = _REGISTRY[text]
@@ -183,6 +190,11 @@ def _make_net(spec: ArchSpec, num_classes: int, in_channels: int, dropout: float
                        auxiliary=auxiliary, dropout=dropout)
     return MANUAL_FAMILIES[spec.family](num_classes=num_classes, in_channels=in_channels,
                                         width=spec.width, dropout=dropout)
+
+
+def with_width(arch: str, width: float) -> str:
+    """The architecture string of a manual net at a width multiplier, e.g. 'resnet18(width=0.0664)'."""
+    return f"{arch}(width={width:g})"
 
 
 def count_params(model: nn.Module, include_aux: bool = False) -> int:
@@ -245,7 +257,8 @@ def count_flops(model: nn.Module, shape: tuple[int, int, int]) -> int:
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(1, *shape))
+            device = next(model.parameters(), torch.zeros(0)).device
+            model(torch.zeros(1, *shape, device=device))
     finally:
         model.train(was_training)
         for h in handles:

@@ -76,6 +76,8 @@ class RankRow:
     arch: str
     group: str
     acc: float  # mean clean test accuracy over seeds (nan when not trained in this store)
+    params: float  # trainable parameters (nan when the store has none)
+    flops: float  # multiply-accumulates of one forward pass on one input (nan when the store has none)
     mean_rank: float  # mean over attacks of the architecture's risk rank (1 = riskiest)
     cells: dict[str, tuple[float, float]]  # endpoint label -> (mean value, rank)
 
@@ -96,8 +98,7 @@ def _ranks(values: dict[str, float], sign: int) -> dict[str, float]:
 def risk_ranking(ss: SeriesSet) -> tuple[list[Series], list[RankRow]]:
     """Architectures ordered by mean risk rank; each attack (all its settings together) counts once."""
     eps = rankable(ss)
-    acc = ss.accuracy()
-    acc_means = acc.arch_means() if acc else {}
+    acc_means, params, flops = (ss.victim_means(k) for k in ("test_acc", "params", "flops"))
     per_attack: dict[str, dict[str, list[float]]] = {}
     cells: dict[str, dict[str, tuple[float, float]]] = {}
     for s in eps:
@@ -108,7 +109,8 @@ def risk_ranking(ss: SeriesSet) -> tuple[list[Series], list[RankRow]]:
     rows = []
     for arch, attacks in per_attack.items():
         mean_rank = float(np.mean([np.mean(r) for r in attacks.values()]))
-        rows.append(RankRow(arch, ss.groups.get(arch, "custom"), acc_means.get(arch, math.nan), mean_rank, cells[arch]))
+        rows.append(RankRow(arch, ss.groups.get(arch, "custom"), acc_means.get(arch, math.nan),
+                            params.get(arch, math.nan), flops.get(arch, math.nan), mean_rank, cells[arch]))
     rows.sort(key=lambda r: (r.mean_rank, r.arch))
     return eps, rows
 

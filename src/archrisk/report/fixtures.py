@@ -83,7 +83,8 @@ def _m(direction: int, claim: str | None = None, headline: bool = False) -> Mean
 
 # What the fixture's jobs' keys mean: the real producers' declarations for the keys written here.
 FIXTURE_MEANINGS: dict[tuple[str, str], dict[str, Meaning]] = {
-    ("train", "train"): {k: _m(0) for k in ("test_acc", "val_acc", "train_wall", "best_epoch", "epochs", "params")},
+    ("train", "train"): {k: _m(0) for k in ("test_acc", "val_acc", "train_wall", "best_epoch", "epochs", "params",
+                                                      "flops")},
     ("attack", "pgd"): {"success_rate": _m(1, "C1", True), "mean_iters": _m(-1, "C1"), "clean_acc": _m(0)},
     ("attack", "nes"): {"success_rate": _m(1, "C1", True)},
     ("attack", "label_flip"): {"acc_drop": _m(1, "C2", True), "clean_acc": _m(0)},
@@ -206,7 +207,9 @@ def _write_arch_seed(w: FixtureWriter, cfg: SyntheticStudy, rng: np.random.Gener
                 "val_acc": acc * (1 - (1 - speed) ** (e + 1)), "lr": 0.025, "seconds": 1.0} for e in range(8)]
     w.job("train", "train", "train", arch, group, seed, {},
           {"test_acc": acc, "val_acc": acc + noise(0.005), "train_wall": 30 + 10 * depth, "best_epoch": 7, "epochs": 8,
-           "params": 6e5 + 1e4 * len(arch) if group == "manual" else 4e4 * (1 + depth)},  # no draw: numbers stay
+           # size and compute from the name and depth, no draw: the other numbers stay
+           "params": 6e5 + 1e4 * len(arch) if group == "manual" else 4e4 * (1 + depth),
+           "flops": 4e7 + 1e6 * len(arch) if group == "manual" else 3e6 * (1 + depth)},
           {"history": history}, wall=30 + 10 * depth)
     eps = [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255]
     curve = [{"eps": e, "success_rate": _sig(v + math.log(e * 255) - 1.5)} for e in eps]

@@ -10,6 +10,7 @@ distribution:
   adversarial training): a one-sample t on the paired differences, with the exact sign-flip
   randomisation test beside it;
 - rank correlations: exact permutation p at small n (every ordering up to n = 9);
+- a group difference adjusted for covariates (size, accuracy): OLS with a t interval;
 - power and minimum detectable effects from the noncentral t distribution;
 - Holm across a family of primary tests, Benjamini-Hochberg across an exploratory matrix.
 
@@ -259,6 +260,32 @@ def partial_spearman(x: Sequence[float], y: Sequence[float], covariates: Sequenc
         return rho, 0.0, n
     t = rho * math.sqrt(df / (1 - rho * rho))
     return rho, float(2 * _st.t.sf(abs(t), df)), n
+
+
+def adjusted_difference(y: Sequence[float], is_a: Sequence[bool], covariates: Sequence[Sequence[float]],
+                        level: float = 1 - ALPHA) -> TTest:
+    """Group difference (a - b) adjusted for covariates: the is_a coefficient of the OLS fit of y on
+    [1, is_a, *covariates] (one row per architecture), with its t interval on n - 2 - k degrees of
+    freedom. With size confounded with group, the raw difference carries the size effect; this does
+    not (if the effect is linear in the covariates). nan when the design is rank-deficient or has no
+    residual degrees of freedom. Rows with a non-finite value are dropped."""
+    cols = [np.asarray(y, dtype=float), np.asarray(is_a, dtype=float), *(np.asarray(c, dtype=float) for c in covariates)]
+    ok = np.all([np.isfinite(c) for c in cols], axis=0)
+    yv, g = cols[0][ok], cols[1][ok]
+    n_a, n_b = int(g.sum()), int((1 - g).sum())
+    X = np.column_stack([np.ones(yv.size), g, *(c[ok] for c in cols[2:])])  # [n, 2 + k]
+    df = yv.size - X.shape[1]
+    if df < 1 or n_a < 1 or n_b < 1 or np.linalg.matrix_rank(X) < X.shape[1]:
+        return TTest(math.nan, **_NAN_T, n_a=n_a, n_b=n_b)
+    beta, *_ = np.linalg.lstsq(X, yv, rcond=None)
+    resid = yv - X @ beta
+    sigma2 = float(resid @ resid) / df
+    se = math.sqrt(sigma2 * float(np.linalg.inv(X.T @ X)[1, 1]))
+    diff = float(beta[1])
+    if se == 0:
+        return TTest(diff, diff, diff, 1.0 if diff == 0 else 0.0, float(df), 0.0, n_a, n_b)
+    half = float(_st.t.ppf(1 - (1 - level) / 2, df)) * se
+    return TTest(diff, diff - half, diff + half, float(2 * _st.t.sf(abs(diff) / se, df)), float(df), se, n_a, n_b)
 
 
 def holm(p: Sequence[float]) -> list[float]:

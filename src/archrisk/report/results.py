@@ -22,28 +22,31 @@ def summary(ss: SeriesSet) -> Section:
     sec = Section("summary", "Summary: which architectures are riskiest",
                   "Architectures ranked by their mean risk rank over attacks (1 = the attack worked best on it). "
                   "Each attack counts once, its settings averaged; each cell shows the mean over seeds and the "
-                  "rank among architectures. Clean accuracy is beside each so risk is not mistaken for accuracy. "
+                  "rank among architectures. Clean accuracy, parameter count and FLOPs (multiply-accumulates of one forward pass) are "
+                  "beside each so risk is not mistaken for accuracy or size. "
                   "The position interval is a 95% bootstrap over seeds (each architecture's seeds resampled): "
                   "architectures whose intervals overlap cannot be told apart by this store.")
     eps, rows = risk_ranking(ss)
     note = ss.meaning_note()
     if note:
         sec.missing.append(note)
+    sec.missing += low_accuracy(ss)
     if not rows:
         sec.missing.append("no attack results with a headline metric that differs between architectures")
         return sec
     labels = [s.q.label for s in eps]
     pos = rank_intervals(ss, eps, [r.arch for r in rows])
     span = lambda a: f"{pos[a][0]:g}-{pos[a][1]:g}" if a in pos else "-"  # noqa: E731
-    display = [[i + 1, r.arch, r.group, span(r.arch), r.acc, r.mean_rank,
+    display = [[i + 1, r.arch, r.group, span(r.arch), r.acc, r.params, r.flops, r.mean_rank,
                 *[f"{fmt(r.cells[l][0])} (#{r.cells[l][1]:g})" if l in r.cells else "-" for l in labels]]
                for i, r in enumerate(rows)]
-    long = [[r.arch, r.group, *pos.get(r.arch, (math.nan, math.nan)), r.acc, r.mean_rank, l, *r.cells[l]]
+    long = [[r.arch, r.group, *pos.get(r.arch, (math.nan, math.nan)), r.acc, r.params, r.flops, r.mean_rank, l,
+             *r.cells[l]]
             for r in rows for l in labels if l in r.cells]
     block = Block("Ranking", tables=[Table(
-        "risk_ranking", "Risk ranking", ["#", "architecture", "group", "position 95%", "clean acc", "mean risk rank",
-                                         *labels], display,
-        csv_columns=["architecture", "group", "position_lo", "position_hi", "clean_acc", "mean_risk_rank", "endpoint",
+        "risk_ranking", "Risk ranking", ["#", "architecture", "group", "position 95%", "clean acc", "params", "FLOPs",
+                                         "mean risk rank", *labels], display,
+        csv_columns=["architecture", "group", "position_lo", "position_hi", "clean_acc", "params", "flops", "mean_risk_rank", "endpoint",
                      "value", "rank"], csv_rows=long)])
     top = ", ".join(f"{r.arch} ({r.group}, position {span(r.arch)})" for r in rows[:3])
     first = rows[0].arch
@@ -59,6 +62,41 @@ def summary(ss: SeriesSet) -> Section:
                           f"(n = {c.n}); a rho far from 0 means risk and accuracy are confounded here.")
     sec.blocks.append(block)
     return sec
+
+
+LOW_ACCURACY = 0.1  # a victim this far below its group's median clean accuracy is flagged
+
+
+def low_accuracy(ss: SeriesSet, gap: float = LOW_ACCURACY) -> list[str]:
+    """A note per victim whose clean accuracy is more than `gap` below its group's median: its risk
+    may be that of an undertrained or ill-fitting model, not of its architecture."""
+    acc = ss.victim_means("test_acc")
+    out = []
+    for group in sorted({ss.groups.get(a, "custom") for a in acc}):
+        mine = {a: v for a, v in acc.items() if ss.groups.get(a, "custom") == group}
+        med = float(np.median(list(mine.values())))
+        for a, v in sorted(mine.items()):
+            if v < med - gap:
+                out.append(f"{a} reaches clean accuracy {v:.3f}, more than {gap:g} below its group's ({group}) median "
+                           f"{med:.3f}: its risk may reflect a poorly fitting model rather than its architecture")
+    return out
+
+
+def size_line(ss: SeriesSet, a: str, b: str, la: str, lb: str) -> str | None:
+    """The two groups' median parameter count, FLOPs and clean accuracy, and their ratio (one line)."""
+    parts = []
+    for key, name, f in (("params", "parameters", lambda x: f"{x:,.0f}"), ("flops", "FLOPs", lambda x: f"{x:,.0f}"),
+                         ("test_acc", "clean accuracy", lambda x: f"{x:.3f}")):
+        m = ss.victim_means(key)
+        ma = [v for x, v in m.items() if ss.groups.get(x) == a]
+        mb = [v for x, v in m.items() if ss.groups.get(x) == b]
+        if ma and mb:
+            xa, xb = float(np.median(ma)), float(np.median(mb))
+            ratio = f"{xa / xb:.3g}x" if xb else "-"
+            parts.append(f"{name} {f(xa)} vs {f(xb)} ({ratio})")
+    if not parts:
+        return None
+    return f"Medians, {la} vs {lb} (ratio {la}/{lb}): " + "; ".join(parts) + "."
 
 
 def comparison_row(c: GroupComparison) -> list:
@@ -114,6 +152,7 @@ def _group_blocks(sec: Section, ss: SeriesSet, comparisons: dict, a: str, b: str
         sec.missing.append(f"{n_a} {la} and {n_b} {lb} architectures: a group comparison needs at least 2 "
                            "of each; per-architecture charts are shown without a test")
     acc = ss.accuracy()
+    sizes = size_line(ss, a, b, la, lb)
     heads = {id(s) for s in ss.endpoints(adv=None) if s.spread() > 0} | ({id(acc)} if acc else set())
     blocks = [("accuracy", "Clean accuracy (for a fair comparison)", [acc] if acc else [])]
     for fam in dict.fromkeys([*FAMILIES, *ss.families()]):  # a family the store adds goes last
@@ -123,6 +162,8 @@ def _group_blocks(sec: Section, ss: SeriesSet, comparisons: dict, a: str, b: str
             sec.missing.append(f"{title}: no results in this store")
             continue
         block = Block(f"{title}: {la} vs {lb}" if slug else title)
+        if sizes:
+            block.text.append(sizes)
         rows = []
         for s in sorted(series, key=lambda s: (s.q.name, s.q.variant, s.q.key)):
             c = comparisons.get(s.q) or compare_groups(s, ss.groups, a, b)

@@ -151,10 +151,19 @@ class SeriesSet:
                 "archrisk.runner.record_meanings(store)")
 
     def accuracy(self, adv: bool = False) -> Series | None:
+        return self.trained("test_acc", adv)
+
+    def trained(self, key: str, adv: bool = False) -> Series | None:
+        """A train job's result across victims: test_acc, params, flops, ..."""
         for q, s in self.series.items():
-            if q.kind == "train" and q.key == "test_acc" and any(k == "adv_train" for k, _ in q.variant) == adv:
+            if q.kind == "train" and q.key == key and any(k == "adv_train" for k, _ in q.variant) == adv:
                 return s
         return None
+
+    def victim_means(self, key: str) -> dict[str, float]:
+        """Per architecture, the mean over seeds of a standard-trained victim's `key` ({} if absent)."""
+        s = self.trained(key)
+        return s.arch_means() if s else {}
 
     def explanatory(self) -> list[Series]:
         """Metric results (without their standard errors) and derived training signals of

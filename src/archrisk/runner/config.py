@@ -156,6 +156,9 @@ class Study(_Model):
     archs: list[ArchEntry] = Field(min_length=1)
     attacks: list[AttackEntry] = []
     metrics: list[MetricEntry] = []
+    # "cells": rebuild each manual net at the width whose parameter count matches the median of the
+    # study's NAS and random cells (runner/matching.py), so groups differ in design, not size
+    match_size: Literal["cells"] | None = None
 
     @field_validator("data", mode="before")
     @classmethod
@@ -175,8 +178,9 @@ class Study(_Model):
         return v
 
     def spec(self) -> dict[str, Any]:
-        """Canonical JSON-able form (what the study id hashes)."""
-        return self.model_dump(mode="json")
+        """Canonical JSON-able form (what the study id hashes); an unset match_size is left out, so
+        studies written before it existed keep their ids."""
+        return self.model_dump(mode="json", exclude={"match_size"} if self.match_size is None else None)
 
     def id(self) -> str:
         return hashlib.sha256(json.dumps(self.spec(), sort_keys=True).encode()).hexdigest()[:16]
@@ -184,7 +188,12 @@ class Study(_Model):
     def labels(self) -> list[str]:
         from archrisk.arch import resolve
 
-        return [a.label or resolve(a.text, self.size).name for a in self.archs]
+        out = []
+        for a in self.archs:
+            spec = resolve(a.text, self.size)
+            matched = self.match_size is not None and spec.kind == "manual"
+            out.append(a.label or spec.name + ("-matched" if matched else ""))  # matching.MATCHED_SUFFIX
+        return out
 
 
 def _loc(loc: tuple) -> str:
@@ -244,8 +253,9 @@ def check_names(study: Study, source: str) -> None:
         if d.val_fraction + d.pool_fraction >= 1:
             raise StudyError(f"{source}: data[{i}]: val_fraction + pool_fraction must be below 1")
     at("recipe", build_recipe, study)
-    labels = [at(f"archs[{i}]", resolve, a.text, study.size).name if a.label is None else a.label
-              for i, a in enumerate(study.archs)]
+    for i, a in enumerate(study.archs):
+        at(f"archs[{i}]", resolve, a.text, study.size)
+    labels = study.labels()
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise StudyError(f"{source}: archs: {dup[0]!r} is listed twice; give one entry a distinct label")
@@ -255,6 +265,11 @@ def check_names(study: Study, source: str) -> None:
     if jobs > MAX_JOBS:
         raise StudyError(f"{source}: the study expands to {jobs:,} jobs; at most {MAX_JOBS:,} are supported: "
                          "shrink the grids or split the study")
+    if study.match_size is not None:
+        from archrisk.runner.matching import target_params
+
+        for d in study.data:
+            at("match_size", target_params, study, d)
     # Each point when there are few; each distinct value once when a grid is large.
     for i, a in enumerate(study.attacks):
         for point in (a.points() if a.grid_size() <= EXHAUSTIVE_CHECK else a.distinct_points()):

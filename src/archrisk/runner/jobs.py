@@ -104,14 +104,19 @@ TRAIN_MEANINGS: dict[str, Meaning] = {
     "epochs": Meaning(description="epochs trained"),
     "train_wall": Meaning(description="training wall time (s)"),
     "params": Meaning(description="trainable parameters of the victim (count)"),
+    "flops": Meaning(description="multiply-accumulates of one forward pass on one input (count)"),
 }
 
 
 def _train(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
+    from archrisk.arch import count_flops
+
     r = train_victim(spec, device)
+    # size and compute, so the report can show and adjust for them beside every comparison
     results = {"test_acc": r.test_acc, "val_acc": r.val_acc, "best_epoch": r.best_epoch,
                "epochs": r.epochs, "train_wall": sum(h.seconds for h in r.history),
-               "params": sum(p.numel() for p in r.model.parameters())}  # size, for size-adjusted comparisons
+               "params": sum(p.numel() for p in r.model.parameters()),
+               "flops": count_flops(r.model, tuple(dataset_of(spec).shape))}
     artifacts = {"history": [vars(h) for h in r.history], "train": r.summary(),
                  meaning.ARTIFACT: meaning.record(meanings_of("train", "train", results))}
     return results, artifacts, r.device

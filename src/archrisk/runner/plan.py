@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archrisk.runner.config import Study, build_recipe, make_attack, metric_names
+from archrisk.runner.matching import matched_widths
 
 # Rough relative cost of one job of each kind/family (orders the queue; not a time estimate).
 COST_TIER = {"train": 0, "metric": 1, "evasion": 2, "membership": 3, "extraction": 4,
@@ -65,18 +66,22 @@ def job_id(spec: dict[str, Any]) -> str:
 def plan(study: Study) -> list[Job]:
     """Every job of the study, sorted by priority (train jobs precede what depends on them)."""
     from archrisk.arch import resolve
+    from archrisk.arch.zoo import with_width
 
     recipe = build_recipe(study).to_dict()
     attacks = [(a, p, make_attack(a.name, p).family) for a in study.attacks for p in a.points()]
     metrics = [(m, p, at) for m in study.metrics for p in m.points() for at in m.at]
-    specs = [resolve(entry.text, study.size) for entry in study.archs]
+    widths = {d.name: matched_widths(study, d) for d in study.data}  # manual nets matched to the cells' size
     families = {m.name: _metric_family(m.name) for m in study.metrics}
     jobs: list[Job] = []
     for s_rank, seed in enumerate(study.seeds):
         for d in study.data:
             data = d.model_dump(mode="json")
-            for a_rank, (entry, label, spec) in enumerate(zip(study.archs, study.labels(), specs)):
-                base = {"arch": entry.text, "label": label, "size": study.size, "data": data,
+            for a_rank, (entry, label) in enumerate(zip(study.archs, study.labels())):
+                width = widths[d.name].get(a_rank)  # a matched net's string carries its width
+                arch = entry.text if width is None else with_width(entry.text, width)
+                spec = resolve(arch, study.size)
+                base = {"arch": arch, "label": label, "size": study.size, "data": data,
                         "recipe": recipe, "seed": seed, "spec_hash": spec.hash()}
                 meta = dict(arch=label, arch_group=entry.group or spec.group, spec_hash=spec.hash(),
                             genotype=spec.genotype.to_json() if spec.genotype else None,
