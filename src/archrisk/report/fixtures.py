@@ -13,7 +13,10 @@ Everything added for those draws from its own stream, so the older numbers do no
 Every job records what its results mean (the `meaning` artifact the runner writes), as the real
 attack, metric or train job of that name declares it (`FIXTURE_MEANINGS`, checked against those
 declarations by the tests); `meanings=False` writes a store from before meanings were recorded.
-The schema is the store contract's, written here so the report can be exercised on its own.
+The store is written with the one store schema (`archrisk.store.schema`: every table, the current
+schema version, the app id), so a fixture store opens everywhere a real one does (`archrisk status`,
+`export`, the score). This generator stays in the report package, beside the report it exercises;
+it is test and benchmark scaffolding, never imported by the runner.
 """
 from __future__ import annotations
 
@@ -29,22 +32,9 @@ from typing import Mapping
 
 import numpy as np
 
+from archrisk import __version__
 from archrisk.meaning import ARTIFACT, Meaning, record, resolve_all
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS studies(id TEXT PRIMARY KEY, name TEXT, source_path TEXT, source_text TEXT,
-    spec_json TEXT, created REAL);
-CREATE TABLE IF NOT EXISTS jobs(id TEXT PRIMARY KEY, study_id TEXT, kind TEXT, name TEXT, family TEXT,
-    arch TEXT, arch_group TEXT, spec_hash TEXT, genotype TEXT, dataset TEXT, size TEXT, recipe_json TEXT,
-    seed INTEGER, params_json TEXT, status TEXT, error TEXT, wall_time REAL, host TEXT, device TEXT,
-    version TEXT, started REAL, finished REAL, attempts INTEGER, priority REAL);
-CREATE TABLE IF NOT EXISTS results(job_id TEXT, key TEXT, value REAL, PRIMARY KEY(job_id, key));
-CREATE TABLE IF NOT EXISTS artifacts(job_id TEXT, key TEXT, json TEXT, PRIMARY KEY(job_id, key));
-CREATE VIEW IF NOT EXISTS tidy AS SELECT j.study_id, j.id AS job_id, j.kind, j.name, j.family, j.arch,
-    j.arch_group, j.spec_hash, j.dataset, j.size, j.seed, j.params_json, r.key, r.value, j.device,
-    j.version, j.wall_time FROM results r JOIN jobs j ON j.id = r.job_id WHERE j.status = 'done';
-"""
+from archrisk.store.schema import create_schema
 
 NAS = ("darts_v2", "pc_darts", "enas", "snas_mild", "amoebanet", "nasnet", "pdarts", "sgas", "drnas", "random")
 MANUAL = ("resnet18", "vgg13_bn", "densenet121", "dla34", "resnext50", "wide_resnet50", "bit", "resnet34",
@@ -103,6 +93,12 @@ def _sig(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
+# The jobs columns a fixture fills, in the order `FixtureWriter.job` gives them (the claim columns stay empty).
+_JOB_FIELDS = ("id", "study_id", "kind", "name", "family", "arch", "arch_group", "spec_hash", "genotype", "dataset",
+               "size", "recipe_json", "seed", "params_json", "status", "error", "wall_time", "host", "device",
+               "version", "started", "finished", "attempts", "priority")
+
+
 class FixtureWriter:
     """Writes jobs with their results and artifacts into a new store (tests build odd stores with it).
     `declared`: (kind, name) -> declaration table, the meanings of jobs not given their own
@@ -115,8 +111,7 @@ class FixtureWriter:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         self.con, self.study_id, self.n = sqlite3.connect(path), study_id, 0
-        self.con.executescript(SCHEMA)
-        self.con.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", "1"), ("app", "archrisk-results")])
+        create_schema(self.con, created_by=f"{__version__} (synthetic fixture)")
         self.con.execute("INSERT INTO studies VALUES (?,?,?,?,?,?)",
                          (study_id, study_name, f"studies/{study_name}.toml", source, "{}", time.time()))
         self.path = path
@@ -141,10 +136,11 @@ class FixtureWriter:
         self.n += 1
         now = 1.7e9 + self.n
         self.con.execute(
-            "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO jobs ({', '.join(_JOB_FIELDS)}) VALUES ({', '.join('?' * len(_JOB_FIELDS))})",
             (jid, self.study_id, kind, name, family, arch, group, hashlib.md5(arch.encode()).hexdigest()[:16],
              genotype, "mnist5k", "tiny", json.dumps(recipe), seed, json.dumps(params), status, error,
              wall if status == "done" else None, "host0", "cpu", "0.1.0", now, now + wall, 1, 0.0))
+        self.con.execute("INSERT OR IGNORE INTO study_jobs VALUES (?, ?)", (self.study_id, jid))
         if status == "done":
             self.con.executemany("INSERT INTO results VALUES (?,?,?)",  # NaN is stored as NULL, as the runner does
                                  [(jid, k, None if v is None or math.isnan(v) else float(v)) for k, v in results.items()])
