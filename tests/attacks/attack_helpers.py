@@ -8,6 +8,8 @@ from archrisk.arch.zoo import ArchSpec
 from archrisk.attacks import AttackContext
 from archrisk.train import TrainResult, get_recipe
 
+VICTIM_THREADS = 1  # session victims train at this thread count, part of the checkpoint key: retrain at it too
+
 
 class MLP(nn.Module):
     def __init__(self, d_in: int, classes: int, hidden: int = 64):

@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn.functional as F
-from attack_helpers import MLP, wrap
+from attack_helpers import MLP, VICTIM_THREADS, wrap
 
 from archrisk.train import torch_threads, train
 
@@ -33,7 +33,8 @@ def mlp_victim(digits) -> TrainResult:
 
 @pytest.fixture(scope="session")
 def digits_victim(digits) -> TrainResult:
-    return train("resnet18", digits, size="tiny", seed=0, progress=False)
+    with torch_threads(VICTIM_THREADS):
+        return train("resnet18", digits, size="tiny", seed=0, progress=False)
 
 
 @pytest.fixture(scope="session")

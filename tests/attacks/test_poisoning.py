@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import torch
+from attack_helpers import VICTIM_THREADS
 
 from archrisk.attacks import run_attack
 from archrisk.attacks.poisoning import flip_labels
+from archrisk.train import torch_threads
 
 
 def test_flip_labels_are_wrong_uniform_and_counted():
@@ -24,8 +26,9 @@ def test_flip_labels_are_wrong_uniform_and_counted():
 def test_accuracy_drop_grows_with_fraction(digits_victim, digits):
     """At 95% flipped, each wrong class holds ~10.6% of a class's labels against 5% for the true one,
     so a model that fits its data must fall below chance; at 0% the retrained model is the victim."""
-    drops = {f: run_attack(None, "label_flip", digits, victim=digits_victim, fraction=f).metrics
-             for f in (0.0, 0.5, 0.95)}
+    with torch_threads(VICTIM_THREADS):  # the same thread count as the victim: fraction 0 retrains it exactly
+        drops = {f: run_attack(None, "label_flip", digits, victim=digits_victim, fraction=f).metrics
+                 for f in (0.0, 0.5, 0.95)}
     assert abs(drops[0.0]["acc_drop"]) < 0.02
     assert drops[0.0]["reference_acc"] == digits_victim.test_acc
     assert drops[0.95]["acc_drop"] > drops[0.5]["acc_drop"] + 0.3
