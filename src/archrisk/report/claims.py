@@ -24,7 +24,7 @@ import numpy as np
 from archrisk.meaning import budget
 from archrisk.report import inference, stats
 from archrisk.report.advtrain import accuracy_costs
-from archrisk.report.compare import remedy_pairs
+from archrisk.report.compare import paired_diffs, remedy_pairs
 from archrisk.report.page import ci, fmt
 from archrisk.report.series import Series, SeriesSet
 from archrisk.report.verdicts import DECIDED, TARGET_POWER, VERDICTS, Primary, PrimaryTest, combine, multiplicity
@@ -305,8 +305,7 @@ def _secondary(ss: SeriesSet, claim: Claim, tests: list[PrimaryTest]) -> list[st
     if claim.design == "remedy":
         for s in [x for x in ss.series.values() if x.q.label in used]:
             for remedy, source in remedy_pairs(ss):
-                d = [s.values[remedy][sd] - s.values[source][sd] for sd in
-                     sorted(set(s.values.get(remedy, {})) & set(s.values.get(source, {})))]
+                d = paired_diffs(s, remedy, source)
                 w = inference.one_sample(d)
                 if math.isfinite(w.diff):
                     out.append(f"Secondary: {remedy} - {source}, {s.q.label}: {ci(w.diff, w.lo, w.hi)} over "
@@ -314,8 +313,7 @@ def _secondary(ss: SeriesSet, claim: Claim, tests: list[PrimaryTest]) -> list[st
         acc = ss.accuracy()
         if acc is not None:
             for remedy, source in remedy_pairs(ss):
-                d = [acc.values[remedy][sd] - acc.values[source][sd] for sd in
-                     sorted(set(acc.values.get(remedy, {})) & set(acc.values.get(source, {})))]
+                d = paired_diffs(acc, remedy, source)
                 w = inference.one_sample(d)
                 if math.isfinite(w.diff):
                     out.append(f"Cost: clean accuracy {remedy} - {source}: {ci(w.diff, w.lo, w.hi)}")
