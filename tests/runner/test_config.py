@@ -151,3 +151,19 @@ def test_a_matched_train_job_trains_the_matched_width(cache):
     cell = run_job(jobs[("train", "darts_v2")].spec)
     assert out.status == cell.status == "done", (out.error, cell.error)
     assert abs(out.results["params"] / cell.results["params"] - 1) < 0.1  # not resnet18's 700k
+
+
+def test_an_architecture_can_have_its_own_seeds(tmp_path) -> None:
+    """A remedy pair on five seeds inside a two-seed study: only those entries get the extra victims,
+    and a study without per-architecture seeds keeps its id."""
+    from archrisk.runner.plan import plan
+
+    base = 'name = "s"\nseeds = [0, 1]\nsize = "tiny"\n'
+    data = '[data]\nname = "digits"\n'
+    plain = parse_study(base + 'archs = ["darts_v2", "resnet18"]\n' + data)
+    own = parse_study(base + 'archs = [{ name = "darts_v2", seeds = [0, 1, 2, 3, 4] }, "resnet18"]\n' + data)
+    assert "seeds" not in plain.spec()["archs"][0]
+    trains = [(j.arch, j.seed) for j in plan(own) if j.kind == "train"]
+    assert sorted(trains) == sorted([("darts_v2", s) for s in range(5)] + [("resnet18", 0), ("resnet18", 1)])
+    with pytest.raises(StudyError, match="distinct"):
+        parse_study(base + 'archs = [{ name = "darts_v2", seeds = [1, 1] }]\n' + data)

@@ -200,19 +200,29 @@ def noise(groups: Sequence[Sequence[Sequence[float]]]) -> Noise:
 
 
 def seed_agreement(per_arch: dict[str, dict[int, float]]) -> tuple[float, int]:
-    """Mean pairwise Spearman rho between seeds' rankings of the architectures that every seed
-    measured (nan with fewer than 2 seeds or 4 such architectures), and the number of seeds."""
+    """Seed-to-seed rank agreement: the Spearman rho between two seeds' rankings of the
+    architectures both measured, averaged over seed pairs weighted by those architectures' number
+    (pairs sharing fewer than 4 are skipped; nan when none is left), and the median number of seeds
+    per architecture. With every architecture on the same seeds this is the plain mean pairwise rho;
+    a few architectures given extra seeds (a remedy comparison) add pairs of few architectures,
+    which the weights keep from outvoting the pairs every architecture shares."""
     seeds = sorted({s for v in per_arch.values() for s in v})
-    rows = [[v[s] for s in seeds] for v in per_arch.values() if all(s in v for s in seeds)]
-    table = np.asarray(rows, dtype=float)  # [archs, seeds]
-    if len(seeds) < 2 or len(rows) < 4 or not np.all(np.isfinite(table)):
-        return math.nan, len(seeds)
-    ranks = _st.rankdata(table, axis=0)
-    keep = np.ptp(ranks, axis=0) > 0
-    if keep.sum() < 2:
-        return math.nan, len(seeds)
-    r = np.corrcoef(ranks[:, keep].T)
-    return float(r[np.triu_indices_from(r, 1)].mean()), len(seeds)
+    counts = [len(v) for v in per_arch.values() if v]
+    k = int(np.median(counts)) if counts else 0
+    rhos, weights = [], []
+    for i, a in enumerate(seeds):
+        for b in seeds[i + 1:]:
+            pairs = np.asarray([(v[a], v[b]) for v in per_arch.values() if a in v and b in v], dtype=float)
+            pairs = pairs[np.isfinite(pairs).all(axis=1)] if len(pairs) else pairs
+            if len(pairs) < 4:
+                continue
+            if np.ptp(pairs[:, 0]) == 0 or np.ptp(pairs[:, 1]) == 0:
+                continue
+            rhos.append(float(_st.spearmanr(pairs[:, 0], pairs[:, 1])[0]))
+            weights.append(len(pairs))
+    if not rhos:
+        return math.nan, k
+    return float(np.average(rhos, weights=weights)), k
 
 
 @functools.lru_cache(maxsize=4)

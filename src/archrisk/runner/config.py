@@ -77,6 +77,15 @@ class ArchEntry(_Model):
     # default: the registry's group (nas | random | manual | remedy | custom). Any other name is a group of the
     # study's own (e.g. the arms of a search comparison); the report compares such groups pairwise.
     group: str | None = None
+    # this architecture's seeds instead of the study's (e.g. more seeds for a paired remedy comparison)
+    seeds: list[int] | None = Field(None, min_length=1)
+
+    @field_validator("seeds")
+    @classmethod
+    def _own_seeds(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (any(s < 0 for s in v) or len(set(v)) != len(v)):
+            raise ValueError("seeds must be distinct non-negative integers")
+        return v
 
     @field_validator("group")
     @classmethod
@@ -180,7 +189,22 @@ class Study(_Model):
     def spec(self) -> dict[str, Any]:
         """Canonical JSON-able form (what the study id hashes); an unset match_size is left out, so
         studies written before it existed keep their ids."""
-        return self.model_dump(mode="json", exclude={"match_size"} if self.match_size is None else None)
+        spec = self.model_dump(mode="json", exclude={"match_size"} if self.match_size is None else None)
+        for a in spec["archs"]:
+            if a.get("seeds") is None:
+                a.pop("seeds", None)
+        return spec
+
+    def seeds_of(self, entry: ArchEntry) -> list[int]:
+        """The seeds `entry` is trained on: its own, else the study's."""
+        return entry.seeds if entry.seeds is not None else self.seeds
+
+    def all_seeds(self) -> list[int]:
+        """Every seed any architecture uses, the study's first, in order."""
+        out = list(self.seeds)
+        for a in self.archs:
+            out += [s for s in self.seeds_of(a) if s not in out]
+        return out
 
     def id(self) -> str:
         return hashlib.sha256(json.dumps(self.spec(), sort_keys=True).encode()).hexdigest()[:16]
@@ -259,7 +283,7 @@ def check_names(study: Study, source: str) -> None:
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise StudyError(f"{source}: archs: {dup[0]!r} is listed twice; give one entry a distinct label")
-    victims = len(study.archs) * len(study.data) * len(study.seeds)
+    victims = sum(len(study.seeds_of(a)) for a in study.archs) * len(study.data)
     jobs = victims * (1 + sum(a.grid_size() for a in study.attacks)
                       + sum(m.grid_size() * len(m.at) for m in study.metrics))
     if jobs > MAX_JOBS:

@@ -74,10 +74,12 @@ def plan(study: Study) -> list[Job]:
     widths = {d.name: matched_widths(study, d) for d in study.data}  # manual nets matched to the cells' size
     families = {m.name: _metric_family(m.name) for m in study.metrics}
     jobs: list[Job] = []
-    for s_rank, seed in enumerate(study.seeds):
+    for s_rank, seed in enumerate(study.all_seeds()):
         for d in study.data:
             data = d.model_dump(mode="json")
             for a_rank, (entry, label) in enumerate(zip(study.archs, study.labels())):
+                if seed not in study.seeds_of(entry):
+                    continue
                 width = widths[d.name].get(a_rank)  # a matched net's string carries its width
                 arch = entry.text if width is None else with_width(entry.text, width)
                 spec = resolve(arch, study.size)
