@@ -33,7 +33,7 @@ reference: $(STAMP)
 	$(BIN)/archrisk audit studies/reference.toml --store reference.db --executor process --workers 2 --retry-failed
 	$(BIN)/archrisk audit studies/reference_digits.toml --store reference.db --executor process --workers 2 --retry-failed
 	$(BIN)/archrisk score --refit --store reference.db
-	$(BIN)/archrisk report --store reference.db -o docs/reference
+	$(BIN)/archrisk report --store reference.db -o docs/reference --plan docs/reference/PLAN.md --readme README.md
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

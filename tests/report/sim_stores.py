@@ -40,6 +40,7 @@ class Design:
     effects: dict = field(default_factory=dict)  # claim id -> planted g (study's units and direction)
     remedies: bool = True
     adv: bool = True
+    n_random: int = 0  # random cells (C1r's control group): NAS's C1 mean minus a planted C1r effect
 
 
 def _primary(cid: str):
@@ -49,7 +50,8 @@ def _primary(cid: str):
 def simulate(d: Design, rng: np.random.Generator) -> SeriesSet:
     nas = ["darts_v2"] + [f"nas{i}" for i in range(1, d.n_nas)]
     manual = [f"manual{i}" for i in range(d.n_manual)]
-    groups = {a: "nas" for a in nas} | {a: "manual" for a in manual}
+    random = [f"random{i}" for i in range(d.n_random)]
+    groups = {a: "nas" for a in nas} | {a: "manual" for a in manual} | {a: "random" for a in random}
     if d.remedies:
         groups |= {a: "remedy" for a in REMEDIES}
     total = math.sqrt(d.sd_arch ** 2 + d.sd_seed ** 2)
@@ -72,6 +74,8 @@ def simulate(d: Design, rng: np.random.Generator) -> SeriesSet:
         if d.remedies and cid == "C4":  # remedy cells: their source's mean, plus a planted C9 change
             c9 = CLAIMS["C9"].primaries[0]
             means |= {r: means["darts_v2"] + c9.sign * d.effects.get("C9", 0.0) * d.sd_seed for r in REMEDIES}
+        if cid == "C1":  # random cells: the NAS cells' shift minus the planted NAS-vs-random effect
+            means |= {a: d.sd_arch * rng.normal() + shift - p.sign * d.effects.get("C1r", 0.0) * total for a in random}
         draw(Quantity(kind, name, family, variant, key), means, p.log)
         if cid == "C1":
             latent_c1 = means

@@ -19,7 +19,15 @@ def _verdicts(tmp_path, **cfg) -> dict:
 
 
 def test_every_claim_of_the_study_is_judged():
-    assert list(CLAIMS) == [f"C{i}" for i in range(1, 11)]
+    assert list(CLAIMS) == ["C1", "C1r", *(f"C{i}" for i in range(2, 11))]
+    r, c1 = CLAIMS["C1r"], CLAIMS["C1"]
+    assert r.versus == "random" and [(p.key, p.names, p.sign, p.sesoi) for p in r.primaries] == [
+        (p.key, p.names, p.sign, p.sesoi) for p in c1.primaries]
+
+
+def test_the_random_control_is_not_measured_without_random_cells(tmp_path):
+    v = _verdicts(tmp_path)["C1r"]
+    assert v.verdict == "not measured" and "no random architectures" in v.reason
 
 
 def test_combine_rule():

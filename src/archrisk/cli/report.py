@@ -15,6 +15,12 @@ def report_cmd(
                                               show_default=False),
     store: str = STORE,
     out: str = typer.Option("report", "--out", "-o", help="output folder (created if missing)"),
+    plan: Optional[str] = typer.Option(None, "--plan", help="the pre-registered analysis plan the study followed: "
+                                       "the report cites its commits and labels unregistered sections exploratory",
+                                       show_default=False),
+    readme: Optional[str] = typer.Option(None, "--readme", help="rewrite the findings table between the "
+                                         "reference-table markers of this file from the report's tables",
+                                         show_default=False),
     json_out: bool = JSON,
 ) -> None:
     """Write index.html (figures inline), figures/*.png and tables/*.csv from a results store."""
@@ -22,7 +28,11 @@ def report_cmd(
 
     store = store_arg(store, old_store)
     with err_console.status(f"writing the report of {store} ..."):  # stderr: --json stays clean
-        index = report(store, out)
+        index = report(store, out, plan=plan)
+        if readme is not None:
+            from archrisk.report.readme_table import write_readme_table
+
+            write_readme_table(readme, index.parent / "tables")
     if json_out:
         print_json({"index": str(index), "folder": str(index.parent)})
     else:

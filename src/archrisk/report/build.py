@@ -22,8 +22,10 @@ from archrisk.report.explain import explanations, remedies
 from archrisk.report.landscapes import landscape_section
 from archrisk.report.page import Section, ci, fmt
 from archrisk.report.provenance import provenance
+from archrisk.report.registration import Registration, read_registration
 from archrisk.report.results import curves, nas_vs_manual, study_groups, summary
 from archrisk.report.riskscore import risk_score_section
+from archrisk.report.scales import scale_trend
 from archrisk.report.series import build_series
 from archrisk.report.vulnerability import shared_section
 
@@ -53,8 +55,9 @@ def _sections(store: StoreData) -> tuple[list[Section], Judgement, Section]:
     body = [summary(ss), nas_vs_manual(ss, comparisons), study_groups(ss), curves(store, ss), shared_section(store),
             explanations(store, ss), landscape_section(store, ss, comparisons), remedies(ss),
             advtrain_section(ss, comparisons), risk_score_section(store), deviations_section(store)]
-    body = [sec for sec in body if sec is not None]
     judgement = judge_all(ss, comparisons, _scale(store))
+    body.insert(2, scale_trend(judgement.tests))
+    body = [sec for sec in body if sec is not None]
     return body, judgement, provenance(store)
 
 
@@ -154,22 +157,27 @@ def _clear_previous(out: Path) -> None:
             p.unlink()
 
 
-def report(store_path: str | Path, out_dir: str | Path) -> Path:
-    """Write the HTML report of a results store into `out_dir`; return the path of index.html."""
+def report(store_path: str | Path, out_dir: str | Path, plan: str | Path | None = None) -> Path:
+    """Write the HTML report of a results store into `out_dir`; return the path of index.html. With
+    `plan` (a pre-registered analysis plan), the report cites its commits and labels every section
+    but the claims' primary tests exploratory."""
     t0 = time.perf_counter()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InvalidValueError(f"report output {str(out)!r} is a file; give a folder (it is created if missing)")
+    registration = read_registration(plan) if plan is not None else None
     store = load_store(store_path)
     try:
-        return _render(store, out, t0)
+        return _render(store, out, t0, registration)
     except PermissionError as e:  # an output folder that cannot be written: one line, not a traceback
         raise InvalidValueError(f"report output {str(out)!r} cannot be written ({e.strerror}: {e.filename}); "
                                 "choose another folder with -o") from None
 
 
-def _render(store, out: Path, t0: float) -> Path:
+def _render(store, out: Path, t0: float, registration: Registration | None = None) -> Path:
     body, judgement, prov = _sections(store)
+    for sec in body:
+        sec.exploratory = registration is not None
     verdicts = judgement.verdicts
     out.mkdir(parents=True, exist_ok=True)
     _clear_previous(out)
@@ -180,7 +188,7 @@ def _render(store, out: Path, t0: float) -> Path:
     counts = {k: sum(v.verdict == k for v in verdicts) for k in VERDICTS}
     html = _env().get_template("report.html").render(
         title=f"archrisk report: {Path(store.path).name}", version=__version__, sections=body, verdicts=verdicts,
-        judgement=judgement, verdict_counts=counts, provenance=prov, scale=_scale(store),
+        judgement=judgement, verdict_counts=counts, provenance=prov, scale=_scale(store), registration=registration,
         generated=time.strftime("%Y-%m-%d %H:%M:%S"), seconds=time.perf_counter() - t0)
     index = out / "index.html"
     _safe_write(index, html.encode("utf-8"))

@@ -1,10 +1,11 @@
-"""The study's claims C1..C10, each with a pre-declared primary measurement and rule (see `verdicts`).
+"""The study's claims C1..C10, each with a pre-declared primary measurement and rule (see `verdicts`),
+and C1r, archrisk's control the study lacked: NAS cells against random cells of the same space.
 
 A claim lists candidate primaries in order; the first the store holds is the primary. Among its
 settings, the one run at the study's protocol (`prefer`) is tested, else the one with the most
 architectures; a store mixing datasets or sizes gets one test per scale. Designs:
 
-- groups (C1-C8): NAS vs manual, Welch's t on per-architecture means;
+- groups (C1-C8): NAS vs manual (C1r: NAS vs random), Welch's t on per-architecture means;
 - paired remedy (C9): per seed, the mean over remedy cells of (remedy - source cell) on the same
   seed, one-sample t with the exact sign-flip test beside;
 - gap change (C10): per architecture, the measurement before minus after adversarial training,
@@ -43,6 +44,12 @@ class Claim:
     study: str
     design: str  # groups | remedy | gap
     primaries: tuple[Primary, ...]
+    versus: str = "manual"  # groups design: the group NAS is compared with
+    bears: str = ""  # the claim whose measurements are its secondary evidence (default: its own id)
+
+    @property
+    def evidence_id(self) -> str:
+        return self.bears or self.id
 
 
 def _pgd(sign: int = 1, sesoi: float = 0.06, g: float = 2.37, note: str = "paper.md: C1 worst case, 7 vs 10 models") -> Primary:
@@ -58,6 +65,11 @@ def _kl(sign: int, sesoi: float, g: float, note: str) -> tuple[Primary, ...]:
 CLAIMS: dict[str, Claim] = {c.id: c for c in (
     Claim("C1", "NAS models are more vulnerable to evasion",
           "PGD success, worst case 70.2% vs 82.1%; best case 83.6% vs 97.0%", "groups", (_pgd(),)),
+    Claim("C1r", "NAS cells are more vulnerable to evasion than random cells of the same space",
+          "not in the study (random search is one of its ten methods): the control for whether NAS *selects* "
+          "vulnerable cells", "groups",
+          (_pgd(note="C1's effect (paper.md: C1 worst case, 7 vs 10 models), assumed for the random control"),),
+          versus="random", bears="C1"),
     Claim("C2", "NAS models lose more accuracy under label-flip poisoning",
           "drop at p=0.2: 3.64 vs 7.02 points; at p=0.4: 10.20 vs 15.09", "groups",
           (Primary("accuracy drop after label-flip poisoning (fraction 0.2 where run)", "attack", "acc_drop", 0.017,
@@ -278,7 +290,10 @@ def primary_tests(ss: SeriesSet, claim: Claim) -> list[PrimaryTest]:
     p, series = find_primary(ss, claim)
     if claim.design == "remedy":
         return [t for s in series if (t := _remedy_test(claim, p, s, ss)) is not None]
-    return [_group_test(claim, p, s, ss.groups) for s in series]
+    # the study's own claims are tested (and inconclusive) without manual nets, so the report says they
+    # are missing; the random control is a claim only where random cells were run
+    return [_group_test(claim, p, s, ss.groups, "nas", claim.versus) for s in series
+            if claim.versus == "manual" or s.archs(ss.groups, claim.versus)]
 
 
 # ---------------------------------------------------------------- secondary evidence (never votes)
@@ -287,16 +302,17 @@ def _secondary(ss: SeriesSet, claim: Claim, tests: list[PrimaryTest]) -> list[st
     used = {t.series for t in tests}
     out = []
     if claim.design == "groups":
-        for s in ss.bearing_on(claim.id):
+        vs = claim.versus
+        for s in ss.bearing_on(claim.evidence_id):
             if s.q.label in used or s.q.param("adv_train") or len(s.values) < 2:
                 continue
             m = s.arch_means()
-            w = inference.welch([m[a] for a in s.archs(ss.groups, "nas")], [m[a] for a in s.archs(ss.groups, "manual")])
+            w = inference.welch([m[a] for a in s.archs(ss.groups, "nas")], [m[a] for a in s.archs(ss.groups, vs)])
             if math.isfinite(w.diff):
-                out.append(f"Secondary: {s.q.label}: NAS - manual {ci(w.diff, w.lo, w.hi)}, unadjusted p = {fmt(w.p)}")
+                out.append(f"Secondary: {s.q.label}: NAS - {vs} {ci(w.diff, w.lo, w.hi)}, unadjusted p = {fmt(w.p)}")
         for t in tests:
-            out.append(_adjusted(ss, t))
-        if claim.id in ("C1", "C8") and any(g == "random" for g in ss.groups.values()):
+            out.append(_adjusted(ss, t, vs))
+        if claim.id == "C8" and any(g == "random" for g in ss.groups.values()):
             for t in tests:
                 s = next(x for x in ss.series.values() if x.q.label == t.series)
                 rt = _group_test(claim, t.primary, s, ss.groups, "nas", "random")
@@ -329,15 +345,15 @@ ADJUSTED = "Secondary (adjusted for log parameters and clean accuracy)"
 MIN_ADJUSTED = 5  # architectures: the fit spends 4 degrees of freedom
 
 
-def _adjusted(ss: SeriesSet, t: PrimaryTest) -> str:
-    """The primary's NAS - manual difference with log parameter count and clean accuracy held fixed
+def _adjusted(ss: SeriesSet, t: PrimaryTest, vs: str = "manual") -> str:
+    """The primary's NAS - `vs` difference with log parameter count and clean accuracy held fixed
     (OLS on per-architecture means), so a gap that is only size or accuracy shows as such."""
     s = next(x for x in ss.series.values() if x.q.label == t.series)
     params, acc = ss.victim_means("params"), ss.victim_means("test_acc")
     if not params or not acc:
         return f"{ADJUSTED}: not computed: the store has no parameter counts or clean accuracies of the victims"
     vals = _values(s, t.primary)
-    archs = [a for a in [*s.archs(ss.groups, "nas"), *s.archs(ss.groups, "manual")]
+    archs = [a for a in [*s.archs(ss.groups, "nas"), *s.archs(ss.groups, vs)]
              if a in params and a in acc and params[a] > 0 and all(map(math.isfinite, vals[a].values()))]
     if len(archs) < MIN_ADJUSTED:
         return (f"{ADJUSTED}: not computed: {len(archs)} architectures with size and accuracy; "
@@ -348,7 +364,7 @@ def _adjusted(ss: SeriesSet, t: PrimaryTest) -> str:
     if not math.isfinite(w.p):
         return (f"{ADJUSTED}: not computed: group, size and accuracy cannot be separated here "
                 "(collinear, or no residual degrees of freedom)")
-    return (f"{ADJUSTED}: {t.series}: NAS - manual {ci(w.diff, w.lo, w.hi)} over {len(archs)} architectures "
+    return (f"{ADJUSTED}: {t.series}: NAS - {vs} {ci(w.diff, w.lo, w.hi)} over {len(archs)} architectures "
             f"(raw {fmt(t.test.diff)}), unadjusted p = {fmt(w.p)}")
 
 
@@ -370,6 +386,8 @@ def judge_all(ss: SeriesSet, comparisons: dict | None = None, scale: str = "") -
         if v.verdict == "not measured":
             names = ", ".join(p.label for p in claim.primaries)
             v.reason = f"the store has no primary measurement for this claim ({names})"
+            if claim.versus not in ss.groups.values() and claim.design == "groups" and find_primary(ss, claim)[1]:
+                v.reason = f"the store has no {claim.versus} architectures to compare the NAS cells with"
         for t in v.tests:
             v.evidence.append(t.line())
             v.caveats += t.notes

@@ -50,6 +50,7 @@ class Section:
     intro: str = ""
     blocks: list[Block] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # what this section could not show, and why
+    exploratory: bool = False  # set when the report cites a registered plan that does not cover it
 
 
 def fmt(value: Any) -> str:
