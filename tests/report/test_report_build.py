@@ -15,7 +15,7 @@ from report_helpers import check_report
 from archrisk.cli import main
 from archrisk.errors import DataError, InvalidValueError
 from archrisk.report import report, write_synthetic_store
-from archrisk.report.claims import VERDICTS
+from archrisk.report.claims import CLAIMS, VERDICTS
 from archrisk.meaning import Meaning
 from archrisk.report.fixtures import FixtureWriter
 
@@ -46,7 +46,7 @@ def test_full_report_is_valid_and_self_contained(full):
     for t in tables:
         assert _csv(t) or t.name == "failed_jobs.csv"
     claims = _csv(index.parent / "tables" / "claims.csv")
-    assert [c["id"] for c in claims] == [f"C{i}" for i in range(1, 11)]
+    assert [c["id"] for c in claims] == list(CLAIMS)
     assert all(c["verdict"] in VERDICTS for c in claims)
 
 
@@ -141,7 +141,7 @@ def test_incomplete_stores_report_what_is_missing(tmp_path, make, says):
     info = check_report(index)
     assert says in " ".join(info["text"].split())
     claims = _csv(index.parent / "tables" / "claims.csv")
-    assert len(claims) == 10 and all(c["verdict"] in VERDICTS for c in claims)
+    assert len(claims) == len(CLAIMS) and all(c["verdict"] in VERDICTS for c in claims)
     if make is _failed_only:
         assert {c["verdict"] for c in claims} == {"not measured"}
         failed = _csv(index.parent / "tables" / "failed_jobs.csv")
@@ -309,3 +309,17 @@ def test_deviations_table_lists_a_deviation_from_the_config(tmp_path):
     check_report(index)
     # no attack jobs and no victims: nothing to list
     assert collect(__import__("archrisk.report.data", fromlist=["load_store"]).load_store(FixtureWriter(tmp_path / "e.db").close())) == []
+
+
+def test_a_registered_plan_is_cited_and_unfinished_jobs_are_announced(tmp_path):
+    """The synthetic store holds one pending job: the top of the report says the store is incomplete.
+    With a plan, the plan is named and every section but the claims is marked exploratory."""
+    db = write_synthetic_store(tmp_path / "s.db", n_nas=3, n_manual=3, fractions=(0.2,))
+    plan = tmp_path / "PLAN.md"
+    plan.write_text("the plan\n")
+    index = report(db, tmp_path / "out", plan=plan)
+    text = " ".join(check_report(index)["text"].split())
+    assert "Incomplete store: 1 of" in text
+    assert "Analysis plan: " in text and "(exploratory)" in text and "(confirmatory" in text
+    plain = " ".join(check_report(report(db, tmp_path / "out2"))["text"].split())
+    assert "(exploratory)" not in plain and "Analysis plan" not in plain

@@ -189,6 +189,7 @@ def _render(store, out: Path, t0: float, registration: Registration | None = Non
     html = _env().get_template("report.html").render(
         title=f"archrisk report: {Path(store.path).name}", version=__version__, sections=body, verdicts=verdicts,
         judgement=judgement, verdict_counts=counts, provenance=prov, scale=_scale(store), registration=registration,
+        unfinished=sum(j.status in ("pending", "running") for j in store.jobs), total_jobs=len(store.jobs),
         generated=time.strftime("%Y-%m-%d %H:%M:%S"), seconds=time.perf_counter() - t0)
     index = out / "index.html"
     _safe_write(index, html.encode("utf-8"))
