@@ -153,6 +153,11 @@ def test_own_models_audit_end_to_end_and_report(user_pkg, digits):
     out = report(store, user_pkg / "rep")
     html = out.read_text(encoding="utf-8")
     assert all(label in html for label in ("mine", "wide", "mine_w", "vgg13_bn"))
+    # the risk score rebuilds its reference architectures from their strings: own models stay out of a fit
+    from archrisk.score import read_targets
+
+    with pytest.warns(UserWarning, match="own models"):
+        assert set(read_targets(store).archs) == {"vgg13_bn"}
 
 
 def test_study_ids_of_studies_without_own_models_are_unchanged():
