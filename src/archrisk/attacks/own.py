@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from archrisk.arch.user import Factory, from_factory, is_factory, wrap
+from archrisk.arch.user import Factory, NamedFactory, from_factory, is_factory, wrap
 from archrisk.arch.zoo import get_size
 from archrisk.attacks.base import Attack, AttackContext
 from archrisk.data import Dataset, Split, load_dataset
@@ -39,7 +39,8 @@ def own_context(attack: Attack, model: nn.Module | Factory, x: Any, y: Any, *, s
     rec = get_recipe(recipe, **dict(get_size(size).recipe)) if isinstance(recipe, str) else recipe
     n_epochs = epochs if epochs is not None else rec.epochs if rec.epochs is not None else get_size(size).epochs
     if module is not None:
-        victim = as_victim(module, ds, rec, seed=seed, epochs=n_epochs, device=dev, size=size)
+        source = factory.ref if isinstance(factory, NamedFactory) else None  # the module's factory, when named
+        victim = as_victim(module, ds, rec, seed=seed, epochs=n_epochs, device=dev, size=size, source=source)
         spec, victim_fn = victim.spec, None
     else:
         with torch.random.fork_rng():
