@@ -199,9 +199,9 @@ class TrojanNN(_Backdoor):
     neurons driven to 10 by 20 signed-gradient steps of 0.015 on the mean L2 distance
     ||act - target||, stopping once it is below 5. Neurons: those with the largest outgoing
     classifier weight norm (the study takes the least active ones); the classifier of any model is
-    found by `common.HEAD_RULE` (a `classifier` attribute, else the last nn.Linear). The pattern is optimised on
-    the attacker's pool images and is free in [0, 1] (the study's code capped its change at 1/255
-    by accident). `trojannn_strong` is a much stronger variant."""
+    found by `common.HEAD_RULE` (a `classifier` attribute, else the last nn.Linear). The pattern is
+    optimised on the attacker's pool images and is free in [0, 1] (the study's code capped its
+    change at 1/255 by accident). `trojannn_strong` is a much stronger variant."""
 
     name: ClassVar[str] = "trojannn"
     rate: float = 0.01  # the study: 1%

@@ -47,7 +47,8 @@ def target_params(study: Study, d: DataConfig) -> int:
 
     in_ch, classes = _shape(d)
     counts = [_cell_params(e.text, study.size, in_ch, classes) for e in study.archs
-              if not e.own and (s := resolve(e.text, study.size)).kind == "cell" and (e.group or s.group) in MATCH_GROUPS]
+              if not e.own and (s := resolve(e.text, study.size)).kind == "cell"
+              and (e.group or s.group) in MATCH_GROUPS]
     if not counts:
         raise StudyError(f"match_size = {study.match_size!r} needs NAS or random cells among archs to match the "
                          "manual nets to; add some or remove match_size")
