@@ -40,7 +40,7 @@ def test_trojannn_trigger_excites_its_neurons(name, mnist_victim, mnist_small):
     atk = get_attack(name, trigger_steps=30, trigger_images=64)
     ctx = context(mnist_victim, mnist_small)
     model = mnist_victim.model.eval()
-    neurons = atk.pick_neurons(model)
+    neurons = atk.pick_neurons(model.classifier)
     trig = atk.trigger(ctx)
     untrained = Trigger(trig.mask, torch.rand(trig.pattern.shape, generator=ctx.generator(22)), trig.opacity)
     x = mnist_small.test.x[:200]
@@ -123,3 +123,95 @@ def test_every_poisoned_training_image_carries_its_trigger_after_augmentation():
         assert not (fed[~rows][:, :, :2, :2] == 1).all(dim=(1, 2, 3)).any()  # no clean one has it
         moved += int((aug != x[ib]).flatten(1).any(1).sum())
     assert moved > 100  # augmentation really ran (flips, crops and cutout changed most images)
+
+
+class _FcNet(torch.nn.Module):
+    """A user's network whose last layer is called `fc` (no `classifier`, no `penultimate`)."""
+
+    def __init__(self, d_in: int = 64, classes: int = 10):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(d_in, 32), torch.nn.ReLU())
+        self.fc = torch.nn.Linear(32, classes)
+
+    def forward(self, x):
+        return self.fc(self.body(x))
+
+
+def _fit(net, ds, steps=150):
+    torch.manual_seed(0)
+    model = net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):  # full batch: a good digits classifier in well under a second
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(ds.train.x), ds.train.y).backward()
+        opt.step()
+    return model.eval()
+
+
+def test_trojannn_finds_the_last_linear_of_a_users_model(digits):
+    from archrisk.arch.user import wrap
+    from archrisk.attacks.common import features_of, final_linear
+    from archrisk.attacks.own import as_victim
+    from archrisk.train import get_recipe
+
+    net = _fit(_FcNet, digits)
+    model = wrap(net, in_channels=1)
+    head = final_linear(model, 10, "trojannn")
+    assert head is net.fc
+    x = digits.test.x[:50]
+    assert torch.equal(features_of(model, head, x), net.body(x))  # the head's input, exactly
+    # the optimised trigger drives the chosen neurons of this model, as on a zoo network
+    victim = as_victim(net, digits, get_recipe("study"), seed=0, epochs=1, device=torch.device("cpu"))
+    # a 3-pixel patch pasted opaque: the study's 3x3 at 32 px is one pixel at 8 px, too small to see the effect
+    atk = get_attack("trojannn", patch=12, opacity=1.0, trigger_steps=30, trigger_images=64)
+    ctx = context(victim, digits)
+    neurons = atk.pick_neurons(head)
+    trig = atk.trigger(ctx)
+    untrained = Trigger(trig.mask, torch.rand(trig.pattern.shape, generator=ctx.generator(22)), trig.opacity)
+    with torch.no_grad():
+        after = net.body(trig.stamp(x))[:, neurons].mean()
+        before = net.body(untrained.stamp(x))[:, neurons].mean()
+    # the optimisation moved the pattern and brought the neurons nearer their target (10, far above both)
+    assert not torch.equal(trig.pattern, untrained.pattern)
+    assert before < after < atk.neuron_target, (before, after)
+
+
+def test_trojannn_runs_end_to_end_on_a_users_factory(digits):
+    from archrisk.attacks import TrojanNN
+
+    r = TrojanNN(finetune_epochs=1, trigger_steps=5, trigger_images=32, rate=0.1)(_FcNet, digits, epochs=1)
+    assert r.arch == "user:_FcNet" and 0 <= r.metrics["asr"] <= 1 and r.metrics["poisoned"] > 0
+
+
+class _ConvOnly(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 10, 3)
+
+    def forward(self, x):
+        return self.conv(x).mean((2, 3))
+
+
+class _LinearThenConv(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 8)
+        self.conv = torch.nn.Conv2d(1, 10, 1)
+
+    def forward(self, x):
+        return self.conv(self.proj(x)).mean((2, 3))
+
+
+@pytest.mark.parametrize("net, found", [(_ConvOnly, "found none"), (_LinearThenConv, "found one with 8 outputs")])
+def test_trojannn_without_a_final_linear_is_one_clear_error(net, found, digits):
+    from archrisk.arch.user import wrap
+    from archrisk.attacks.own import as_victim
+    from archrisk.errors import ArchriskError
+    from archrisk.train import get_recipe
+
+    victim = as_victim(net(), digits, get_recipe("study"), seed=0, epochs=1, device=torch.device("cpu"))
+    with pytest.raises(ArchriskError) as e:
+        get_attack("trojannn", trigger_steps=2).trigger(context(victim, digits))
+    msg = str(e.value)
+    assert "\n" not in msg and found in msg and "last nn.Linear" in msg and "classifier" in msg
+    assert net.__name__ in msg

@@ -78,3 +78,30 @@ def test_bad_data_is_one_clear_error(digits_victim, args, match):
 def test_a_non_module_is_refused():
     with pytest.raises(InvalidValueError, match="nn.Module"):
         PGD()(42, torch.rand(2, 1, 8, 8), torch.zeros(2, dtype=torch.long))
+
+
+def test_a_trained_module_with_its_factory_backdoors_and_keys_by_its_weights(digits, tmp_path, monkeypatch):
+    """Fine-tuning starts from the module's own weights (it is wrapped like a factory's model), and
+    what is cached from it is keyed by those weights, not by the architecture alone."""
+    from archrisk.attacks import BadNets
+    from archrisk.attacks.own import as_victim
+    from archrisk.train import get_recipe
+
+    monkeypatch.setenv("ARCHRISK_CACHE", str(tmp_path))
+
+    def make() -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    torch.manual_seed(0)
+    mine = make()
+    opt = torch.optim.Adam(mine.parameters(), lr=1e-2)
+    for _ in range(100):
+        opt.zero_grad()
+        nn.functional.cross_entropy(mine(digits.train.x), digits.train.y).backward()
+        opt.step()
+    r = BadNets(finetune_epochs=1, rate=0.1)(mine, digits, factory=make, cache=True)
+    assert r.metrics["victim_acc"] > 0.8 and r.metrics["clean_acc"] > 0.5  # fine-tuned from the trained weights
+    other = make()
+    rec = get_recipe("study")
+    keys = [as_victim(m, digits, rec, seed=0, epochs=1, device=torch.device("cpu")).key for m in (mine, other, mine)]
+    assert keys[0] == keys[2] != keys[1] and keys[0].startswith("weights-")

@@ -31,6 +31,13 @@ def files(tmp_path):
     other.execute("CREATE TABLE foo (a)")
     other.commit()
     other.close()
+    # valid JSON, wrong layout: a list; a reference that is not a table; a number that is text; no family
+    rest = '"signals": [], "center": [], "scale": [], "signal_config": {}, "provenance": {}'
+    for i, text in enumerate(['[1, 2]', '{"families": {}, "reference": {"a": [1]}, ' + rest + '}',
+                              '{"families": {"evasion": {"coef": [], "intercept": 0, "ridge": 1, "n_archs": 3, '
+                              '"loao_ci": [0, 1], "loao_rho": "x"}}, "reference": {}, ' + rest + '}',
+                              '{"families": {}, "reference": {}, ' + rest + '}']):
+        (tmp_path / f"layout{i}.json").write_text(text)
     vals = ", ".join(str(i / 10_000) for i in range(1, 1001))
     (tmp_path / "huge.toml").write_text(STUDY.replace('name = "pgd"', f'name = "pgd"\ngrid = {{ eps = [{vals}], '
                                                       f'steps = [{", ".join(map(str, range(1, 1001)))}] }}'))
@@ -47,7 +54,10 @@ BIG = "Genotype(normal=[" + ", ".join(f"('skip_connect', {i // 2})" for i in ran
     (["export", "--store", "{t}/other.db"], "not an archrisk results store"),
     (["status", "--store", "{t}/other.db"], "not an archrisk results store"),
     (["report", "--store", "{t}/other.db", "-o", "{t}/rep"], "not an archrisk results store"),
+    (["report", "--store", "{t}/other.db", "-o", "{t}/a_file/rep"], "is a file"),
     (["search", "--out", "{t}/a_file/x.json"], "does not exist"),
+    *[(["score", "darts_v2", "--model", f"{{t}}/layout{i}.json"], "not a risk-score coefficient file")
+      for i in range(4)],
     (["score", "--refit", "--store", "{t}/other.db", "--out", "{t}/a_file/c.json"], "does not exist"),
     (["audit", "{t}/huge.toml", "--store", "{t}/r.db"], "1,000,001 jobs"),
     (["info", BIG], "at most"),

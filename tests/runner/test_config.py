@@ -167,3 +167,27 @@ def test_an_architecture_can_have_its_own_seeds(tmp_path) -> None:
     assert sorted(trains) == sorted([("darts_v2", s) for s in range(5)] + [("resnet18", 0), ("resnet18", 1)])
     with pytest.raises(StudyError, match="distinct"):
         parse_study(base + 'archs = [{ name = "darts_v2", seeds = [1, 1] }]\n' + data)
+
+
+@pytest.mark.parametrize("bad", [None, 2.0])
+def test_a_large_grid_is_checked_once_per_distinct_value(monkeypatch, bad):
+    """Above EXHAUSTIVE_CHECK points the grid is validated value by value (not point by point), and a
+    bad value anywhere in it is still found."""
+    from archrisk.runner import config
+
+    calls = []
+    real = config.make_attack
+    monkeypatch.setattr(config, "make_attack", lambda name, p: calls.append(p) or real(name, p))
+    eps = [round(0.001 * i, 3) for i in range(1, 41)] + ([bad] if bad is not None else [])
+    n = list(range(1, 41))
+    assert len(eps) * len(n) > config.EXHAUSTIVE_CHECK
+    text = study_toml() + f'\n[[attacks]]\nname = "pgd"\ngrid = {{ eps = {eps}, n = {n} }}\n'
+    if bad is None:
+        s = parse_study(text)
+        assert s.attacks[-1].grid_size() == 1600
+        pgd = [p for p in calls if "sleep" not in p]  # the fake attacks of study_toml carry sleep
+        assert len(pgd) == 80  # 40 eps values + 40 n values, not 1600 points
+        assert {p["eps"] for p in pgd} == set(eps) and {p["n"] for p in pgd} == set(n)
+    else:
+        with pytest.raises(StudyError, match=r"attacks\[2\].*eps=2"):
+            parse_study(text)

@@ -53,7 +53,8 @@ def run_attack(arch: str | torch.nn.Module | Callable[[], torch.nn.Module] | Non
 
     The clean victim is trained through `archrisk.train.train` with the same size, recipe, seed and
     epochs (so it comes from the checkpoint cache when it exists), and only when the attack needs
-    it; pass `victim=` to reuse one already trained (the study runner shares victims this way).
+    it; pass `victim=` to reuse one already trained (the study runner shares victims this way), with
+    `factory=` when that victim is your own model and the attack trains new ones.
     `params` override the attack's defaults (unknown names and bad values raise InvalidValueError);
     `epochs` is the victim's training length, the attacks' own training lengths are parameters
     (`finetune_epochs`, `thief_epochs`, `retrain_epochs`).
@@ -75,11 +76,14 @@ def run_attack(arch: str | torch.nn.Module | Callable[[], torch.nn.Module] | Non
             raise InvalidValueError("pass your model as the first argument or as victim=, not both")
         return atk.run_on(arch, ds, seed=seed, device=device, factory=factory, recipe=recipe, size=size,
                           epochs=epochs, cache=cache, progress=progress)
+    if factory is not None and (victim is None or victim.spec.kind != "user"):
+        raise InvalidValueError("factory= goes with your own model: pass it with the module, or with a victim= "
+                                "built from it")
     dev = resolve_device(device)
     if victim is not None:
         if arch is not None and arch != victim.spec.name and resolve(arch, victim.spec.size).name != victim.spec.name:
             raise InvalidValueError(f"victim= is a {victim.spec.name}, not {arch!r}; pass arch=None or the same name")
-        head = victim.model.classifier.out_features
+        head = _outputs(victim.model, ds)
         if head != ds.num_classes:
             raise InvalidValueError(f"victim predicts {head} classes but dataset {ds.name!r} has {ds.num_classes}")
         spec, rec = victim.spec, victim.recipe
@@ -94,8 +98,24 @@ def run_attack(arch: str | torch.nn.Module | Callable[[], torch.nn.Module] | Non
                      device=device, cache=cache, progress=progress, data_dir=data_dir)
 
     ctx = AttackContext(spec=spec, dataset=ds, recipe=rec, size=spec.size, seed=seed, device=dev, progress=progress,
-                        cache=cache, victim_fn=victim_fn, epochs=epochs, data_dir=data_dir, _victim=victim)
+                        cache=cache, victim_fn=victim_fn, epochs=epochs, data_dir=data_dir, factory=factory,
+                        _victim=victim)
     return atk(ctx)
+
+
+def _outputs(model: torch.nn.Module, ds: Dataset) -> int:
+    """How many classes the model predicts: its classifier's width (zoo nets), else one forward pass."""
+    head = getattr(model, "classifier", None)  # None, not an error, for a wrapped user module without one
+    if isinstance(head, torch.nn.Linear):
+        return head.out_features
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            first = next(model.parameters(), torch.zeros(0))
+            return model(ds.test.x[:1].to(first.device)).shape[-1]
+    finally:
+        model.train(was)
 
 
 def attack_defaults(name: str) -> dict[str, Any]:

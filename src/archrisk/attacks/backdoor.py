@@ -19,7 +19,7 @@ from typing import ClassVar
 import torch
 
 from archrisk.attacks.base import Attack, AttackContext, choice, register_attack, require
-from archrisk.attacks.common import logits_of
+from archrisk.attacks.common import features_of, final_linear, logits_of
 from archrisk.attacks.poisoning import retrain
 from archrisk.data import Split
 from archrisk.meaning import Meaning
@@ -198,9 +198,10 @@ class TrojanNN(_Backdoor):
     optimiser): 3x3 patch blended at 30% opacity (its `mark_alpha=0.7` is the transparency), 2
     neurons driven to 10 by 20 signed-gradient steps of 0.015 on the mean L2 distance
     ||act - target||, stopping once it is below 5. Neurons: those with the largest outgoing
-    classifier weight norm (the study takes the least active ones). The pattern is optimised on
-    the attacker's pool images and is free in [0, 1] (the study's code capped its change at 1/255
-    by accident). `trojannn_strong` is a much stronger variant."""
+    classifier weight norm (the study takes the least active ones); the classifier of any model is
+    found by `common.HEAD_RULE` (a `classifier` attribute, else the last nn.Linear). The pattern is
+    optimised on the attacker's pool images and is free in [0, 1] (the study's code capped its
+    change at 1/255 by accident). `trojannn_strong` is a much stronger variant."""
 
     name: ClassVar[str] = "trojannn"
     rate: float = 0.01  # the study: 1%
@@ -225,8 +226,8 @@ class TrojanNN(_Backdoor):
         choice(self.name, "trigger_optim", self.trigger_optim, TRIGGER_OPTIMS)
         choice(self.name, "trigger_loss", self.trigger_loss, ("l2", "mse"))
 
-    def pick_neurons(self, model) -> torch.Tensor:
-        w = model.classifier.weight.detach()  # [classes, dim]
+    def pick_neurons(self, head: torch.nn.Linear) -> torch.Tensor:
+        w = head.weight.detach()  # [classes, dim]
         return w.norm(dim=0).argsort(descending=True)[:self.neurons]
 
     def trigger(self, ctx: AttackContext) -> Trigger:
@@ -235,14 +236,15 @@ class TrojanNN(_Backdoor):
         model.to(ctx.device).eval()
         shape = ctx.dataset.shape
         mask = corner_mask(shape, self.side(shape))
-        neurons = self.pick_neurons(model).to(ctx.device)
+        head = final_linear(model, ctx.dataset.num_classes, self.name)  # any model: see common.HEAD_RULE
+        neurons = self.pick_neurons(head).to(ctx.device)
         pool = ctx.dataset.pool.x[:self.trigger_images].to(ctx.device)
         pattern = torch.rand(shape, generator=ctx.generator(22)).to(ctx.device).requires_grad_(True)
         opt = torch.optim.Adam([pattern], lr=self.trigger_lr) if self.trigger_optim == "adam" else None
         try:
             for _ in range(self.trigger_steps):
                 trig = Trigger(mask, pattern.clamp(0, 1), self.opacity)
-                act = model.penultimate(trig.stamp(pool))[:, neurons]  # [N, neurons]
+                act = features_of(model, head, trig.stamp(pool))[:, neurons]  # [N, neurons]
                 gap = act - self.neuron_target
                 loss = gap.norm(dim=1).mean() if self.trigger_loss == "l2" else gap.pow(2).mean()
                 if loss.item() < self.trigger_threshold:

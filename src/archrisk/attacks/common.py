@@ -1,4 +1,4 @@
-"""Small helpers shared by the attack families: batched inference, sample selection, ROC."""
+"""Small helpers shared by the attack families: batched inference, sample selection, ROC, the last layer."""
 from __future__ import annotations
 
 import warnings
@@ -7,7 +7,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from archrisk.arch.zoo import Classifier
 from archrisk.data import Split
+from archrisk.errors import InvalidValueError
+
+# How an attack that works on the last layer finds it in any model (said in its error message).
+HEAD_RULE = ("the model's `classifier` attribute when it is an nn.Linear (archrisk's networks), else the last "
+             "nn.Linear registered in the model (in module order)")
 
 
 @torch.no_grad()
@@ -77,3 +83,34 @@ def pick_targets(logits: torch.Tensor, y: torch.Tensor, mode: str, gen: torch.Ge
     k = logits.shape[1]
     shift = torch.randint(1, k, (len(y),), generator=gen)  # uniform over the k-1 wrong classes
     return (y.cpu() + shift) % k
+
+
+def final_linear(model: torch.nn.Module, num_classes: int, attack: str) -> torch.nn.Linear:
+    """The layer mapping penultimate features to the `num_classes` logits, found by `HEAD_RULE`."""
+    head = getattr(model, "classifier", None)  # None, not an error, for a wrapped module without one
+    if not isinstance(head, torch.nn.Linear):
+        linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        head = linears[-1] if linears else None
+    if head is None or head.out_features != num_classes:
+        found = "none" if head is None else f"one with {head.out_features} outputs"
+        raise InvalidValueError(f"attack {attack!r} needs the final nn.Linear layer that maps features to the "
+                                f"{num_classes} class logits; it takes {HEAD_RULE}, and found {found} in "
+                                f"{type(getattr(model, 'net', model)).__name__}")
+    return head
+
+
+def features_of(model: torch.nn.Module, head: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """The input of `head` when `model` sees `x` (the penultimate features [N, dim], differentiable):
+    `penultimate()` on archrisk's networks, else caught by a hook on the head's last call."""
+    if isinstance(model, Classifier) and model.spec.kind != "user":
+        return model.penultimate(x)
+    seen: list[torch.Tensor] = []
+    hook = head.register_forward_pre_hook(lambda _mod, args: seen.append(args[0]))
+    try:
+        model(x)
+    finally:
+        hook.remove()
+    if not seen:
+        raise InvalidValueError(f"the final nn.Linear layer found by {HEAD_RULE} is never called in "
+                                f"{type(getattr(model, 'net', model)).__name__}.forward")
+    return seen[-1].flatten(1)

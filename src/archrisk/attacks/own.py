@@ -7,13 +7,14 @@ trained module is used as it is; a factory (`Callable[[], nn.Module]`) is traine
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from archrisk.arch.user import Factory, from_factory, is_factory, user_spec
+from archrisk.arch.user import Factory, NamedFactory, from_factory, is_factory, wrap
 from archrisk.arch.zoo import get_size
 from archrisk.attacks.base import Attack, AttackContext
 from archrisk.data import Dataset, Split, load_dataset
@@ -38,9 +39,9 @@ def own_context(attack: Attack, model: nn.Module | Factory, x: Any, y: Any, *, s
     rec = get_recipe(recipe, **dict(get_size(size).recipe)) if isinstance(recipe, str) else recipe
     n_epochs = epochs if epochs is not None else rec.epochs if rec.epochs is not None else get_size(size).epochs
     if module is not None:
-        spec = user_spec(module, size)
-        victim = _as_victim(module, spec, ds, rec, seed, n_epochs, dev)
-        victim_fn = None
+        source = factory.ref if isinstance(factory, NamedFactory) else None  # the module's factory, when named
+        victim = as_victim(module, ds, rec, seed=seed, epochs=n_epochs, device=dev, size=size, source=source)
+        spec, victim_fn = victim.spec, None
     else:
         with torch.random.fork_rng():
             torch.manual_seed(seed)  # the spec only needs shapes; keep the caller's global RNG untouched
@@ -97,15 +98,30 @@ def _tensor_dataset(x: Any, y: Any) -> Dataset:
                    std=tuple(std.clamp_min(1e-6).tolist()), split_seed=0)
 
 
-def _as_victim(module: nn.Module, spec, ds: Dataset, rec: Recipe, seed: int, epochs: int,
-               dev: torch.device) -> TrainResult:
-    """The user's trained module as a TrainResult (accuracies measured here, nothing trained)."""
-    was = module.training
-    module.to(dev)
+def as_victim(module: nn.Module, ds: Dataset, rec: Recipe, *, seed: int, epochs: int, device: torch.device,
+              size: str = "tiny", source: str | None = None) -> TrainResult:
+    """The user's trained module as a TrainResult (accuracies measured here, nothing trained). Its
+    model is the module wrapped as a Classifier (identity normalisation), so attacks that fine-tune
+    it load its weights into a fresh wrapped factory model; its key is a digest of the weights, so
+    what is cached from it (a backdoored fine-tune) is keyed by them. `epochs` is what attacks that
+    retrain the architecture use (the recipe's length), not a training history."""
+    model = wrap(module, size, ds.shape[0], source)
+    was = model.training
+    model.to(device)
     try:
-        test_acc = evaluate(module, ds.test)[1] if len(ds.test) else float("nan")
-        val_acc = evaluate(module, ds.val)[1] if len(ds.val) else float("nan")
+        test_acc = evaluate(model, ds.test)[1] if len(ds.test) else float("nan")
+        val_acc = evaluate(model, ds.val)[1] if len(ds.val) else float("nan")
     finally:
-        module.train(was)
-    return TrainResult(module, spec, rec, ds.name, seed, epochs, [], 0, val_acc, test_acc, key="", from_cache=False,
-                       wall_time=0.0, device=str(dev))
+        model.train(was)
+    return TrainResult(model, model.spec, rec, ds.name, seed, epochs, [], 0, val_acc, test_acc,
+                       key=f"weights-{weights_digest(model)}", from_cache=False, wall_time=0.0, device=str(device))
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 (16 hex digits) of a model's state dict: names, shapes, dtypes and values."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 import torch
 
 from archrisk.arch import build
+from archrisk.arch.user import Factory, from_factory, is_factory
 from archrisk.arch.zoo import get_size
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.errors import InvalidValueError
@@ -104,7 +105,7 @@ def measure(model: torch.nn.Module, data: Split | Dataset, metrics: Iterable[str
         model.to(home).train(was_training)
 
 
-def explain(arch: str, dataset: str | Dataset = "mnist5k", *, size: str = "tiny", seed: int = 0,
+def explain(arch: str | Factory, dataset: str | Dataset = "mnist5k", *, size: str = "tiny", seed: int = 0,
             at: str = "trained", metrics: Iterable[str] | str | None = None, recipe: str = "study",
             device: str = "cpu", victim: TrainResult | None = None, epochs: int | None = None,
             progress: bool = False, **params: Any) -> dict[str, MetricResult]:
@@ -112,7 +113,7 @@ def explain(arch: str, dataset: str | Dataset = "mnist5k", *, size: str = "tiny"
     weights (`at='trained'`: train() or its cache, or `victim`) or on its seeded initialisation
     (`at='init'`: the same weights the training run starts from), the cell structure, and early
     convergence read from a training run's history (this trains, or loads, that run even at init;
-    leave conv_* out of `metrics` to avoid it)."""
+    leave conv_* out of `metrics` to avoid it). `arch` may be the user's model factory."""
     if at not in AT:
         raise InvalidValueError(f"at={at!r} is not one of: {', '.join(AT)}")
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
@@ -145,11 +146,13 @@ def explain(arch: str, dataset: str | Dataset = "mnist5k", *, size: str = "tiny"
         model.train(was_training)
 
 
-def _init_model(arch: str, ds: Dataset, size: str, seed: int, recipe: str) -> torch.nn.Module:
+def _init_model(arch: str | Factory, ds: Dataset, size: str, seed: int, recipe: str) -> torch.nn.Module:
     """The initial weights of train(arch, ds, seed=seed): same seed, same global-RNG fork."""
     rec = get_recipe(recipe, **dict(get_size(size).recipe)) if isinstance(recipe, str) else get_recipe(recipe)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
+        if is_factory(arch):  # the user's own model: the factory's fresh module
+            return from_factory(arch, size, ds.shape[0])
         return build(arch, num_classes=ds.num_classes, in_channels=ds.shape[0], mean=ds.mean, std=ds.std,
                      size=size, dropout=rec.dropout, auxiliary=rec.aux_weight > 0)
 

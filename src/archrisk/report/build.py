@@ -163,15 +163,30 @@ def report(store_path: str | Path, out_dir: str | Path, plan: str | Path | None 
     but the claims' primary tests exploratory."""
     t0 = time.perf_counter()
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InvalidValueError(f"report output {str(out)!r} is a file; give a folder (it is created if missing)")
+    _check_out(out)
     registration = read_registration(plan) if plan is not None else None
     store = load_store(store_path)
     try:
         return _render(store, out, t0, registration)
-    except PermissionError as e:  # an output folder that cannot be written: one line, not a traceback
+    except OSError as e:  # an output folder that cannot be written: one line, not a traceback
         raise InvalidValueError(f"report output {str(out)!r} cannot be written ({e.strerror}: {e.filename}); "
                                 "choose another folder with -o") from None
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before reading the store, an output folder that is a file or cannot be created or
+    written (its nearest existing ancestor is a file or not writable)."""
+    if out.exists() and not out.is_dir():
+        raise InvalidValueError(f"report output {str(out)!r} is a file; give a folder (it is created if missing)")
+    base = out.absolute()
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise InvalidValueError(f"report output {str(out)!r} cannot be created: {str(base)!r} is a file; "
+                                "choose another folder with -o")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise InvalidValueError(f"report output {str(out)!r} cannot be written (no write permission on "
+                                f"{str(base)!r}); choose another folder with -o")
 
 
 def _render(store, out: Path, t0: float, registration: Registration | None = None) -> Path:

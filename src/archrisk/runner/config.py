@@ -10,7 +10,8 @@ and the key, on one line.
     name = "demo"
     seeds = [0, 1]
     size = "tiny"
-    archs = ["darts_v2", "resnet18", { genotype = "Genotype(...)", label = "mine", group = "custom" }]
+    archs = ["darts_v2", "resnet18", { genotype = "Genotype(...)", label = "mine", group = "custom" },
+             { model = "mypkg.nets:make_net", label = "my_net" }]
     [data]
     name = "mnist5k"
     limit = 1000
@@ -23,6 +24,12 @@ and the key, on one line.
     [[metrics]]
     name = "gradient_variance"
     at = ["init", "trained"]
+
+A `model` entry is the user's own network, `package.module:factory` (a callable returning a fresh
+nn.Module for inputs in [0, 1]): validating the study IMPORTS AND RUNS that module (their own
+code, named explicitly), so it must be importable from the working folder or PYTHONPATH. Its
+victim is trained from the factory like any architecture, or, with `weights = "file.safetensors"`,
+those weights are attacked as they are (nothing trained; paths are relative to the working folder).
 """
 from __future__ import annotations
 
@@ -73,7 +80,9 @@ def is_group_name(v: str) -> bool:
 class ArchEntry(_Model):
     name: str | None = None  # registry name or 'random(k)'
     genotype: str | None = None  # DARTS syntax or JSON; mutually exclusive with name
-    label: str | None = None  # how results name it (default: the architecture's name)
+    model: str | None = None  # the user's own network: package.module:factory (imported at validation)
+    weights: str | None = None  # with model: a .safetensors file attacked as it is instead of training
+    label: str | None = None  # how results name it (default: the architecture's name, or the model string)
     # default: the registry's group (nas | random | manual | remedy | custom). Any other name is a group of the
     # study's own (e.g. the arms of a search comparison); the report compares such groups pairwise.
     group: str | None = None
@@ -96,13 +105,21 @@ class ArchEntry(_Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> ArchEntry:
-        if (self.name is None) == (self.genotype is None):
-            raise ValueError("give exactly one of 'name' or 'genotype'")
+        if sum(x is not None for x in (self.name, self.genotype, self.model)) != 1:
+            raise ValueError("give exactly one of 'name', 'genotype' or 'model'")
+        if self.weights is not None and self.model is None:
+            raise ValueError("'weights' goes with 'model = \"package.module:factory\"' (zoo victims are trained)")
         return self
 
     @property
+    def own(self) -> bool:
+        """The user's own model (a factory), not an architecture archrisk builds."""
+        return self.model is not None
+
+    @property
     def text(self) -> str:
-        return self.name if self.name is not None else self.genotype
+        """The architecture string: a zoo name, a genotype, or the factory's package.module:factory."""
+        return self.name if self.name is not None else self.genotype if self.genotype is not None else self.model
 
 
 class AttackEntry(_Model):
@@ -191,8 +208,9 @@ class Study(_Model):
         studies written before it existed keep their ids."""
         spec = self.model_dump(mode="json", exclude={"match_size"} if self.match_size is None else None)
         for a in spec["archs"]:
-            if a.get("seeds") is None:
-                a.pop("seeds", None)
+            for key in ("seeds", "model", "weights"):  # unset: studies written before they existed keep their ids
+                if a.get(key) is None:
+                    a.pop(key, None)
         return spec
 
     def seeds_of(self, entry: ArchEntry) -> list[int]:
@@ -214,6 +232,9 @@ class Study(_Model):
 
         out = []
         for a in self.archs:
+            if a.own:
+                out.append(a.label or a.model)
+                continue
             spec = resolve(a.text, self.size)
             matched = self.match_size is not None and spec.kind == "manual"
             out.append(a.label or spec.name + ("-matched" if matched else ""))  # matching.MATCHED_SUFFIX
@@ -278,7 +299,10 @@ def check_names(study: Study, source: str) -> None:
             raise StudyError(f"{source}: data[{i}]: val_fraction + pool_fraction must be below 1")
     at("recipe", build_recipe, study)
     for i, a in enumerate(study.archs):
-        at(f"archs[{i}]", resolve, a.text, study.size)
+        if a.own:
+            at(f"archs[{i}]", check_own_model, a)
+        else:
+            at(f"archs[{i}]", resolve, a.text, study.size)
     labels = study.labels()
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
@@ -301,6 +325,22 @@ def check_names(study: Study, source: str) -> None:
     for i, m in enumerate(study.metrics):
         at(f"metrics[{i}]", check_metric, m.name,
            m.points() if m.grid_size() <= EXHAUSTIVE_CHECK else m.distinct_points())
+
+
+def check_own_model(entry: ArchEntry) -> None:
+    """The factory imports (this RUNS the user's module), returns an nn.Module, and its weights file,
+    if any, is a readable .safetensors that fits that module."""
+    import torch
+
+    from archrisk.arch.user import load_factory, load_weights_file, wrap
+
+    factory = load_factory(entry.model, "model")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # the factory may draw initial weights: leave the caller's RNG as it was
+        module = factory()
+    wrap(module)  # refuses anything that is not an nn.Module
+    if entry.weights is not None:
+        load_weights_file(module, entry.weights, "weights")
 
 
 def check_device(device: str, available: bool = True) -> None:

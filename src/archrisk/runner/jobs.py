@@ -21,7 +21,7 @@ from collections import OrderedDict, defaultdict
 from typing import Any
 
 from archrisk import meaning
-from archrisk.errors import DivergedError
+from archrisk.errors import DivergedError, InvalidValueError
 from archrisk.meaning import Meaning
 from archrisk.runner.store import Outcome
 
@@ -76,11 +76,43 @@ def recipe_of(spec: dict[str, Any]):
     return Recipe(**spec["recipe"])
 
 
+def architecture_of(spec: dict[str, Any]):
+    """What `archrisk.train` builds the job's architecture from: the arch string, or for the user's
+    own model its factory, imported again from `package.module:factory` (in a worker too)."""
+    from archrisk.arch.user import load_factory
+
+    return load_factory(spec["model"], "model") if spec.get("model") else spec["arch"]
+
+
+def _weights_victim(spec: dict[str, Any], device: str):
+    """The user's own weights as the victim: loaded into the factory's module, nothing trained."""
+    import torch
+
+    from archrisk.arch.user import load_weights_file
+    from archrisk.arch.zoo import get_size
+    from archrisk.attacks.own import as_victim
+    from archrisk.runner.plan import file_sha256
+    from archrisk.train import resolve_device
+
+    if file_sha256(spec["weights"]) != spec["weights_sha256"]:
+        raise InvalidValueError(f"weights {spec['weights']!r} changed since the study was planned (its sha256 "
+                                "differs); restore it, or give the new weights their own entry and label")
+    factory, rec, ds = architecture_of(spec), recipe_of(spec), dataset_of(spec)
+    with torch.random.fork_rng():
+        torch.manual_seed(spec["seed"])
+        module = load_weights_file(factory(), spec["weights"], "weights")
+    epochs = rec.epochs if rec.epochs is not None else get_size(spec["size"]).epochs  # what retraining attacks use
+    return as_victim(module, ds, rec, seed=spec["seed"], epochs=epochs, device=resolve_device(device),
+                     size=spec["size"], source=factory.ref)
+
+
 def train_victim(spec: dict[str, Any], device: str):
-    """The job's victim: trained by its train job, then reused (memory, else the checkpoint cache)."""
+    """The job's victim: trained by its train job, then reused (memory, else the checkpoint cache);
+    with a weights file, those weights."""
     from archrisk.train import train
 
-    key = json.dumps({k: spec[k] for k in ("arch", "size", "data", "recipe", "seed")}, sort_keys=True) + device
+    key = json.dumps({k: spec.get(k) for k in ("arch", "size", "data", "recipe", "seed", "model", "weights_sha256")},
+                     sort_keys=True) + device
     if key in _VICTIMS:
         result, snapshot = _VICTIMS[key]
         _VICTIMS.move_to_end(key)
@@ -90,8 +122,11 @@ def train_victim(spec: dict[str, Any], device: str):
             p.requires_grad_(True)
             p.grad = None
         return result
-    result = train(spec["arch"], dataset_of(spec), recipe=recipe_of(spec), size=spec["size"],
-                   seed=spec["seed"], device=device, progress=False)
+    if spec.get("weights"):
+        result = _weights_victim(spec, device)
+    else:
+        result = train(architecture_of(spec), dataset_of(spec), recipe=recipe_of(spec), size=spec["size"],
+                       seed=spec["seed"], device=device, progress=False)
     _remember(_VICTIMS, key, (result, {k: v.detach().clone() for k, v in result.model.state_dict().items()}))
     return result
 
@@ -114,7 +149,7 @@ def _train(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
     r = train_victim(spec, device)
     # size and compute, so the report can show and adjust for them beside every comparison
     results = {"test_acc": r.test_acc, "val_acc": r.val_acc, "best_epoch": r.best_epoch,
-               "epochs": r.epochs, "train_wall": sum(h.seconds for h in r.history),
+               "epochs": 0 if spec.get("weights") else r.epochs, "train_wall": sum(h.seconds for h in r.history),
                "params": sum(p.numel() for p in r.model.parameters()),
                "flops": count_flops(r.model, tuple(dataset_of(spec).shape))}
     artifacts = {"history": [vars(h) for h in r.history], "train": r.summary(),
@@ -127,9 +162,10 @@ def _attack(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
 
     victim = train_victim(spec, device)
     atk = attacks.get_attack(spec["name"], **spec["params"])
-    r = attacks.run_attack(spec["arch"], atk, dataset_of(spec), size=spec["size"],
+    own = spec.get("model") is not None  # the user's model: attacks that retrain call its factory
+    r = attacks.run_attack(None if own else spec["arch"], atk, dataset_of(spec), size=spec["size"],
                            seed=spec["seed"], recipe=recipe_of(spec), device=device, victim=victim,
-                           progress=False)
+                           factory=architecture_of(spec) if own else None, progress=False)
     # Validity flags (e.g. gradient_masking) travel with the numbers they qualify, and so does meaning.
     artifacts: dict[str, Any] = {"config": r.config, "flags": dict(getattr(r, "flags", {}) or {})}
     for x, rows in r.curves.items():
@@ -147,7 +183,7 @@ def _metric(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
     from archrisk.runner.config import metric_names
 
     victim = train_victim(spec, device) if spec["at"] == "trained" else None
-    out = metrics.explain(spec["arch"], dataset_of(spec), size=spec["size"], seed=spec["seed"],
+    out = metrics.explain(architecture_of(spec), dataset_of(spec), size=spec["size"], seed=spec["seed"],
                           at=spec["at"], metrics=metric_names(spec["name"]), recipe=recipe_of(spec), device=device,
                           victim=victim, progress=False, **spec["params"])
     results: dict[str, float] = {}

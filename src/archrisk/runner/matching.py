@@ -47,7 +47,8 @@ def target_params(study: Study, d: DataConfig) -> int:
 
     in_ch, classes = _shape(d)
     counts = [_cell_params(e.text, study.size, in_ch, classes) for e in study.archs
-              if (s := resolve(e.text, study.size)).kind == "cell" and (e.group or s.group) in MATCH_GROUPS]
+              if not e.own and (s := resolve(e.text, study.size)).kind == "cell"
+              and (e.group or s.group) in MATCH_GROUPS]
     if not counts:
         raise StudyError(f"match_size = {study.match_size!r} needs NAS or random cells among archs to match the "
                          "manual nets to; add some or remove match_size")
@@ -61,7 +62,7 @@ def matched_widths(study: Study, d: DataConfig) -> dict[int, float]:
 
     if study.match_size is None:
         return {}
-    manual = [i for i, e in enumerate(study.archs) if resolve(e.text, study.size).kind == "manual"]
+    manual = [i for i, e in enumerate(study.archs) if not e.own and resolve(e.text, study.size).kind == "manual"]
     if not manual:
         return {}
     target = target_params(study, d)

@@ -7,7 +7,9 @@ models inside their job (through the same cache).
 
 A job's id hashes its full spec (what it runs, on what, with which recipe, data and seed), not
 the study: the same job planned by two studies, or by an edited study, is the same row and never
-runs twice. Priority orders the work so that cheap, informative results arrive first: seed by
+runs twice. A study's own model (`model = "package.module:factory"`) is a job like any other: its
+spec names the factory (and a weights file's sha256), and the jobs rebuild it through the factory.
+Priority orders the work so that cheap, informative results arrive first: seed by
 seed, and within a seed training, then metrics, evasion, membership, extraction, backdoor,
 poisoning.
 """
@@ -16,10 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from archrisk.runner.config import Study, build_recipe, make_attack, metric_names
+from archrisk.runner.config import ArchEntry, Study, build_recipe, make_attack, metric_names
 from archrisk.runner.matching import matched_widths
+
+if TYPE_CHECKING:
+    from archrisk.arch.zoo import ArchSpec
 
 # Rough relative cost of one job of each kind/family (orders the queue; not a time estimate).
 COST_TIER = {"train": 0, "metric": 1, "evasion": 2, "membership": 3, "extraction": 4,
@@ -73,6 +79,7 @@ def plan(study: Study) -> list[Job]:
     metrics = [(m, p, at) for m in study.metrics for p in m.points() for at in m.at]
     widths = {d.name: matched_widths(study, d) for d in study.data}  # manual nets matched to the cells' size
     families = {m.name: _metric_family(m.name) for m in study.metrics}
+    own = {i: own_model(e, study.size) for i, e in enumerate(study.archs) if e.own}  # i -> (spec, job spec keys)
     jobs: list[Job] = []
     for s_rank, seed in enumerate(study.all_seeds()):
         for d in study.data:
@@ -82,10 +89,11 @@ def plan(study: Study) -> list[Job]:
                     continue
                 width = widths[d.name].get(a_rank)  # a matched net's string carries its width
                 arch = entry.text if width is None else with_width(entry.text, width)
-                spec = resolve(arch, study.size)
+                spec, extra = own[a_rank] if entry.own else (resolve(arch, study.size), {})
                 base = {"arch": arch, "label": label, "size": study.size, "data": data,
-                        "recipe": recipe, "seed": seed, "spec_hash": spec.hash()}
-                meta = dict(arch=label, arch_group=entry.group or spec.group, spec_hash=spec.hash(),
+                        "recipe": recipe, "seed": seed, "spec_hash": spec.hash(), **extra}
+                group = entry.group or ("custom" if entry.own else spec.group)  # own models: 'custom'
+                meta = dict(arch=label, arch_group=group, spec_hash=spec.hash(),
                             genotype=spec.genotype.to_json() if spec.genotype else None,
                             dataset=d.name, size=study.size, seed=seed, recipe=recipe)
 
@@ -107,6 +115,33 @@ def plan(study: Study) -> list[Job]:
                                     priority=prio(family, rank), spec=js, deps=(train.id,), **meta))
     jobs.sort(key=lambda j: (j.priority, j.id))
     return jobs
+
+
+def own_model(entry: ArchEntry, size: str) -> tuple[ArchSpec, dict[str, Any]]:
+    """(spec, job spec keys) of a study's own-model entry. The keys name the factory and, with
+    weights, the file (absolute) and its sha256, so every job id and victim key follows them.
+    Calls the factory once (under a fixed seed) for its structure."""
+    import torch
+
+    from archrisk.arch.user import from_factory, load_factory
+
+    factory = load_factory(entry.model, "model")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        spec = from_factory(factory, size).spec
+    keys: dict[str, Any] = {"model": entry.model}
+    if entry.weights is not None:
+        path = Path(entry.weights).expanduser().resolve()
+        keys.update(weights=str(path), weights_sha256=file_sha256(path))
+    return spec, keys
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _metric_family(name: str) -> str:

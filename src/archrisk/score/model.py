@@ -91,10 +91,24 @@ class ScoreModel:
                                     "loao_rho": _nan(v["loao_rho"]), "seed_agreement": _nan(v.get("seed_agreement")),
                                     "ceiling": _nan(v.get("ceiling"))})
                     for k, v in d["families"].items()}
-            return cls(tuple(d["signals"]), tuple(d["center"]), tuple(d["scale"]), fams, d["signal_config"],
-                       {a: {k: _nan(x) for k, x in s.items()} for a, s in d["reference"].items()}, d["provenance"])
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            model = cls(tuple(d["signals"]), tuple(d["center"]), tuple(d["scale"]), fams, d["signal_config"],
+                        {a: {k: _nan(x) for k, x in s.items()} for a, s in d["reference"].items()}, d["provenance"])
+            model._check_layout()
+            return model
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
             raise InvalidValueError(f"not a risk-score coefficient file ({type(e).__name__}: {e})") from None
+
+    def _check_layout(self) -> None:
+        """Valid JSON of the wrong shape fails here, before any signal is measured (ValueError)."""
+        n = len(self.signals)
+        if not self.families:
+            raise ValueError("it fits no attack family")
+        if not all(isinstance(s, str) for s in self.signals) or len(self.center) != n or len(self.scale) != n:
+            raise ValueError(f"signals, center and scale must be equally long lists ({n}, {len(self.center)}, "
+                             f"{len(self.scale)})")
+        for f, fit in self.families.items():
+            if len(fit.coef) != n or not all(isinstance(c, (int, float)) for c in (*fit.coef, fit.intercept)):
+                raise ValueError(f"family {f!r} needs {n} numeric coefficients and an intercept")
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json() + "\n")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,12 @@ def read_targets(path: str | Path, study: str | None = None, dataset: str | None
     common = Counter((r["dataset"], r["size"]) for r in rows).most_common(1)[0][0]
     dataset, size = dataset or common[0], size or common[1]
     rows = [r for r in rows if r["dataset"] == dataset and r["size"] == size]
+    # The score's signals rebuild each architecture from its string; a study's own models (a user
+    # factory) are not reference architectures, so they are left out of the fit.
+    own = {r["arch"] for r in rows if json.loads(jobs[r["job_id"]].get("spec_json") or "{}").get("model")}
+    if own:
+        warnings.warn(f"risk-score fit: leaving out the study's own models ({', '.join(sorted(own))})", stacklevel=2)
+        rows = [r for r in rows if r["arch"] not in own]
     if not rows:
         raise InvalidValueError(f"{path} has no attack results on dataset {dataset!r} at size {size!r}")
     archs, groups, limits = {}, {}, Counter()
