@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import typer
 
@@ -22,12 +22,20 @@ def score_cmd(
                                                            "(default: STORE with suffix .score.json)"),
     model: Optional[Path] = typer.Option(None, "--model", help="coefficient file to score with (default: shipped)"),
     study: Optional[str] = typer.Option(None, "--study", help="with --refit: only this study's results"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="with --refit: fit this dataset's results "
+                                                                  "(default: the store's most common)"),
+    size: Optional[str] = typer.Option(None, "--size", help="with --refit: fit this size preset's results"),
+    compare: Optional[Tuple[Path, Path]] = typer.Option(
+        None, "--compare", help="A.json B.json: two coefficient files' validation side by side; with --out, write "
+                                "the better-validated coefficients per family (A is the incumbent)"),
     device: str = DEVICE,
     json_out: bool = JSON,
 ) -> None:
     """Risk per attack family from structure, init-time and short-run signals (seconds at tiny)."""
     from archrisk.score import fit_store, score
 
+    if compare and all(compare):  # typer may pass (None, None) when the option is absent
+        return _compare(*compare, out, json_out)
     if fit is not None:
         if sys.stderr.isatty():  # for people; scripts reading stderr keep their one-line errors
             err_console.print(f"note: --fit {fit} is deprecated; write --refit --store {fit}", highlight=False)
@@ -40,7 +48,12 @@ def score_cmd(
         from archrisk.cli.common import check_writable
 
         check_writable(out or fit.with_suffix(".score.json"), "--out")  # before the fit, not after it
-        fitted = fit_store(fit, study=study, device=device, progress=not json_out)
+        fitted = fit_store(fit, study=study, dataset=dataset, size=size, device=device, progress=not json_out)
+        holds = fitted.provenance.get("store_holds") or {}
+        if len(holds) > 1 and dataset is None and size is None:
+            err_console.print(f"note: {fit} holds results on {', '.join(holds)}; fitted "
+                              f"{fitted.provenance['dataset']}/{fitted.provenance['size']} (the most results); "
+                              "pick one with --dataset D --size Z", highlight=False, soft_wrap=True)
         # never the shipped file by default: a refit is one store's view, and the package may be read-only
         dest = out or fit.with_suffix(".score.json")
         fitted.save(dest)
@@ -72,3 +85,33 @@ def score_cmd(
                       "its ceiling; the score cannot rank that family", highlight=False)
     console.print("signals: " + ", ".join(f"{k}={v:.3g}" for k, v in r.signals.items())
                   + f"   ({r.seconds:.1f}s)", highlight=False)
+
+
+def _compare(a: Path, b: Path, out: Optional[Path], json_out: bool) -> None:
+    from archrisk.score.compare import COMPARE_COLUMNS, MIN_SHIP_ARCHS, compare_rows, describe, fitted_on, ship
+    from archrisk.score.model import load_model
+
+    ma, mb = load_model(a), load_model(b)
+    rows = compare_rows(ma, mb)
+    shipped = None
+    if out is not None:
+        from archrisk.cli.common import check_writable
+
+        check_writable(out, "--out")
+        merged, shipped = ship(ma, mb, (str(a), str(b)))
+        merged.save(out)
+    if json_out:
+        cols = [c.format(a="A", b="B") for c in COMPARE_COLUMNS]
+        print_json({"A": {"file": str(a), **fitted_on(ma)}, "B": {"file": str(b), **fitted_on(mb)},
+                    "families": {r[0]: dict(zip(cols[1:], r[1:])) for r in rows},
+                    **({"out": str(out), "shipped_from": shipped} if shipped is not None else {})})
+        return
+    console.print(f"A: {a}: {describe(fitted_on(ma))}\nB: {b}: {describe(fitted_on(mb))}", highlight=False)
+    table("held-out (LOAO) validation per family", [c.format(a="A", b="B") for c in COMPARE_COLUMNS],
+          [["-" if v is None else v for v in r[:-1]] + [r[-1].upper() if r[-1] in ("a", "b") else r[-1]]
+           for r in rows])
+    console.print(f"better validated: the higher 95% CI lower bound of the LOAO rho among fits on >= {MIN_SHIP_ARCHS} "
+                  "architectures (a tie keeps A)", highlight=False)
+    if shipped is not None:
+        console.print(f"wrote {out}: " + ", ".join(f"{f} from {src}" for f, src in sorted(shipped.items())),
+                      highlight=False)

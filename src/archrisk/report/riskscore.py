@@ -5,7 +5,9 @@ coefficient file's JSON); this section shows, per attack family, Spearman's rho 
 leave-one-architecture-out predictions and the measured vulnerability ranks with its bootstrap
 interval, the predicted-vs-measured scatter and the coefficients. A store without a fit shows
 the validation of the coefficients shipped with archrisk, labelled as such: those were fitted on
-the reference study, not on this store's architectures. Reads JSON only (no torch).
+the reference study, not on this store's architectures. A store with its own fit also shows it
+beside the shipped coefficients' validation, with the data each was fitted on and which one the
+shipping rule (`archrisk.score.compare`) calls better validated. Reads JSON only (no torch).
 """
 from __future__ import annotations
 
@@ -108,4 +110,31 @@ def risk_score_section(store: StoreData) -> Section:
                          ["signal", *sorted(families)], coef_rows),
                    Table("riskscore_archs", "Measured and predicted rank per architecture", ARCH_COLUMNS, arch_rows)])
     sec.blocks.append(block)
+    if fit is not None and source.startswith("this store"):
+        beside = _beside_shipped(store.meta.get(SCORE_FIT_KEY), sec.missing)
+        if beside is not None:
+            sec.blocks.append(beside)
     return sec
+
+
+def _beside_shipped(store_fit: str, missing: list[str]) -> Block | None:
+    """The store's fit beside the shipped coefficients, per family, by the shipping rule."""
+    from archrisk.errors import ArchriskError
+    from archrisk.score.compare import COMPARE_COLUMNS, MIN_SHIP_ARCHS, compare_rows, describe, fitted_on
+    from archrisk.score.model import ScoreModel
+
+    try:
+        shipped, mine = ScoreModel.from_json(SHIPPED.read_text()), ScoreModel.from_json(store_fit)
+    except (OSError, ArchriskError) as e:
+        missing.append(f"the store's fit could not be set beside the shipped coefficients ({e})")
+        return None
+    rows = compare_rows(shipped, mine)
+    names = {"a": "shipped", "b": "this store", None: "neither"}
+    text = [f"Shipped: fitted on {describe(fitted_on(shipped))}.", f"This store: fitted on {describe(fitted_on(mine))}.",
+            f"Better validated (the shipping rule): the higher lower bound of the LOAO rho's 95% interval among fits "
+            f"validated on at least {MIN_SHIP_ARCHS} architectures; a tie keeps the shipped fit."]
+    for r in rows:
+        r[-1] = names.get(r[-1], r[-1])
+    return Block("This store's fit beside the shipped coefficients", text, [],
+                 [Table("riskscore_vs_shipped", "Held-out validation: shipped vs this store's fit",
+                        [c.format(a="shipped", b="this store") for c in COMPARE_COLUMNS], rows)])

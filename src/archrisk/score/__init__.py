@@ -83,7 +83,8 @@ def fit_store(path: str | Path, *, study: str | None = None, dataset: str | None
               progress: bool = False, record: bool = True) -> ScoreModel:
     """Fit the score on the attack results of a store: measure every architecture's signals
     (the default probe task at the store's size unless `signal_config` says otherwise), then fit and
-    validate per family. `signal_fn(arch, cfg)` replaces the measurement (tests, caching).
+    validate per family. `dataset`/`size` pick the results where a store holds several (default:
+    the most common; provenance "store_holds" lists them all). `signal_fn(arch, cfg)` replaces the measurement (tests, caching).
     With `record` the fit is also written into the store, where the report shows its validation."""
     from tqdm.auto import tqdm
 
@@ -103,7 +104,8 @@ def fit_store(path: str | Path, *, study: str | None = None, dataset: str | None
         signals[label] = {k: v for k, v in raw.items() if not k.startswith("_")}
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
     provenance = {"store": str(path), "store_sha256": digest, "studies": t.studies, "dataset": t.dataset,
-                  "size": t.size, "victim_data_limit": t.data_limit, "settings": t.settings,
+                  "size": t.size, "seeds": t.seeds, "store_holds": t.available,
+                  "victim_data_limit": t.data_limit, "settings": t.settings,
                   "groups": t.groups, "archs": t.archs, "signal_seconds": seconds, "version": __version__,
                   "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     labels = {f: "; ".join(s) for f, s in t.settings.items()}

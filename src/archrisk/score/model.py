@@ -44,6 +44,10 @@ class FamilyFit:
     seed_agreement: float = math.nan  # mean Spearman rho between the targets of two seeds (noise of the target)
     seeds: int = 0  # seeds averaged into the target
     ceiling: float = math.nan  # about the best rho any score could reach on this target (`rho_ceiling`)
+    # This family's own standardisation, set only where a file merges families fitted on different
+    # architectures (`compare.ship`): coefficients are only valid on the standardisation they were fitted on.
+    center: tuple[float, ...] = ()  # empty: the file's
+    scale: tuple[float, ...] = ()
 
 
 def rho_ceiling(agreement: float, seeds: int) -> float:
@@ -64,18 +68,24 @@ class ScoreModel:
     reference: dict[str, dict[str, float]]  # arch -> raw signals used in the fit
     provenance: dict  # store, studies, datasets, version, date
 
-    def standardise(self, x: np.ndarray) -> np.ndarray:
-        z = (x - np.asarray(self.center)) / np.asarray(self.scale)
+    def standardiser(self, family: str | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(center, scale) that `family`'s coefficients apply to."""
+        fit = self.families.get(family) if family is not None else None
+        return (fit.center, fit.scale) if fit is not None and fit.center else (self.center, self.scale)
+
+    def standardise(self, x: np.ndarray, family: str | None = None) -> np.ndarray:
+        center, scale = self.standardiser(family)
+        z = (x - np.asarray(center)) / np.asarray(scale)
         return np.clip(np.nan_to_num(z, nan=0.0), -CLIP, CLIP)
 
     def predict(self, signals: dict[str, float]) -> dict[str, float]:
         """Predicted vulnerability rank in [0, 1] (clipped) per family."""
-        z = self.standardise(np.array([signals.get(s, math.nan) for s in self.signals], dtype=float))
-        return {f: float(np.clip(fit.intercept + z @ np.asarray(fit.coef), 0.0, 1.0))
+        x = np.array([signals.get(s, math.nan) for s in self.signals], dtype=float)
+        return {f: float(np.clip(fit.intercept + self.standardise(x, f) @ np.asarray(fit.coef), 0.0, 1.0))
                 for f, fit in self.families.items()}
 
     def contributions(self, signals: dict[str, float], family: str) -> dict[str, float]:
-        z = self.standardise(np.array([signals.get(s, math.nan) for s in self.signals], dtype=float))
+        z = self.standardise(np.array([signals.get(s, math.nan) for s in self.signals], dtype=float), family)
         return {s: float(c * v) for s, c, v in zip(self.signals, self.families[family].coef, z)}
 
     def to_json(self) -> str:
@@ -89,7 +99,8 @@ class ScoreModel:
             d = json.loads(text)
             fams = {k: FamilyFit(**{**v, "coef": tuple(v["coef"]), "loao_ci": tuple(_nan(c) for c in v["loao_ci"]),
                                     "loao_rho": _nan(v["loao_rho"]), "seed_agreement": _nan(v.get("seed_agreement")),
-                                    "ceiling": _nan(v.get("ceiling"))})
+                                    "ceiling": _nan(v.get("ceiling")), "center": tuple(v.get("center") or ()),
+                                    "scale": tuple(v.get("scale") or ())})
                     for k, v in d["families"].items()}
             model = cls(tuple(d["signals"]), tuple(d["center"]), tuple(d["scale"]), fams, d["signal_config"],
                         {a: {k: _nan(x) for k, x in s.items()} for a, s in d["reference"].items()}, d["provenance"])
@@ -244,10 +255,11 @@ def structural_risk(soft_stats: dict, family: str = "evasion", model: ScoreModel
     if family not in m.families:
         raise InvalidValueError(f"the risk score has no {family!r} fit; fitted: {sorted(m.families)}")
     fit = m.families[family]
+    center, scale = m.standardiser(family)
     total = 0.0
     for s in STRUCTURAL:
         if s in m.signals:
             k = m.signals.index(s)
-            z = ((soft_stats[s] - m.center[k]) / m.scale[k]).clamp(-CLIP, CLIP)
+            z = ((soft_stats[s] - center[k]) / scale[k]).clamp(-CLIP, CLIP)
             total = total + fit.coef[k] * z
     return total

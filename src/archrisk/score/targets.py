@@ -39,6 +39,8 @@ class StoreTargets:
     data_limit: int | None
     studies: list[str] = field(default_factory=list)
     agreement: dict[str, tuple[float, int]] = field(default_factory=dict)  # family -> (seed-seed rho, seeds)
+    seeds: list[int] = field(default_factory=list)  # seeds of the results that entered
+    available: dict[str, int] = field(default_factory=dict)  # "dataset/size" -> attack results in the store
 
 
 def read_targets(path: str | Path, study: str | None = None, dataset: str | None = None,
@@ -54,8 +56,15 @@ def read_targets(path: str | Path, study: str | None = None, dataset: str | None
         studies = [f"{s['name']} ({s['id']})" for s in db.studies() if sid is None or s["id"] == sid]
     if not rows:
         raise InvalidValueError(f"{path} holds no finished attack results to fit the risk score on")
-    common = Counter((r["dataset"], r["size"]) for r in rows).most_common(1)[0][0]
-    dataset, size = dataset or common[0], size or common[1]
+    counts = Counter((r["dataset"], r["size"]) for r in rows)
+    # the most common (dataset, size), or the most common one matching what was asked
+    common = next((k for k, _ in counts.most_common() if dataset in (None, k[0]) and size in (None, k[1])), None)
+    if common is None:
+        have = ", ".join(f"--dataset {d} --size {z}" for d, z in sorted(counts))
+        raise InvalidValueError(f"{path} has no attack results on dataset {dataset or 'any'!r} at size "
+                                f"{size or 'any'!r}; it holds: {have}")
+    dataset, size = common
+    available = {f"{d}/{z}": n for (d, z), n in counts.most_common()}
     rows = [r for r in rows if r["dataset"] == dataset and r["size"] == size]
     # The score's signals rebuild each architecture from its string; a study's own models (a user
     # factory) are not reference architectures, so they are left out of the fit.
@@ -107,7 +116,7 @@ def read_targets(path: str | Path, study: str | None = None, dataset: str | None
     agreement = {f: seed_agreement({sd: {a: float(np.mean(v)) for a, v in per.items()} for sd, per in by_seed.items()})
                  for f, by_seed in seed_ranks.items()}
     return StoreTargets(archs, groups, targets, dict(settings), dataset, size,
-                        limits.most_common(1)[0][0], studies, agreement)
+                        limits.most_common(1)[0][0], studies, agreement, sorted({r["seed"] for r in rows if r["seed"] is not None}), available)
 
 
 def _ranks01(values: dict[str, float], sign: int) -> dict[str, float]:
