@@ -177,10 +177,11 @@ def values(store) -> dict:
 
 
 def artifacts(store) -> dict:
-    """{(job_id, key): json} of every done job, provenance that varies (timings, cache hits) left out."""
+    """{(job_id, key): json} of every done job, provenance that varies (timings, cache hits, the
+    checkpoint's key and bytes, which name the torch thread count) left out."""
     with closing(sqlite3.connect(str(store))) as conn:
         rows = conn.execute("SELECT a.job_id, a.key, a.json FROM artifacts a JOIN jobs j ON j.id=a.job_id "
-                            "WHERE j.status='done' AND a.key NOT IN ('train', 'history')").fetchall()
+                            "WHERE j.status='done' AND a.key NOT IN ('train', 'history', 'checkpoint')").fetchall()
     return {(j, k): v for j, k, v in rows}
 
 
