@@ -165,7 +165,7 @@ def load_recorded(rec: Recorded, model: torch.nn.Module, root: Path | None = Non
         raise CheckpointError(
             f"the victim checkpoint of train job {rec.job} ({weights.name}) is not in this node's cache "
             f"{weights.parent} and no copy came with the job; copy it (and its .json) there from the node "
-            "that trained it, share ARCHRISK_CACHE between nodes, or use --executor ray, which sends it")
+            "that trained it, or share ARCHRISK_CACHE between nodes")
     found = _sha256(weights)
     if found != rec.sha256:
         raise CheckpointError(f"train job {rec.job} recorded victim SHA-256 {rec.sha256}, but this node's "
