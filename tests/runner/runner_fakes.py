@@ -50,7 +50,7 @@ class FakeEvasion(Attack):
     interrupt: bool = False  # as if Ctrl-C arrived during the job
 
     def _run(self, victim, ctx):
-        _log(f"attack {self.name} eps={self.eps} seed={ctx.seed} spec={ctx.spec.hash()}")
+        _log(f"attack {self.name} eps={self.eps} seed={ctx.seed} spec={ctx.spec.hash()} weights={state_digest(victim)}")
         time.sleep(self.sleep)
         if self.vandal:
             with torch.no_grad():
@@ -109,12 +109,48 @@ def _fake_metric_family():
         "fake_norm": "sum of squared weights", "fake_headnorm": "squared norm of the classifier"})
     def fake_weights(ctx, cfg, names):
         total = sum(p.detach().double().square().sum().item() for p in ctx.model.parameters())
-        _log(f"metric {'+'.join(names)} seed={ctx.seed} weights={total:.9g}")  # the weights tell victims apart
+        # the weights tell victims apart
+        _log(f"metric {'+'.join(names)} seed={ctx.seed} weights={total:.9g} digest={state_digest(ctx.model)}")
         time.sleep(cfg.fake_sleep)
         head = ctx.model.classifier.weight.detach().double().square().sum().item()
         out = {"fake_norm": Estimate(total, 0.01 * total, {"n_params": sum(p.numel() for p in ctx.model.parameters())}),
                "fake_headnorm": Estimate(head, None)}
         return {k: v for k, v in out.items() if k in names}
+
+
+def state_digest(state) -> str:
+    """SHA-256 of a model's (or a state dict's) tensors in name order: which weights a job used."""
+    import hashlib
+
+    state = state.state_dict() if isinstance(state, torch.nn.Module) else state
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def per_node_setup() -> None:
+    """Worker setup of the two-node Ray test: each Ray node gets its own checkpoint cache and job
+    log under $ARCHRISK_NODES/<node id>/, and every real training (not a cache load) is logged."""
+    import ray
+
+    from archrisk.train import loop
+
+    node = os.path.join(os.environ["ARCHRISK_NODES"], ray.get_runtime_context().get_node_id())
+    os.makedirs(node, exist_ok=True)
+    os.environ["ARCHRISK_CACHE"] = os.path.join(node, "cache")
+    os.environ["ARCHRISK_FAKE_LOG"] = os.path.join(node, "log")
+    install()
+    if not getattr(loop.fit, "logged", False):
+        fit = loop.fit
+
+        def logged_fit(model, *args, **kw):
+            _log(f"fit {model.spec.name}")
+            return fit(model, *args, **kw)
+
+        logged_fit.logged = True
+        loop.fit = logged_fit
 
 
 def install() -> None:
@@ -177,10 +213,11 @@ def values(store) -> dict:
 
 
 def artifacts(store) -> dict:
-    """{(job_id, key): json} of every done job, provenance that varies (timings, cache hits) left out."""
+    """{(job_id, key): json} of every done job, provenance that varies (timings, cache hits, the
+    checkpoint's key and bytes, which name the torch thread count) left out."""
     with closing(sqlite3.connect(str(store))) as conn:
         rows = conn.execute("SELECT a.job_id, a.key, a.json FROM artifacts a JOIN jobs j ON j.id=a.job_id "
-                            "WHERE j.status='done' AND a.key NOT IN ('train', 'history')").fetchall()
+                            "WHERE j.status='done' AND a.key NOT IN ('train', 'history', 'checkpoint')").fetchall()
     return {(j, k): v for j, k, v in rows}
 
 

@@ -1,4 +1,5 @@
-"""The checkpoint cache: hits, tamper detection (rebuilt, never trusted), wrong architecture."""
+"""The checkpoint cache: hits, tamper detection (rebuilt, never trusted), wrong architecture, and
+recorded victims (loaded exactly or refused, shipped copies checked before they are installed)."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 from archrisk.arch import build
 from archrisk.errors import CheckpointError
 from archrisk.train import load_weights, train
-from archrisk.train.checkpoint import checkpoint_dir
+from archrisk.train.checkpoint import Recorded, checkpoint_dir, install, load_recorded, pack, sha256_of
 
 
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -62,3 +63,51 @@ def test_checkpoint_of_another_architecture_is_refused(digits) -> None:
         assert torch.equal(v, before[k])
     with pytest.raises(CheckpointError):
         load_weights(other, checkpoint_dir() / "missing.safetensors")
+
+
+def _recorded(r) -> Recorded:
+    return Recorded(job="t1", key=r.key, sha256=sha256_of(r.key))
+
+
+def test_recorded_weights_load_exactly_and_never_retrain(digits, tmp_path) -> None:
+    r = train("vgg13_bn", digits, size="tiny", seed=21, epochs=0, progress=False)
+    rec = _recorded(r)
+    got = train("vgg13_bn", digits, size="tiny", seed=21, epochs=0, progress=False, recorded=rec)
+    assert got.from_cache and got.key == r.key
+    for k, v in r.model.state_dict().items():
+        assert torch.equal(v, got.model.state_dict()[k]), k
+    # a coherent but different checkpoint under the key (its own sidecar agrees with it): refused
+    other = train("vgg13_bn", digits, size="tiny", seed=22, epochs=0, progress=False)
+    for ext in (".safetensors", ".json"):
+        (checkpoint_dir() / f"{r.key}{ext}").write_bytes((checkpoint_dir() / f"{other.key}{ext}").read_bytes())
+    with pytest.raises(CheckpointError, match=f"train job t1 recorded victim SHA-256 {rec.sha256}, but this "
+                                              f"node's checkpoint has {sha256_of(other.key)}"):
+        train("vgg13_bn", digits, size="tiny", seed=21, epochs=0, progress=False, recorded=rec)
+    for ext in (".safetensors", ".json"):
+        (checkpoint_dir() / f"{r.key}{ext}").unlink()
+    with pytest.raises(CheckpointError, match="is not in this node's cache"):
+        train("vgg13_bn", digits, size="tiny", seed=21, epochs=0, progress=False, recorded=rec)
+    assert not (checkpoint_dir() / f"{r.key}.safetensors").exists()  # nothing was retrained
+
+
+def test_a_shipped_copy_is_checked_then_installed(digits, tmp_path, caplog) -> None:
+    r = train("vgg13_bn", digits, size="tiny", seed=23, epochs=0, progress=False)
+    rec = _recorded(r)
+    blob = pack(rec.key, rec.sha256)
+    assert blob is not None and pack(rec.key, "0" * 64) is None  # only the recorded bytes are sent
+    node = tmp_path / "node"
+    node.mkdir()
+    install(rec, blob, root=node)
+    assert sha256_of(rec.key, root=node) == rec.sha256
+    model = build("vgg13_bn", num_classes=10, in_channels=1, size="tiny")
+    load_recorded(rec, model, root=node)
+    for k, v in r.model.state_dict().items():
+        assert torch.equal(v, model.state_dict()[k]), k
+    broken = {**blob, "weights": blob["weights"][:-1] + bytes([blob["weights"][-1] ^ 1])}
+    with pytest.raises(CheckpointError, match=f"sent for train job t1 .* but the job recorded .* {rec.sha256}"):
+        install(rec, broken, root=tmp_path)
+    assert not (tmp_path / f"{rec.key}.safetensors").exists()
+    # a local file with other bytes under the key is replaced by the recorded copy, with a warning
+    (node / f"{rec.key}.safetensors").write_bytes(broken["weights"])
+    install(rec, blob, root=node)
+    assert sha256_of(rec.key, root=node) == rec.sha256 and "differs from the one train job t1 recorded" in caplog.text

@@ -2,6 +2,16 @@
 
 Every executor takes job specs and hands back `(job_id, Outcome)` pairs; none of them touches
 the store (the scheduler is the one writer). `slots` is how many jobs may be in flight at once.
+
+Victim checkpoints. A train job writes its victim into the checkpoint cache of the machine it
+ran on and records the file's SHA-256 in the store; the scheduler adds that record to the spec
+of every job on the victim, which loads exactly those bytes or fails (it never retrains). The
+local and process executors share this machine's cache. The Ray executor does not assume a
+shared disk: a train task also returns its checkpoint files into Ray's object store (a second
+return value, owned by the driver), and the driver passes that object to every task on the
+victim; the worker checks it against the record and writes it into its own node's cache before
+loading. A victim trained by an earlier audit is sent from the driver's own cache when it holds
+the recorded file; otherwise a node that lacks it fails the job with a message saying so.
 """
 from __future__ import annotations
 
@@ -14,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from archrisk.errors import ArchriskError, InvalidValueError, UnknownNameError
-from archrisk.runner.jobs import run_job
+from archrisk.runner.jobs import CHECKPOINT, run_job
 from archrisk.runner.store import Outcome
 
 Setup = Callable[[], None] | None
@@ -158,7 +168,9 @@ class ProcessExecutor:
 _RAY_SETUP_DONE = False
 
 
-def _ray_run(spec: dict, device: str, threads: int, setup: Setup) -> Outcome:
+def _ray_run(spec: dict, device: str, threads: int, setup: Setup,
+             victim_copy: dict | None = None) -> tuple[Outcome, dict | None]:
+    """One job on a Ray worker: (its outcome, and for a done train job its checkpoint files)."""
     global _RAY_SETUP_DONE
     if not _RAY_SETUP_DONE:  # once per Ray worker process
         import torch
@@ -167,14 +179,20 @@ def _ray_run(spec: dict, device: str, threads: int, setup: Setup) -> Outcome:
         if setup is not None:
             setup()
         _RAY_SETUP_DONE = True
-    return run_job(spec, device)
+    from archrisk.train.checkpoint import pack
+
+    outcome = run_job(spec, device, victim_copy)
+    record = outcome.artifacts.get(CHECKPOINT) if spec["kind"] == "train" and outcome.status == "done" else None
+    return outcome, pack(record["key"], record["sha256"]) if record else None
 
 
 class RayExecutor:
     """Ray tasks (one CPU each, or one GPU each on CUDA). Starts a local Ray instance with
     `workers` CPUs, or joins the cluster at `address` (`--ray-address`). The store stays with
-    the driver (the only writer). On several nodes, point ARCHRISK_CACHE (and ARCHRISK_DATA) at a
-    shared filesystem: a node without the victim's checkpoint would train the victim again."""
+    the driver (the only writer). Nodes need no shared disk for checkpoints: victims travel
+    through Ray's object store (module docstring); the driver keeps each one until the audit
+    ends (Ray spills to disk when its store fills). Datasets are still read from each node's
+    ARCHRISK_DATA."""
 
     def __init__(self, workers: int = 2, setup: Setup = None, address: str | None = None,
                  device: str = "cpu", jobs_per_gpu: int = 1, **_: Any):
@@ -194,13 +212,35 @@ class RayExecutor:
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
         worker_gpus(1, jobs_per_gpu, 0)  # validates
         gpus = 1 / jobs_per_gpu if device.startswith("cuda") else 0  # Ray packs jobs_per_gpu tasks per GPU
-        self._fn = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_run)
+        self._fn = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0, num_returns=2)(_ray_run)
         self.slots, self._setup = workers, setup
         self._threads = 1 if address else _threads_per_worker(workers)
         self._refs: dict[Any, str] = {}
+        self._victims: dict[str, Any] = {}  # train job id -> object ref of its checkpoint files
+
+    def _task(self, spec: dict):
+        """The remote function for this job (a seam for placement options)."""
+        return self._fn
+
+    def _victim_copy(self, victim: dict | None):
+        """The object ref of the recorded checkpoint to send along with a job on that victim."""
+        if not victim:
+            return None
+        from archrisk.train.checkpoint import pack
+
+        ref = self._victims.get(victim["job"])
+        if ref is None:  # trained by an earlier audit: send this machine's copy if it is the recorded one
+            blob = pack(victim["key"], victim["sha256"])
+            if blob is not None:
+                ref = self._victims[victim["job"]] = self._ray.put(blob)
+        return ref
 
     def submit(self, job_id: str, spec: dict, device: str) -> None:
-        self._refs[self._fn.remote(spec, device, self._threads, self._setup)] = job_id
+        outcome, files = self._task(spec).remote(spec, device, self._threads, self._setup,
+                                                 self._victim_copy(spec.get("victim")))
+        self._refs[outcome] = job_id
+        if spec["kind"] == "train":
+            self._victims[job_id] = files  # resolves to None if the job fails: nothing depends on it then
 
     def poll(self, timeout: float) -> list[tuple[str, Outcome]]:
         if not self._refs:

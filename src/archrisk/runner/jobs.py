@@ -1,7 +1,8 @@
 """Run one job from its stored spec and return an `Outcome` (plain data, picklable).
 
-Workers call `run_job`; they never touch the store. Victims come from `archrisk.train.train`,
-which is a checkpoint-cache hit for every job after the victim's own train job. Any exception
+Workers call `run_job`; they never touch the store. Victims come from `archrisk.train.train`:
+the train job records its checkpoint's key and SHA-256 (`checkpoint` artifact), and every later
+job on that victim loads exactly that file, or fails (see `train_victim`). Any exception
 becomes a `failed` outcome with a one-line error (and the traceback as an artifact); a
 non-finite training loss (`DivergedError`) becomes `diverged`.
 
@@ -21,7 +22,7 @@ from collections import OrderedDict, defaultdict
 from typing import Any
 
 from archrisk import meaning
-from archrisk.errors import DivergedError, InvalidValueError
+from archrisk.errors import CheckpointError, DivergedError, InvalidValueError
 from archrisk.meaning import Meaning
 from archrisk.runner.store import Outcome
 
@@ -108,12 +109,17 @@ def _weights_victim(spec: dict[str, Any], device: str):
 
 def train_victim(spec: dict[str, Any], device: str):
     """The job's victim: trained by its train job, then reused (memory, else the checkpoint cache);
-    with a weights file, those weights."""
-    from archrisk.train import train
+    with a weights file, those weights.
 
-    key = json.dumps({k: spec.get(k) for k in ("arch", "size", "data", "recipe", "seed", "model", "weights_sha256")},
-                     sort_keys=True) + device
-    if key in _VICTIMS:
+    A dependent job's spec carries the train job's record (`victim`: job, key, sha256; added by the
+    scheduler, not stored in the job's spec): then exactly those weights are loaded, never retrained."""
+    from archrisk.train import train
+    from archrisk.train.checkpoint import Recorded
+
+    recorded = Recorded(**spec["victim"]) if spec.get("victim") else None
+    key = json.dumps({k: spec.get(k) for k in ("arch", "size", "data", "recipe", "seed", "model", "weights_sha256",
+                                               "victim")}, sort_keys=True) + device
+    if key in _VICTIMS and spec["kind"] != "train":  # a train job records the file in this cache: read it
         result, snapshot = _VICTIMS[key]
         _VICTIMS.move_to_end(key)
         result.model.load_state_dict(snapshot)  # undo anything a previous job did to the weights
@@ -125,11 +131,18 @@ def train_victim(spec: dict[str, Any], device: str):
     if spec.get("weights"):
         result = _weights_victim(spec, device)
     else:
-        result = train(architecture_of(spec), dataset_of(spec), recipe=recipe_of(spec), size=spec["size"],
-                       seed=spec["seed"], device=device, progress=False)
+        try:
+            result = train(architecture_of(spec), dataset_of(spec), recipe=recipe_of(spec), size=spec["size"],
+                           seed=spec["seed"], device=device, progress=False, recorded=recorded)
+        except CheckpointError as e:  # name the job that refused, beside the train job in the message
+            raise CheckpointError(f"{spec['kind']} {spec.get('name', '')} on {spec['arch']} (seed {spec['seed']}): "
+                                  f"{e}") from None
     _remember(_VICTIMS, key, (result, {k: v.detach().clone() for k, v in result.model.state_dict().items()}))
     return result
 
+
+# The train job's artifact naming its victim checkpoint: {"key": cache key, "sha256": of the weights file}.
+CHECKPOINT = "checkpoint"
 
 # A train job's results describe the victim; none is a risk measurement.
 TRAIN_MEANINGS: dict[str, Meaning] = {
@@ -145,6 +158,7 @@ TRAIN_MEANINGS: dict[str, Meaning] = {
 
 def _train(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
     from archrisk.arch import count_flops
+    from archrisk.train.checkpoint import sha256_of
 
     r = train_victim(spec, device)
     # size and compute, so the report can show and adjust for them beside every comparison
@@ -154,6 +168,9 @@ def _train(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
                "flops": count_flops(r.model, tuple(dataset_of(spec).shape))}
     artifacts = {"history": [vars(h) for h in r.history], "train": r.summary(),
                  meaning.ARTIFACT: meaning.record(meanings_of("train", "train", results))}
+    if not spec.get("weights"):  # a user's weights file is checked by its own sha256 (_weights_victim)
+        # what every job on this victim must load (checked there, shipped by the Ray executor)
+        artifacts[CHECKPOINT] = {"key": r.key, "sha256": sha256_of(r.key)}
     return results, artifacts, r.device
 
 
@@ -239,10 +256,16 @@ def record_meanings(path) -> int:
     return len(rows)
 
 
-def run_job(spec: dict[str, Any], device: str = "cpu") -> Outcome:
-    """Run a job; never raises for a job's own failure (KeyboardInterrupt still propagates)."""
+def run_job(spec: dict[str, Any], device: str = "cpu", victim_copy: dict | None = None) -> Outcome:
+    """Run a job; never raises for a job's own failure (KeyboardInterrupt still propagates).
+    `victim_copy` is the recorded victim checkpoint sent from another node (`checkpoint.pack`),
+    written into this node's cache, once checked against the record, before the job loads it."""
     t0 = time.perf_counter()
     try:
+        if victim_copy is not None and spec.get("victim"):
+            from archrisk.train.checkpoint import Recorded, install
+
+            install(Recorded(**spec["victim"]), victim_copy)
         results, artifacts, dev = KINDS[spec["kind"]](spec, device)
         return Outcome("done", {k: float(v) for k, v in results.items()}, artifacts,
                        wall_time=time.perf_counter() - t0, device=str(dev))

@@ -22,6 +22,7 @@ from archrisk.errors import ArchriskError
 from archrisk.runner import store as st
 from archrisk.runner.config import Study, check_device, load_study, parse_study
 from archrisk.runner.executors import Setup, make_executor
+from archrisk.runner.jobs import CHECKPOINT
 from archrisk.runner.plan import plan
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def audit(study: str | Path | Study, store: str | Path, executor: str = "local",
                 if free > 0 and stop_reason is None:
                     for row in db.claim(sid, owner, lease_s, limit=free):
                         inflight[row["id"]] = row
-                        ex.submit(row["id"], json.loads(row["spec_json"]), device)
+                        ex.submit(row["id"], _with_victim(db, row), device)
                         bar.set_postfix_str(f"{row['kind']} {row['name']} {row['arch']} s{row['seed']}", refresh=False)
                 overhead += time.perf_counter() - tick
                 if not inflight:
@@ -148,6 +149,17 @@ def audit(study: str | Path | Study, store: str | Path, executor: str = "local",
         raise JobFailedError(f"{stop_reason}; stopped by --fail-fast (finished work is kept; rerun to resume)")
     return AuditSummary(sid, spec.name, str(store), len(jobs), counts, ran, time.perf_counter() - t0,
                         setup, overhead, failures)
+
+
+def _with_victim(db: st.Store, row: dict) -> dict:
+    """The job's spec plus its train job's checkpoint record (`victim`: job, key, sha256), so
+    the worker loads exactly the recorded weights. Stores written before train jobs recorded
+    one leave the spec as it is (the victim then comes from the local cache, as before)."""
+    spec = json.loads(row["spec_json"])
+    found = db.dep_artifact(row["id"], "train", CHECKPOINT)
+    if found is not None:
+        spec["victim"] = {"job": found[0], **found[1]}
+    return spec
 
 
 class Heartbeat:

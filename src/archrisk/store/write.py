@@ -261,6 +261,15 @@ class Store:
                            for k, v in sorted(outcome.artifacts.items())])
         return True
 
+    def dep_artifact(self, job_id: str, kind: str, key: str) -> tuple[str, Any] | None:
+        """(dep id, value) of artifact `key` of the done `kind` job that `job_id` depends on (a
+        victim's checkpoint record, for the job that attacks it); None when there is none."""
+        row = self.conn.execute(
+            "SELECT k.id, a.json FROM deps d JOIN jobs k ON k.id=d.dep_id JOIN artifacts a ON a.job_id=k.id "
+            "WHERE d.job_id=? AND k.kind=? AND k.status='done' AND a.key=? ORDER BY k.id LIMIT 1",
+            (job_id, kind, key)).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
     def set_meta(self, key: str, value: str) -> None:
         """Record a store-wide value (e.g. the latest risk-score fit); the schema keys are refused."""
         if key in ("app", "schema_version"):

@@ -4,6 +4,10 @@ The key hashes everything that determines the trained weights (architecture spec
 fingerprint, recipe, epochs, seed, and any extra tag such as a poisoning config). The sidecar
 stores the SHA-256 of the weights file, so a corrupt or tampered file is detected and the model
 retrained; nothing is ever unpickled.
+
+A study's train job records that SHA-256 in the results store (`Recorded`). Jobs that load its
+victim go through `load_recorded`, which never retrains: the file must be there and match the
+record. On a node without it, `pack` / `install` carry the two files over as plain bytes.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -100,6 +105,74 @@ def load_cached(key: str, model: torch.nn.Module, root: Path | None = None) -> d
         for p in (weights, sidecar):
             p.unlink(missing_ok=True)
         return None
+    return meta
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The victim checkpoint a train job recorded in the results store."""
+
+    job: str  # the train job's id
+    key: str  # cache key of the checkpoint it wrote
+    sha256: str  # SHA-256 of the weights file's bytes
+
+
+def sha256_of(key: str, root: Path | None = None) -> str:
+    """SHA-256 of a cached checkpoint's weights file (the value a train job records)."""
+    weights, _ = _paths(key, root)
+    if not weights.exists():
+        raise CheckpointError(f"checkpoint {weights} does not exist; train with the cache on to record it")
+    return _sha256(weights)
+
+
+def pack(key: str, sha256: str, root: Path | None = None) -> dict | None:
+    """A cached checkpoint's two files as plain data, to ship to another node; None when this
+    node does not hold exactly the weights with that SHA-256."""
+    weights, sidecar = _paths(key, root)
+    if not (weights.exists() and sidecar.exists()):
+        return None
+    data = weights.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        return None
+    return {"key": key, "weights": data, "meta": sidecar.read_text()}
+
+
+def install(rec: Recorded, blob: dict, root: Path | None = None) -> None:
+    """Write a shipped checkpoint into this node's cache after checking it against the record.
+    A local file with other bytes under the same key (an older run's training, or a modified
+    file) is replaced by the recorded one, with a warning."""
+    found = hashlib.sha256(blob["weights"]).hexdigest()
+    if blob.get("key") != rec.key or found != rec.sha256:
+        raise CheckpointError(f"the checkpoint copy sent for train job {rec.job} has key {blob.get('key')} and "
+                              f"SHA-256 {found}, but the job recorded key {rec.key} and SHA-256 {rec.sha256}")
+    weights, sidecar = _paths(rec.key, root)
+    if weights.exists() and sidecar.exists() and _sha256(weights) == rec.sha256:
+        return
+    if weights.exists():
+        log.warning("checkpoint %s differs from the one train job %s recorded; replacing it with the recorded copy",
+                    weights, rec.job)
+    for path, data in ((weights, blob["weights"]), (sidecar, blob["meta"].encode())):
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+
+def load_recorded(rec: Recorded, model: torch.nn.Module, root: Path | None = None) -> dict:
+    """Load the weights a train job recorded into `model`; never trains. CheckpointError when this
+    node's cache lacks them or holds other bytes under their key."""
+    weights, sidecar = _paths(rec.key, root)
+    if not (weights.exists() and sidecar.exists()):
+        raise CheckpointError(
+            f"the victim checkpoint of train job {rec.job} ({weights.name}) is not in this node's cache "
+            f"{weights.parent} and no copy came with the job; copy it (and its .json) there from the node "
+            "that trained it, or share ARCHRISK_CACHE between nodes")
+    found = _sha256(weights)
+    if found != rec.sha256:
+        raise CheckpointError(f"train job {rec.job} recorded victim SHA-256 {rec.sha256}, but this node's "
+                              f"checkpoint has {found}; refusing other weights (restore {weights} or rerun the "
+                              "study into a new store)")
+    meta, state = _read_verified(weights, sidecar)
+    _apply(model, state, weights)
     return meta
 
 

@@ -220,14 +220,17 @@ def train(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *,
           size: str = "tiny", seed: int = 0, epochs: int | None = None, device: str = "cpu",
           width: float | None = None, params: int | None = None, cache: bool = True,
           progress: bool = True, data_dir: str | None = None, init: TrainResult | None = None,
-          tag: dict | None = None, after_augment=None, **recipe_overrides) -> TrainResult:
+          tag: dict | None = None, after_augment=None, recorded: checkpoint.Recorded | None = None,
+          **recipe_overrides) -> TrainResult:
     """Train `arch` on `dataset` (or load it from the checkpoint cache) and report accuracies.
 
     `init` fine-tunes from another result's weights; `tag` names any change to the data (e.g. a
     poisoning config) so it enters the cache key alongside the dataset fingerprint. `arch` may be
     the user's model factory (`Callable[[], nn.Module]`, called once under the job's seed).
     `after_augment(x, idx) -> x` is applied to every augmented training batch (see `fit`); a
-    function cannot be hashed, so it needs a `tag` that names it.
+    function cannot be hashed, so it needs a `tag` that names it. `recorded` loads exactly the
+    weights a study's train job recorded (by its key, checked against its SHA-256) and never trains:
+    CheckpointError when this node's cache lacks them or holds others.
     """
     t0 = time.perf_counter()
     if after_augment is not None and not tag:
@@ -255,7 +258,10 @@ def train(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *,
             # gives different models (resnet18 tiny: test acc 0.546 vs 0.521); forcing one order
             # would slow every run, so the key names the thread count instead.
             "threads": torch.get_num_threads() if dev.type == "cpu" else None})
-        meta = checkpoint.load_cached(key, model) if cache else None
+        if recorded is not None:  # its key, not ours: the thread count may differ from the train job's
+            meta, key = checkpoint.load_recorded(recorded, model), recorded.key
+        else:
+            meta = checkpoint.load_cached(key, model) if cache else None
         if meta is not None:
             model.to(dev).eval()
             history = [EpochLog(**h) for h in meta["history"]]
