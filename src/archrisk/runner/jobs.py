@@ -92,7 +92,7 @@ def _weights_victim(spec: dict[str, Any], device: str):
     from archrisk.arch.user import load_weights_file
     from archrisk.arch.zoo import get_size
     from archrisk.attacks.own import as_victim
-    from archrisk.runner.plan import file_sha256
+    from archrisk.paths import file_sha256
     from archrisk.train import resolve_device
 
     if file_sha256(spec["weights"]) != spec["weights_sha256"]:

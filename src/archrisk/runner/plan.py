@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archrisk.paths import file_sha256
 from archrisk.runner.config import ArchEntry, Study, build_recipe, make_attack, metric_names
 from archrisk.runner.matching import matched_widths
 
@@ -134,14 +135,6 @@ def own_model(entry: ArchEntry, size: str) -> tuple[ArchSpec, dict[str, Any]]:
         path = Path(entry.weights).expanduser().resolve()
         keys.update(weights=str(path), weights_sha256=file_sha256(path))
     return spec, keys
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _metric_family(name: str) -> str:

@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from archrisk.errors import CheckpointError
-from archrisk.paths import cache_dir
+from archrisk.paths import cache_dir, file_sha256
 
 log = logging.getLogger(__name__)
 FORMAT = 1  # bump when the key or file layout changes
@@ -45,12 +45,7 @@ def _paths(key: str, root: Path | None) -> tuple[Path, Path]:
     return root / f"{key}.safetensors", root / f"{key}.json"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+_sha256 = file_sha256
 
 
 def save(key: str, model: torch.nn.Module, meta: dict, root: Path | None = None) -> Path:
