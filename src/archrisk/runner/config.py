@@ -77,6 +77,13 @@ def is_group_name(v: str) -> bool:
     return re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", v) is not None
 
 
+def _check_seeds(v: list[int]) -> list[int]:
+    """A study's or an architecture's seeds: distinct and non-negative."""
+    if any(s < 0 for s in v) or len(set(v)) != len(v):
+        raise ValueError("seeds must be distinct non-negative integers")
+    return v
+
+
 class ArchEntry(_Model):
     name: str | None = None  # registry name or 'random(k)'
     genotype: str | None = None  # DARTS syntax or JSON; mutually exclusive with name
@@ -92,9 +99,7 @@ class ArchEntry(_Model):
     @field_validator("seeds")
     @classmethod
     def _own_seeds(cls, v: list[int] | None) -> list[int] | None:
-        if v is not None and (any(s < 0 for s in v) or len(set(v)) != len(v)):
-            raise ValueError("seeds must be distinct non-negative integers")
-        return v
+        return v if v is None else _check_seeds(v)
 
     @field_validator("group")
     @classmethod
@@ -199,9 +204,7 @@ class Study(_Model):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
-        if any(s < 0 for s in v) or len(set(v)) != len(v):
-            raise ValueError("seeds must be distinct non-negative integers")
-        return v
+        return _check_seeds(v)
 
     def spec(self) -> dict[str, Any]:
         """Canonical JSON-able form (what the study id hashes); an unset match_size is left out, so

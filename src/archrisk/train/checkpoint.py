@@ -45,7 +45,6 @@ def _paths(key: str, root: Path | None) -> tuple[Path, Path]:
     return root / f"{key}.safetensors", root / f"{key}.json"
 
 
-_sha256 = file_sha256
 
 
 def save(key: str, model: torch.nn.Module, meta: dict, root: Path | None = None) -> Path:
@@ -55,7 +54,7 @@ def save(key: str, model: torch.nn.Module, meta: dict, root: Path | None = None)
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     tmp = weights.with_suffix(f".tmp{os.getpid()}")
     save_file(state, str(tmp), metadata={"archrisk_key": key})
-    digest = _sha256(tmp)
+    digest = file_sha256(tmp)
     os.replace(tmp, weights)
     tmp_meta = sidecar.with_suffix(f".tmp{os.getpid()}")
     tmp_meta.write_text(json.dumps({**meta, "key": key, "sha256": digest}, indent=1, default=str))
@@ -69,7 +68,7 @@ def _read_verified(weights: Path, sidecar: Path) -> tuple[dict, dict]:
         meta = json.loads(sidecar.read_text())
     except (OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint metadata {sidecar} is unreadable ({e})") from None
-    if not isinstance(meta, dict) or meta.get("sha256") != _sha256(weights):
+    if not isinstance(meta, dict) or meta.get("sha256") != file_sha256(weights):
         raise CheckpointError(f"checkpoint {weights} does not match its recorded SHA-256 (corrupt or modified)")
     try:
         state = load_file(str(weights))
@@ -117,7 +116,7 @@ def sha256_of(key: str, root: Path | None = None) -> str:
     weights, _ = _paths(key, root)
     if not weights.exists():
         raise CheckpointError(f"checkpoint {weights} does not exist; train with the cache on to record it")
-    return _sha256(weights)
+    return file_sha256(weights)
 
 
 def pack(key: str, sha256: str, root: Path | None = None) -> dict | None:
@@ -141,7 +140,7 @@ def install(rec: Recorded, blob: dict, root: Path | None = None) -> None:
         raise CheckpointError(f"the checkpoint copy sent for train job {rec.job} has key {blob.get('key')} and "
                               f"SHA-256 {found}, but the job recorded key {rec.key} and SHA-256 {rec.sha256}")
     weights, sidecar = _paths(rec.key, root)
-    if weights.exists() and sidecar.exists() and _sha256(weights) == rec.sha256:
+    if weights.exists() and sidecar.exists() and file_sha256(weights) == rec.sha256:
         return
     if weights.exists():
         log.warning("checkpoint %s differs from the one train job %s recorded; replacing it with the recorded copy",
@@ -161,7 +160,7 @@ def load_recorded(rec: Recorded, model: torch.nn.Module, root: Path | None = Non
             f"the victim checkpoint of train job {rec.job} ({weights.name}) is not in this node's cache "
             f"{weights.parent} and no copy came with the job; copy it (and its .json) there from the node "
             "that trained it, or share ARCHRISK_CACHE between nodes")
-    found = _sha256(weights)
+    found = file_sha256(weights)
     if found != rec.sha256:
         raise CheckpointError(f"train job {rec.job} recorded victim SHA-256 {rec.sha256}, but this node's "
                               f"checkpoint has {found}; refusing other weights (restore {weights} or rerun the "
