@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from archrisk.arch import build, resolve
 from archrisk.arch.genotype import Genotype, random_genotype
 from archrisk.arch.genotypes import GENOTYPES
-from archrisk.arch.remedies import RemedySpec, deepen, suppress_skips
+from archrisk.arch.remedies import deepen, suppress_skips
+from archrisk.arch.spec import RemedySpec
 from archrisk.errors import InvalidValueError
 
 G = {name: Genotype.from_dict(d) for name, d in GENOTYPES.items()}

@@ -1,23 +1,26 @@
 """Architecture registry: name -> factory, size presets, and `build`.
 
-An architecture is named (`darts_v2`, `resnet18`, a manual net at a width: `resnet18(width=0.25)`), sampled (`random(7)`), or given as a genotype
-(DARTS syntax or JSON). `resolve` turns any of these into an `ArchSpec` (pure data, hashable,
-stored with every result); `build` turns a spec into a `Classifier`: normalisation layer + net.
+An architecture is named (`darts_v2`, `resnet18`, a manual net at a width: `resnet18(width=0.25)`),
+sampled (`random(7)`), given as a genotype (DARTS syntax or JSON) or remedied
+(`remedy(darts_v2, deepen=1)`); `arch/spec.py` owns that grammar. `resolve` turns any of these into
+an `ArchSpec` (pure data, hashable, stored with every result); `build` turns a spec into a
+`Classifier`: normalisation layer + net.
 """
 from __future__ import annotations
 
 import fnmatch
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 
+from archrisk.arch import remedies
 from archrisk.arch.cellnet import CellNet
 from archrisk.arch.genotype import Genotype, random_genotype
 from archrisk.arch.genotypes import GENOTYPES
 from archrisk.arch.manual import MANUAL_FAMILIES
+from archrisk.arch.spec import ArchString, CustomCell, Named, RandomCell, RemedySpec, Widened, parse
 from archrisk.errors import InvalidValueError, UnknownNameError
 
 
@@ -45,8 +48,6 @@ SIZES: dict[str, SizePreset] = {p.name: p for p in (
 # Random cells are the control of the study's question (does NAS *select* vulnerable cells?), so they
 # form their own group rather than counting as NAS.
 _NAS_GROUP = {"darts_i": "remedy", "darts_ii": "remedy", "darts_iii": "remedy", "random": "random"}
-_RANDOM_RE = re.compile(r"^random\((\d{1,9})\)$")
-_WIDTH_RE = re.compile(r"^([a-z][a-z0-9_]*)\(width=(\d+(?:\.\d*)?(?:e-?\d+)?)\)$")  # resnet18(width=0.0664)
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,9 @@ def get_size(size: str) -> SizePreset:
     return SIZES[size]
 
 
-def resolve(arch: str | Genotype | ArchSpec, size: str = "tiny", width: float | None = None) -> ArchSpec:
-    """Name, 'random(k)', genotype string/JSON or Genotype -> ArchSpec at a size preset."""
+def resolve(arch: str | ArchString | Genotype | ArchSpec, size: str = "tiny", width: float | None = None) -> ArchSpec:
+    """An architecture string (or its parsed form, `arch.spec.parse`) or a Genotype -> ArchSpec at a
+    size preset."""
     if isinstance(arch, ArchSpec):
         return arch
     preset = get_size(size)
@@ -122,26 +124,36 @@ def resolve(arch: str | Genotype | ArchSpec, size: str = "tiny", width: float | 
         raise InvalidValueError(f"width multiplier must be in (0, 16], got {width}")
     if isinstance(arch, Genotype):
         return ArchSpec(f"custom-{arch.hash()}", "cell", "custom", size, arch, preset.C, preset.layers)
-    if not isinstance(arch, str):
-        raise InvalidValueError(f"architecture {arch!r} must be a name, 'random(k)' or a genotype string; "
-                                "for your own nn.Module use archrisk.arch.user.wrap or pass it to the attack")
-    text = arch.strip()
-    if text.startswith(("Genotype(", "{")):
-        return resolve(Genotype.parse(text), size)
-    if text.startswith("remedy("):
-        from archrisk.arch.remedies import resolve_remedy  # lazy: remedies build on resolve
-        return resolve_remedy(text, size)
-    m = _RANDOM_RE.match(text)
-    if m:
-        return ArchSpec(text, "cell", "random", size, random_genotype(int(m.group(1))), preset.C, preset.layers)
-    m = _WIDTH_RE.match(text)
-    if m:
-        if m.group(1) not in _REGISTRY or _REGISTRY[m.group(1)].kind != "manual":
+    if isinstance(arch, str):
+        text = arch.strip()
+        return _resolve_parsed(parse(text), text, size, preset, width)
+    if isinstance(arch, (Named, RandomCell, Widened, CustomCell, RemedySpec)):
+        return _resolve_parsed(arch, arch.format(), size, preset, width)
+    raise InvalidValueError(f"architecture {arch!r} must be a name, 'random(k)' or a genotype string; "
+                            "for your own nn.Module use archrisk.arch.user.wrap or pass it to the attack")
+
+
+def _resolve_parsed(arch: ArchString, text: str, size: str, preset: SizePreset, width: float | None) -> ArchSpec:
+    """`text` is the string as written: a random cell and a registry entry are named by it."""
+    if isinstance(arch, CustomCell):
+        return resolve(arch.genotype, size)
+    if isinstance(arch, RemedySpec):
+        src = resolve(arch.source, size)
+        if src.kind != "cell" or src.genotype is None:
+            raise InvalidValueError(f"remedies rewire cells; {arch.source!r} is a hand-designed network")
+        genotype = remedies.apply(src.genotype, deepen=arch.deepen, no_skip=arch.no_skip, skip_op=arch.skip_op,
+                                  cells=arch.cells)
+        return ArchSpec(arch.name, "cell", "remedy", size, genotype, preset.C, preset.layers)
+    if isinstance(arch, RandomCell):
+        return ArchSpec(text, "cell", "random", size, random_genotype(arch.seed), preset.C, preset.layers)
+    if isinstance(arch, Widened):
+        if arch.family not in _REGISTRY or _REGISTRY[arch.family].kind != "manual":
             raise InvalidValueError(f"{text!r}: (width=...) applies to hand-designed networks "
                                     f"({', '.join(MANUAL_FAMILIES)}); change a cell network's size preset instead")
-        return resolve(m.group(1), size, float(m.group(2)))
+        return resolve(arch.family, size, arch.width)
     if text not in _REGISTRY:
-        raise UnknownNameError("architecture", text, [*_REGISTRY, "random(<seed>)", "Genotype(...)"])
+        raise UnknownNameError("architecture", text, [*_REGISTRY, "random(<seed>)", "Genotype(...)",
+                                                      "remedy(<arch>, deepen=<k>)", "<manual net>(width=<w>)"])
     entry = _REGISTRY[text]
     if entry.kind == "cell":
         return ArchSpec(text, "cell", entry.group, size, entry.genotype, preset.C, preset.layers)
@@ -194,7 +206,7 @@ def _make_net(spec: ArchSpec, num_classes: int, in_channels: int, dropout: float
 
 def with_width(arch: str, width: float) -> str:
     """The architecture string of a manual net at a width multiplier, e.g. 'resnet18(width=0.0664)'."""
-    return f"{arch}(width={width:g})"
+    return Widened(arch, width).format()
 
 
 def count_params(model: nn.Module, include_aux: bool = False) -> int:

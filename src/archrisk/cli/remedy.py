@@ -20,7 +20,7 @@ def remedy(
 ) -> None:
     """Print the remedied genotype, its structure stats, and the arch string that names it in studies."""
     from archrisk.arch import resolve
-    from archrisk.arch.remedies import RemedySpec
+    from archrisk.arch.spec import RemedySpec
 
     opts = []
     if deepen is not None:
