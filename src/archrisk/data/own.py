@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from archrisk.data.registry import DatasetInfo, RawData, RawLoader
+from archrisk.data.raw import DatasetInfo, RawData, RawLoader
 from archrisk.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
