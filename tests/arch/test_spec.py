@@ -53,7 +53,8 @@ PINNED = [
     # a remedy's source enters its name as written (so its hash), nested remedies included
     ("remedy(remedy( darts_v2 , no_skip=true), deepen=full)", "remedy(remedy( darts_v2 , no_skip=true), deepen=full)",
      "2900c51d926b2eb4", "8ca6df4149a55a16"),
-    ("remedy(darts_v2, deepen=0, no_skip=TRUE)", "remedy(darts_v2, no_skip=true)", "6a76c5216d948bdb", "1e72f19b8671df40"),
+    ("remedy(darts_v2, deepen=0, no_skip=TRUE)", "remedy(darts_v2, no_skip=true)",
+     "6a76c5216d948bdb", "1e72f19b8671df40"),
     ("remedy(nasnet, deepen=2, cells=normal)", "remedy(nasnet, deepen=2)", "ee0eb15a01fd0321", "20f551bbdc1c2e9c"),
     ("remedy(snas_mild, no_skip=true, deepen=full, cells=both)",
      "remedy(snas_mild, deepen=full, no_skip=true, cells=both)", "82e6c08e621859f5", "ff592c0668c19f8b"),

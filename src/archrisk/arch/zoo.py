@@ -20,7 +20,7 @@ from archrisk.arch.cellnet import CellNet
 from archrisk.arch.genotype import Genotype, random_genotype
 from archrisk.arch.genotypes import GENOTYPES
 from archrisk.arch.manual import MANUAL_FAMILIES
-from archrisk.arch.spec import ArchString, CustomCell, Named, RandomCell, RemedySpec, Widened, parse
+from archrisk.arch.spec import ArchString, CustomCell, RandomCell, RemedySpec, Widened, parse
 from archrisk.errors import InvalidValueError, UnknownNameError
 
 
@@ -127,7 +127,7 @@ def resolve(arch: str | ArchString | Genotype | ArchSpec, size: str = "tiny", wi
     if isinstance(arch, str):
         text = arch.strip()
         return _resolve_parsed(parse(text), text, size, preset, width)
-    if isinstance(arch, (Named, RandomCell, Widened, CustomCell, RemedySpec)):
+    if isinstance(arch, ArchString):
         return _resolve_parsed(arch, arch.format(), size, preset, width)
     raise InvalidValueError(f"architecture {arch!r} must be a name, 'random(k)' or a genotype string; "
                             "for your own nn.Module use archrisk.arch.user.wrap or pass it to the attack")
