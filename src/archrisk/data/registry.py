@@ -12,7 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.errors import InvalidValueError
+from archrisk.registry import Registry
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays do not compare to a single bool
@@ -38,7 +39,7 @@ class DatasetInfo:
 
 RawLoader = Callable[[Path | None], RawData]
 
-_REGISTRY: dict[str, tuple[DatasetInfo, RawLoader]] = {}
+_REGISTRY: Registry[tuple[DatasetInfo, RawLoader]] = Registry("dataset")
 
 
 def register_dataset(
@@ -54,10 +55,8 @@ def register_dataset(
     info = DatasetInfo(name, description, tuple(shape), int(num_classes), bool(needs_files), bool(mirror))
 
     def decorate(fn: RawLoader) -> RawLoader:
-        if name in _REGISTRY:
-            # Silently replacing a loader would change what an existing cache key means.
-            raise InvalidValueError(f"dataset {name!r} is already registered; pick another name")
-        _REGISTRY[name] = (info, fn)
+        # A duplicate raises: silently replacing a loader would change what an existing cache key means.
+        _REGISTRY.register(name, (info, fn))
         return fn
 
     return decorate
@@ -76,7 +75,4 @@ def get_dataset_entry(name: str) -> tuple[DatasetInfo, RawLoader]:
 
     if is_own(name):
         return own_entry(name)
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError("dataset", name, list(_REGISTRY)) from None
+    return _REGISTRY.get(name)
