@@ -1,4 +1,4 @@
-"""The one registry type, and the six registries built on it answering the same mistake the same way."""
+"""The one registry type, and the registries built on it answering the same mistake the same way."""
 from __future__ import annotations
 
 import ast
@@ -86,13 +86,20 @@ def test_the_registry_module_is_a_leaf():
     assert {m for m in imported if m and m.startswith("archrisk")} == {"archrisk.errors"}
 
 
-# --- the six registries: same error class and message shape for the same mistake ----------------
+# --- every registry: same error class and message shape for the same mistake --------------------
 
 def _architectures():
     from archrisk.arch import zoo
 
     return (zoo._REGISTRY, "architecture", lambda: zoo.resolve("resnet19"), "resnet18",
             lambda: zoo.register_model(zoo.ModelEntry("resnet18", "manual", "manual", "again")), "resnet18")
+
+
+def _manual_networks():
+    from archrisk.arch.manual import MANUAL_FAMILIES, register_manual
+
+    return (MANUAL_FAMILIES, "manual network", lambda: MANUAL_FAMILIES["resnet19"], "resnet18",
+            lambda: register_manual(MANUAL_FAMILIES["resnet18"]), "resnet18")
 
 
 def _attacks():
@@ -134,7 +141,7 @@ def _claims():
             lambda: CLAIMS.register("C1", dataclasses.replace(CLAIMS["C1"], text="again")), "C1")
 
 
-@pytest.mark.parametrize("registry", [_architectures, _attacks, _datasets, _metrics, _penalties, _claims],
+@pytest.mark.parametrize("registry", [_architectures, _manual_networks, _attacks, _datasets, _metrics, _penalties, _claims],
                          ids=lambda f: f.__name__.strip("_"))
 def test_every_registry_answers_the_same_mistake_the_same_way(registry):
     reg, kind, lookup_unknown, near, register_twice, taken = registry()
