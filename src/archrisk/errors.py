@@ -1,22 +1,40 @@
 """Error types. The CLI maps every ArchriskError to exit code 2 and one line."""
 from __future__ import annotations
 
+import difflib
+from typing import Iterable
+
 
 class ArchriskError(Exception):
     """Base class: a user-facing problem with a message naming the bad value and the fix."""
 
 
+def close_matches(value: object, options: Iterable[object], n: int = 3) -> list[str]:
+    """Options that look like a near miss of `value` (a typo), best first."""
+    return difflib.get_close_matches(str(value), [str(o) for o in options], n=n, cutoff=0.6)
+
+
 class UnknownNameError(ArchriskError):
     """A name (architecture, dataset, attack, metric, preset...) is not registered."""
 
-    def __init__(self, kind: str, name: str, known: list[str] | tuple[str, ...]):
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
         self.kind, self.name, self.known = kind, name, sorted(known)
         shown = ", ".join(self.known[:40]) + (" ..." if len(self.known) > 40 else "")
-        super().__init__(f"unknown {kind} {name!r}; choose one of: {shown}")
+        near = [repr(c) for c in close_matches(name, self.known)]
+        hint = f" (did you mean {' or '.join([', '.join(near[:-1]), near[-1]] if near[:-1] else near)}?)" if near else ""
+        super().__init__(f"unknown {kind} {name!r}{hint}; choose one of: {shown}")
 
 
 class InvalidValueError(ArchriskError):
     """A value is out of range or malformed (genotype string, eps < 0, fraction > 1, ...)."""
+
+
+class DuplicateNameError(InvalidValueError):
+    """A registration reuses a name: silently replacing an entry would change what stored results mean."""
+
+    def __init__(self, kind: str, name: str):
+        self.kind, self.name = kind, name
+        super().__init__(f"{kind} {name!r} is already registered; pick another name")
 
 
 class DataError(ArchriskError):

@@ -9,6 +9,7 @@ from archrisk.data import DatasetInfo, RawData, Split, list_datasets, load_datas
 from archrisk.data import registry
 from archrisk.data.registry import get_dataset_entry
 from archrisk.errors import DataError, InvalidValueError, UnknownNameError
+from archrisk.registry import Registry
 
 FAST = ["digits", "synthetic", "mnist5k"]
 CARVED_TEST = ["digits", "mnist5k"]  # no official test split
@@ -187,7 +188,11 @@ def test_duplicate_registration_raises():
 
 def _install(monkeypatch, raw_data: RawData, shape=(1, 4, 4), num_classes=3):
     info = DatasetInfo("fake", "test", shape, num_classes, needs_files=False)
-    monkeypatch.setitem(registry._REGISTRY, "fake", (info, lambda d: raw_data))
+    patched = Registry("dataset")  # every registered dataset plus the fake, for this test only
+    for name, entry in registry._REGISTRY.items():
+        patched.register(name, entry)
+    patched.register("fake", (info, lambda d: raw_data))
+    monkeypatch.setattr(registry, "_REGISTRY", patched)
 
 
 def _ok(n=40):

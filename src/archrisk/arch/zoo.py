@@ -8,7 +8,6 @@ an `ArchSpec` (pure data, hashable, stored with every result); `build` turns a s
 """
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -22,6 +21,7 @@ from archrisk.arch.genotypes import GENOTYPES
 from archrisk.arch.manual import MANUAL_FAMILIES
 from archrisk.arch.spec import ArchString, CustomCell, RandomCell, RemedySpec, Widened, parse
 from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,12 @@ class ModelEntry:
     genotype: Genotype | None = field(default=None, repr=False)
 
 
-_REGISTRY: dict[str, ModelEntry] = {}
+_REGISTRY: Registry[ModelEntry] = Registry("architecture")
 
 
 def register_model(entry: ModelEntry) -> ModelEntry:
-    if entry.name in _REGISTRY:
-        raise ValueError(f"architecture {entry.name!r} is registered twice")
-    _REGISTRY[entry.name] = entry
-    return entry
+    """Register a named architecture; a duplicate name raises DuplicateNameError."""
+    return _REGISTRY.register(entry.name, entry)
 
 
 for _name, _g in GENOTYPES.items():
@@ -97,14 +95,12 @@ for _name, _g in GENOTYPES.items():
                               _g.get("source", "published cell"),
                               Genotype.from_dict({k: _g[k] for k in ("normal", "normal_concat",
                                                                       "reduce", "reduce_concat")})))
-for _name in MANUAL_FAMILIES:
+for _name in sorted(MANUAL_FAMILIES):  # alphabetical, whatever order the modules import in
     register_model(ModelEntry(_name, "manual", "manual", f"hand-designed {_name}, small-image stem"))
 
 
 def list_models(pattern: str | None = None, group: str | None = None) -> list[ModelEntry]:
-    out = [e for e in _REGISTRY.values() if group is None or e.group == group]
-    if pattern:
-        out = [e for e in out if fnmatch.fnmatch(e.name, pattern)]
+    out = [e for e in _REGISTRY.filter(pattern or None).values() if group is None or e.group == group]
     return sorted(out, key=lambda e: (e.group, e.name))
 
 

@@ -32,8 +32,9 @@ import torch
 from archrisk import __version__
 from archrisk.arch.zoo import ArchSpec
 from archrisk.data import Dataset
-from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.errors import InvalidValueError
 from archrisk.meaning import FAMILIES, Meaning, check_table, resolve_all
+from archrisk.registry import Registry
 from archrisk.train import Recipe, TrainResult
 from archrisk.train.precision import float32
 
@@ -227,7 +228,7 @@ def choice(attack: str, name: str, value: Any, options: tuple[str, ...]) -> None
         raise InvalidValueError(f"attack {attack!r}: {name}={value!r} is not one of {', '.join(options)}")
 
 
-_REGISTRY: dict[str, type[Attack]] = {}
+_REGISTRY: Registry[type[Attack]] = Registry("attack")
 
 
 def register_attack(cls: type[Attack]) -> type[Attack]:
@@ -236,15 +237,12 @@ def register_attack(cls: type[Attack]) -> type[Attack]:
     if not cls.name or cls.family not in FAMILIES:
         raise InvalidValueError(f"attack {cls.__name__} needs a name and a family in {FAMILIES}")
     check_table(f"attack {cls.__name__}", cls.meanings, headlines=1)
-    if cls.name in _REGISTRY:
-        raise InvalidValueError(f"attack {cls.name!r} is already registered")
-    _REGISTRY[cls.name] = cls
-    return cls
+    return _REGISTRY.register(cls.name, cls)
 
 
 def unregister_attack(name: str) -> None:
     """Remove a registered attack (tests that declare their own attacks clean up with this)."""
-    _REGISTRY.pop(name, None)
+    _REGISTRY.unregister(name)
 
 
 def list_attacks(family: str | None = None) -> list[type[Attack]]:
@@ -253,10 +251,7 @@ def list_attacks(family: str | None = None) -> list[type[Attack]]:
 
 def get_attack(name: str, **params: Any) -> Attack:
     """Build a registered attack config; unknown parameters and bad values raise InvalidValueError."""
-    try:
-        cls = _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError("attack", name, list(_REGISTRY)) from None
+    cls = _REGISTRY.get(name)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - set(fields))
     if unknown:

@@ -10,10 +10,11 @@ from typing import Callable
 
 from archrisk.data.own import is_own, own_entry
 from archrisk.data.raw import DatasetInfo, RawData, RawLoader  # noqa: F401  (loaders import them from here)
-from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.errors import InvalidValueError
+from archrisk.registry import Registry
 
 
-_REGISTRY: dict[str, tuple[DatasetInfo, RawLoader]] = {}
+_REGISTRY: Registry[tuple[DatasetInfo, RawLoader]] = Registry("dataset")
 
 
 def register_dataset(
@@ -29,10 +30,8 @@ def register_dataset(
     info = DatasetInfo(name, description, tuple(shape), int(num_classes), bool(needs_files), bool(mirror))
 
     def decorate(fn: RawLoader) -> RawLoader:
-        if name in _REGISTRY:
-            # Silently replacing a loader would change what an existing cache key means.
-            raise InvalidValueError(f"dataset {name!r} is already registered; pick another name")
-        _REGISTRY[name] = (info, fn)
+        # A duplicate raises: silently replacing a loader would change what an existing cache key means.
+        _REGISTRY.register(name, (info, fn))
         return fn
 
     return decorate
@@ -49,7 +48,4 @@ def get_dataset_entry(name: str) -> tuple[DatasetInfo, RawLoader]:
         raise InvalidValueError(f"dataset {name!r} must be one name (a string), e.g. 'mnist5k' or 'npz:my.npz'")
     if is_own(name):
         return own_entry(name)
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError("dataset", name, list(_REGISTRY)) from None
+    return _REGISTRY.get(name)

@@ -34,8 +34,9 @@ from typing import Any, Callable
 import torch
 
 from archrisk.data import Dataset, Split
-from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.errors import DuplicateNameError, InvalidValueError, UnknownNameError
 from archrisk.meaning import UNDECLARED, Meaning, check_table, resolve
+from archrisk.registry import Registry
 
 KINDS = ("model", "arch", "training")
 
@@ -89,7 +90,7 @@ class MetricFamily:
         return {f.name: f.default for f in dataclasses.fields(self.config)}
 
 
-_FAMILIES: dict[str, MetricFamily] = {}
+_FAMILIES: Registry[MetricFamily] = Registry("metric family")  # keyed by the function's name
 
 
 def register_metric(*, kind: str, metrics: dict[str, str], config: type | None = None,
@@ -104,7 +105,7 @@ def register_metric(*, kind: str, metrics: dict[str, str], config: type | None =
         cfg = config or _NoParams
         for n in metrics:
             if any(fam.provides(n) for fam in _FAMILIES.values()):
-                raise InvalidValueError(f"metric {n!r} is already registered")
+                raise DuplicateNameError("metric", n)
         for f in dataclasses.fields(cfg):
             if f.name in _CONTEXT_PARAMS:
                 raise InvalidValueError(f"parameter {f.name!r} of {fn.__name__} clashes with a measure() option")
@@ -118,7 +119,7 @@ def register_metric(*, kind: str, metrics: dict[str, str], config: type | None =
             raise InvalidValueError(f"metric family {fn.__name__} declares a meaning for {unknown[0]!r}, which it "
                                     f"does not produce; declare one of {', '.join(metrics)}")
         # Parameter names may be shared between families: one value then reaches each of them.
-        _FAMILIES[fn.__name__] = fam
+        _FAMILIES.register(fn.__name__, fam)
         return fn
 
     return wrap

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from archrisk.meaning import budget
+from archrisk.registry import Registry
 from archrisk.report import inference, stats
 from archrisk.report.advtrain import accuracy_costs
 from archrisk.report.compare import paired_diffs, remedy_pairs
@@ -62,7 +63,8 @@ def _kl(sign: int, sesoi: float, g: float, note: str) -> tuple[Primary, ...]:
                          sesoi, g, note, names=("knockoff",), sign=sign, unit="nats") for k in ("kl", "ce"))
 
 
-CLAIMS: dict[str, Claim] = {c.id: c for c in (
+CLAIMS: Registry[Claim] = Registry("claim")  # id -> claim, in the order the report shows them
+for _claim in (
     Claim("C1", "NAS models are more vulnerable to evasion",
           "PGD success, worst case 70.2% vs 82.1%; best case 83.6% vs 97.0%", "groups", (_pgd(),)),
     Claim("C1r", "NAS cells are more vulnerable to evasion than random cells of the same space",
@@ -108,7 +110,8 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
     Claim("C10", "Adversarial training removes most of the evasion gap",
           "PGD success after PGD training: 41.9% vs 38.1%", "gap",
           (_pgd(+1, 0.04, 1.0, "the study's gap shrinks by 8.1 points (SESOI: half); " + _ASSUMED),)),
-)}
+):
+    CLAIMS.register(_claim.id, _claim)
 
 
 @dataclass

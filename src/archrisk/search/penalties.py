@@ -21,7 +21,8 @@ from typing import Callable
 import torch
 
 from archrisk.arch.genotype import PARAMETRIC
-from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.errors import InvalidValueError
+from archrisk.registry import Registry
 from archrisk.search.supernet import edge_inputs
 
 
@@ -78,14 +79,13 @@ class SoftCell:
 
 
 Penalty = Callable[[SoftCell], torch.Tensor]
-PENALTIES: dict[str, tuple[Penalty, str]] = {}
+PENALTIES: Registry[tuple[Penalty, str]] = Registry("search penalty")  # name -> (penalty, description)
 
 
-def register_penalty(name: str, description: str):
+def register_penalty(name: str, description: str) -> Callable[[Penalty], Penalty]:
+    """Decorator registering a penalty under `name`; a duplicate name raises DuplicateNameError."""
     def decorate(fn: Penalty) -> Penalty:
-        if name in PENALTIES:
-            raise ValueError(f"penalty {name!r} is registered twice")
-        PENALTIES[name] = (fn, description)
+        PENALTIES.register(name, (fn, description))
         return fn
     return decorate
 
@@ -118,9 +118,7 @@ def _score(cell: SoftCell) -> torch.Tensor:
 
 
 def get_penalty(name: str) -> Penalty:
-    if name not in PENALTIES:
-        raise UnknownNameError("search penalty", name, list(PENALTIES))
-    return PENALTIES[name][0]
+    return PENALTIES.get(name)[0]
 
 
 def check_lam(lam: float) -> float:

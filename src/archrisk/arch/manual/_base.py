@@ -6,10 +6,13 @@ linear layer that backdoor and feature-space attacks hook into.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 
 from archrisk.errors import InvalidValueError
+from archrisk.registry import Registry
 
 
 class ManualNet(nn.Module):
@@ -30,6 +33,15 @@ class ManualNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(self.penultimate(x)))  # [N, num_classes]
+
+
+# name -> factory(num_classes, in_channels, width, dropout) -> ManualNet; the zoo registers each as an architecture
+MANUAL_FAMILIES: Registry[Callable[..., ManualNet]] = Registry("manual network")
+
+
+def register_manual(factory: Callable[..., ManualNet]) -> Callable[..., ManualNet]:
+    """Decorator: the factory's function name becomes the network's name (`resnet18`)."""
+    return MANUAL_FAMILIES.register(factory.__name__, factory)
 
 
 def check_args(num_classes: int, in_channels: int, width: float, dropout: float) -> None:

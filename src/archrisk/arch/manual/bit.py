@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from archrisk.arch.manual._base import ManualNet, check_args, scaled
+from archrisk.arch.manual._base import ManualNet, check_args, register_manual, scaled
 
 
 class StdConv2d(nn.Conv2d):
@@ -56,6 +56,7 @@ class PreActBottleneck(nn.Module):
         return out + residual
 
 
+@register_manual
 def bit(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
         dropout: float = 0.0) -> nn.Module:
     """ResNet-v2 50x1: stages [3, 4, 6, 3], inner 64*2^i, output 256*2^i channels."""

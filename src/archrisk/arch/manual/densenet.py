@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from archrisk.arch.manual._base import ManualNet, check_args, kaiming_init, scaled
+from archrisk.arch.manual._base import ManualNet, check_args, kaiming_init, register_manual, scaled
 
 
 def bn_relu_conv(cin: int, cout: int, k: int) -> nn.Sequential:
@@ -31,6 +31,7 @@ class DenseLayer(nn.Module):
         return torch.cat([x, self.body(x)], dim=1)  # [N, cin + growth, H, W]
 
 
+@register_manual
 def densenet121(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
                 dropout: float = 0.0) -> nn.Module:
     """Growth 32, blocks [6, 12, 24, 16], 64 stem channels, 1024 features (~6.96M params)."""

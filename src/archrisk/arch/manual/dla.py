@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from archrisk.arch.manual._base import ManualNet, check_args, scaled
+from archrisk.arch.manual._base import ManualNet, check_args, register_manual, scaled
 from archrisk.arch.manual.resnet import BasicBlock, conv_bn
 
 
@@ -65,6 +65,7 @@ class Tree(nn.Module):
         return self.tree2(x1, children + [x1])  # deeper root also aggregates x1
 
 
+@register_manual
 def dla34(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
           dropout: float = 0.0) -> nn.Module:
     """Channels 16-32-64-128-256-512, tree depths [1, 2, 2, 1], BasicBlocks."""

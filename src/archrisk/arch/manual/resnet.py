@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from archrisk.arch.manual._base import ManualNet, check_args, kaiming_init, scaled
+from archrisk.arch.manual._base import ManualNet, check_args, kaiming_init, register_manual, scaled
 
 
 def conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
@@ -87,6 +87,7 @@ def resnet_features(
     return nn.Sequential(*mods), cin
 
 
+@register_manual
 def resnet18(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
              dropout: float = 0.0) -> nn.Module:
     """ResNet-18: BasicBlocks [2, 2, 2, 2], 64-512 channels (11.17M params at 10 classes)."""

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from archrisk.arch.manual._base import ManualNet, check_args, kaiming_init, scaled
+from archrisk.arch.manual._base import ManualNet, check_args, kaiming_init, register_manual, scaled
 
 # Configuration "B": conv widths, "M" = 2x2 max-pool. Five pools take 32x32 to 1x1.
 VGG13 = [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 
 
+@register_manual
 def vgg13_bn(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
              dropout: float = 0.0) -> nn.Module:
     """Ten 3x3 conv-BN-ReLU layers, then a 512-512 hidden head (~9.94M params)."""

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from archrisk.arch.manual._base import ManualNet, check_args, kaiming_init
+from archrisk.arch.manual._base import ManualNet, check_args, kaiming_init, register_manual
 from archrisk.arch.manual.resnet import Bottleneck, resnet_features
 
 
+@register_manual
 def wide_resnet50_2(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
                     dropout: float = 0.0) -> nn.Module:
     """Bottleneck stages [3, 4, 6, 3] with width_per_group 128."""
