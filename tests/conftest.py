@@ -10,7 +10,9 @@ import torch
 # Set before any archrisk import reads it: tests never touch the user's cache.
 if "ARCHRISK_TEST_KEEP_CACHE" not in os.environ:
     os.environ["ARCHRISK_CACHE"] = tempfile.mkdtemp(prefix="archrisk-test-cache-")
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Parallel test processes (pytest-xdist) share the cores: split them rather than oversubscribe.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1) // _workers))
 
 
 @pytest.fixture

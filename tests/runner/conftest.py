@@ -1,4 +1,4 @@
-"""Fixtures of the runner tests: the fakes registered once, and a private checkpoint cache."""
+"""Fixtures of the runner tests: the fakes registered for this package, and a private checkpoint cache."""
 from __future__ import annotations
 
 import sys
@@ -11,10 +11,12 @@ sys.path.insert(0, str(Path(__file__).parent))  # runner_fakes: importable here 
 import runner_fakes  # noqa: E402
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def fakes():
+    # per module: registered for the runner tests only, and removed before other tests run
     runner_fakes.install()
-    return runner_fakes
+    yield runner_fakes
+    runner_fakes.uninstall()
 
 
 @pytest.fixture

@@ -165,6 +165,16 @@ def install() -> None:
         _fake_metric_family()
 
 
+def uninstall() -> None:
+    """Remove the fakes again, so tests outside the runner see only archrisk's own registries."""
+    from archrisk.attacks.base import unregister_attack
+    from archrisk.metrics.base import _FAMILIES
+
+    for cls in (FakeEvasion, FakePoison):
+        unregister_attack(cls.name)
+    _FAMILIES.unregister("fake_weights")
+
+
 def study_toml(seeds=(0, 1), archs=("resnet18", "vgg13_bn"), sleep=0.0, extra="", epochs=0, limit=120) -> str:
     """A fast study on the fakes: real (0-epoch by default) training of tiny manual nets on the
     synthetic data (no sklearn import: subprocesses start faster)."""

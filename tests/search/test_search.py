@@ -161,6 +161,7 @@ def test_cli_search_bad_input_exit_2(args: list[str], capsys) -> None:
     assert err.startswith("error:") and "\n" not in err
 
 
+@pytest.mark.slow  # a search, a training and an attack end to end through the CLI
 def test_cli_search_writes_a_genotype_usable_as_arch(tmp_path, capsys) -> None:
     import json
 

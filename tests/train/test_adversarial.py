@@ -179,6 +179,7 @@ def runs(digits):
         return {m: train("resnet18", digits, adv_train=m, **common) for m in (None, "pgd", "trades")}
 
 
+@pytest.mark.slow  # three full trainings, minutes on loaded cores
 @pytest.mark.parametrize("method", ["pgd", "trades"])
 def test_adversarial_training_raises_robust_accuracy(runs, digits, method):
     x, y = digits.test.x, digits.test.y
@@ -190,6 +191,7 @@ def test_adversarial_training_raises_robust_accuracy(runs, digits, method):
     assert adv.test_acc > 0.7  # still a working classifier
 
 
+@pytest.mark.slow  # reuses the three trainings above
 def test_adversarial_run_is_cached_under_its_own_key(runs, digits):
     with one_thread():  # the thread count is part of the cache key, as for `runs`
         again = train("resnet18", digits, size="tiny", seed=0, epochs=10, progress=False, adv_train="pgd",

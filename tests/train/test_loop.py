@@ -15,9 +15,10 @@ def test_tiny_models_learn_digits(digits, arch: str) -> None:
     assert r.test_acc >= 0.90, r.history
 
 
-# the cell net is the suite's longest single test (minutes on 2 loaded cores): slow tier; the manual net
-# keeps the fast tier's check of the tiny preset on the default data
-@pytest.mark.parametrize("arch", [pytest.param("pc_darts", marks=pytest.mark.slow), "resnet18"])
+# minutes each on 2 loaded cores, the suite's longest tests: slow tier (the fast tier checks that the tiny
+# preset learns on the digits, test_tiny_models_learn_digits)
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["pc_darts", "resnet18"])
 def test_tiny_models_reach_95_percent_on_mnist5k(arch: str) -> None:
     # how long this takes is measured by benchmarks/bench_train_report.py, never asserted here
     ds = load_dataset("mnist5k")
