@@ -49,20 +49,29 @@ def subsample(n_avail: int, n: int, gen: torch.Generator, what: str) -> torch.Te
 
 def roc(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ROC of `scores` (higher = more likely positive) against binary `labels`: (fpr, tpr), starting
-    at (0, 0). Tied scores form one step, so the curve and its AUC do not depend on sample order."""
-    order = np.argsort(-scores, kind="mergesort")
-    s, y = scores[order], labels[order].astype(bool)
-    last_of_tie = np.r_[np.diff(s) != 0, True]
-    tp = np.cumsum(y)[last_of_tie]
-    fp = np.cumsum(~y)[last_of_tie]
-    pos, neg = max(int(y.sum()), 1), max(int((~y).sum()), 1)
-    return np.r_[0.0, fp / neg], np.r_[0.0, tp / pos]
+    at (0, 0), one point per distinct score (tied scores form one step, so the curve and its AUC do
+    not depend on sample order). Every point is kept (the curve is stored and `tpr_at` reads it);
+    a class absent from `labels` gives its rate as 0 rather than scikit-learn's NaN."""
+    from sklearn.exceptions import UndefinedMetricWarning  # scikit-learn loads only when a ROC is asked for
+    from sklearn.metrics import roc_curve
+
+    scores = np.asarray(scores, dtype=float)
+    if not np.isfinite(scores).all():
+        bad = int((~np.isfinite(scores)).sum())
+        raise InvalidValueError(f"{bad} of {scores.size} membership scores are NaN or infinite; the model's "
+                                "outputs must be finite for a ROC")
+    with warnings.catch_warnings():  # one class absent: sklearn warns and returns NaN rates
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        fpr, tpr, _ = roc_curve(np.asarray(labels).astype(bool), scores, drop_intermediate=False)
+    return np.nan_to_num(fpr, nan=0.0), np.nan_to_num(tpr, nan=0.0)
 
 
 def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
     """Area under the ROC by the trapezoid rule (ties count one half). Never folded to max(AUC, 1-AUC):
     an attack whose scores point the wrong way is a weak attack, not a strong one."""
-    return float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
+    from sklearn.metrics import auc as trapezoid_auc
+
+    return float(trapezoid_auc(fpr, tpr))
 
 
 def tpr_at(fpr: np.ndarray, tpr: np.ndarray, max_fpr: float) -> float:

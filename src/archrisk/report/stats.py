@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -192,12 +193,11 @@ def permutation_test(a: Sequence[float], b: Sequence[float], alternative: str = 
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rho: Pearson correlation of average ranks (ties get their mean rank)."""
-    rx = _st.rankdata(np.asarray(x, dtype=float))
-    ry = _st.rankdata(np.asarray(y, dtype=float))
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    den = math.sqrt(float((rx * rx).sum() * (ry * ry).sum()))
-    return float((rx * ry).sum() / den) if den > 0 else math.nan
+    """Spearman's rho (SciPy's: Pearson correlation of average ranks); nan, without a warning, when
+    either input is constant or holds a NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _st.ConstantInputWarning)
+        return float(_st.spearmanr(np.asarray(x, dtype=float), np.asarray(y, dtype=float)).statistic)
 
 
 def spearman_ci(x: Sequence[float], y: Sequence[float], level: float = LEVEL) -> Correlation:

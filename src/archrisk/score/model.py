@@ -153,30 +153,26 @@ def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return center, scale
 
 
-def _ridge(z: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
-    zm, ym = z.mean(0), y.mean()
-    zc = z - zm
-    beta = np.linalg.solve(zc.T @ zc + lam * np.eye(z.shape[1]), zc.T @ (y - ym))
-    return beta, float(ym - zm @ beta)
+def _fit_ridge(z: np.ndarray, y: np.ndarray, grid: tuple[float, ...]) -> tuple[np.ndarray, float, float]:
+    """Ridge with an unshrunk intercept, its strength the first in `grid` with the least exact
+    leave-one-out squared error (scikit-learn's closed form); with 2 rows or fewer, the strongest.
+    Returns (beta, intercept, strength)."""
+    from sklearn.linear_model import Ridge, RidgeCV  # scikit-learn loads only when a score is fitted
 
-
-def _loo_error(z: np.ndarray, y: np.ndarray, lam: float) -> float:
-    """Exact leave-one-out squared error of ridge with an intercept (hat-matrix shortcut)."""
-    n = len(y)
-    a = np.hstack([np.ones((n, 1)), z])
-    pen = lam * np.eye(a.shape[1])
-    pen[0, 0] = 0.0  # the intercept is not shrunk
-    h = a @ np.linalg.solve(a.T @ a + pen, a.T)
-    resid = y - h @ y
-    return float(np.mean((resid / np.clip(1 - np.diag(h), 1e-6, None)) ** 2))
+    if len(y) > 2:
+        m = RidgeCV(alphas=grid).fit(z, y)
+        lam = float(m.alpha_)
+    else:
+        lam = float(grid[-1])
+        m = Ridge(alpha=lam).fit(z, y)
+    return m.coef_, float(m.intercept_), lam
 
 
 def fit_family(x: np.ndarray, y: np.ndarray, grid: tuple[float, ...] = RIDGE_GRID):
     """Standardise, choose the ridge strength by LOO, fit. Returns (center, scale, beta, b0, lam)."""
     center, scale = _standardiser(x)
     z = np.clip(np.nan_to_num((x - center) / scale, nan=0.0), -CLIP, CLIP)
-    lam = min(grid, key=lambda g: _loo_error(z, y, g)) if len(y) > 2 else grid[-1]
-    beta, b0 = _ridge(z, y, lam)
+    beta, b0, lam = _fit_ridge(z, y, grid)
     return center, scale, beta, b0, lam
 
 
@@ -192,8 +188,11 @@ def loao(x: np.ndarray, y: np.ndarray, grid: tuple[float, ...] = RIDGE_GRID) -> 
     return pred
 
 
-def spearman_ci(a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = 2000) -> tuple[float, tuple[float, float]]:
-    """Spearman's rho and a percentile bootstrap 95% CI (resampling architectures)."""
+def rho_with_bootstrap_ci(a: np.ndarray, b: np.ndarray, seed: int = 0,
+                          n_boot: int = 2000) -> tuple[float, tuple[float, float]]:
+    """Spearman's rho and a percentile bootstrap 95% CI (resampling architectures): the interval
+    stored with a fit (`FamilyFit.loao_ci`). Not the report's `stats.spearman_ci`, whose interval is
+    Fisher-z and which returns a `Correlation` with a permutation p."""
     if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
         return math.nan, (math.nan, math.nan)
     rho = float(spearmanr(a, b).statistic)
@@ -228,10 +227,9 @@ def fit_model(signals: dict[str, dict[str, float]], targets: dict[str, dict[str,
         y01 = ranks01(y)
         # the shipped coefficients use the reference-wide standardisation, so refit on it
         z = np.clip(np.nan_to_num((x - center) / scale, nan=0.0), -CLIP, CLIP)
-        lam = min(RIDGE_GRID, key=lambda g: _loo_error(z, y01, g))
-        beta, b0 = _ridge(z, y01, lam)
+        beta, b0, lam = _fit_ridge(z, y01, RIDGE_GRID)
         pred = loao(x, y)
-        rho, ci = spearman_ci(pred, y)
+        rho, ci = rho_with_bootstrap_ci(pred, y)
         names = [archs[i] for i in rows]
         agree, seeds = (agreement or {}).get(fam, (math.nan, 0))
         families[fam] = FamilyFit(tuple(float(b) for b in beta), b0, lam, len(rows), rho, ci,
