@@ -1,4 +1,4 @@
-"""Projected gradient ascent: the one PGD loop (`ascend`) that adversarial training and the
+"""Projected gradient ascent: the one PGD loop (`pgd_loop`) that adversarial training and the
 evasion attacks share, and the attacks' PGD core (`pgd`) with its success bookkeeping.
 
 Success (per sample, at any iterate): targeted - the target class is the argmax; untargeted - the
@@ -19,7 +19,7 @@ CONFIDENCE = 0.99  # the study's success threshold under criterion="confident"
 
 Index = Union[slice, torch.Tensor]  # the samples in play: all (a slice) or an index tensor
 # (iterate of the samples in play, their index) -> (what the judge needs, e.g. logits; input gradient)
-Gradient = Callable[[torch.Tensor, Index], "tuple[object, torch.Tensor]"]
+Gradient = Callable[[torch.Tensor, Index], tuple[object, torch.Tensor]]
 Projection = Callable[[torch.Tensor, Index], torch.Tensor]
 # (iterate number, iterate, what `Gradient` returned or None at the last iterate, positions in the
 # batch of the samples in play, their index) -> a mask of those that leave play, or None
@@ -65,8 +65,8 @@ def input_grad(model, x: torch.Tensor, y, target) -> tuple[torch.Tensor, torch.T
     return logits.detach(), obj.detach(), (torch.nan_to_num(g, 0.0, 0.0, 0.0) if bad else g), bad
 
 
-def ascend(x: torch.Tensor, gradient: Gradient, projection: Projection, *, alpha: float, steps: int,
-           norm: str = "linf", judge: Judge | None = None) -> torch.Tensor:
+def pgd_loop(x: torch.Tensor, gradient: Gradient, projection: Projection, *, alpha: float, steps: int,
+             norm: str = "linf", judge: Judge | None = None) -> torch.Tensor:
     """Projected steepest ascent (PGD, Madry et al. 2018) from x: `steps` times,
     x <- projection(x + alpha * ascent(gradient(x), norm)); returns the last iterate (detached).
 
@@ -135,8 +135,8 @@ def pgd(model, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = N
                 at_end[r][sel] = ok[r]
         return ok[stop_rule] if early_stop else None
 
-    xa = ascend(x0 if start is None else start, gradient, lambda xs, sel: project(xs, x0[sel], eps, norm),
-                alpha=alpha, steps=steps, norm=norm, judge=judge)
+    xa = pgd_loop(x0 if start is None else start, gradient, lambda xs, sel: project(xs, x0[sel], eps, norm),
+                  alpha=alpha, steps=steps, norm=norm, judge=judge)
     if early_stop:
         success = {r: first[r] >= 0 for r in (False, True)}
         miss = ~success[confident]

@@ -17,7 +17,7 @@ per step and make the attack chase random dropout masks; eval mode is what the T
 code does and attacks the function that is deployed. Parameters are frozen (requires_grad off)
 during crafting, so the inner loop computes input gradients only and never touches `.grad`.
 
-The inner maximisation is the package's one PGD loop (`archrisk.perturb.ascend`, which the
+The inner maximisation is the package's one PGD loop (`archrisk.perturb.pgd_loop`, which the
 evasion attacks share), projecting onto the ball and box as precomputed bounds (`linf_box`).
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from archrisk.errors import InvalidValueError, UnknownNameError
-from archrisk.perturb import ascend, clip, linf_box, uniform_noise
+from archrisk.perturb import clip, linf_box, pgd_loop, uniform_noise
 from archrisk.train.recipe import Recipe
 
 
@@ -68,8 +68,8 @@ def linf_ascent(model: torch.nn.Module, x: torch.Tensor, x_start: torch.Tensor,
         (g,) = torch.autograd.grad(objective(model(xs)), xs)
         return None, g
 
-    return ascend(clip(x_start.detach(), lo, hi), gradient, lambda xs, sel: clip(xs, lo[sel], hi[sel]),
-                  alpha=alpha, steps=steps, norm="linf")
+    return pgd_loop(clip(x_start.detach(), lo, hi), gradient, lambda xs, sel: clip(xs, lo[sel], hi[sel]),
+                    alpha=alpha, steps=steps, norm="linf")
 
 
 def _aux_loss(model: torch.nn.Module, y: torch.Tensor, weight: float) -> torch.Tensor | float:

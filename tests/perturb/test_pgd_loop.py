@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from archrisk.perturb import ascend, clip, linf_box
+from archrisk.perturb import clip, linf_box, pgd_loop
 
 
 def _linear():
@@ -25,9 +25,9 @@ def test_plain_steps_walk_to_the_corner_of_the_ball():
     w, x = _linear()
     lo, hi = linf_box(x, 0.1)
     asked = []
-    out = ascend(x, _gradient(w, asked), lambda xs, sel: clip(xs, lo[sel], hi[sel]), alpha=0.03, steps=3)
+    out = pgd_loop(x, _gradient(w, asked), lambda xs, sel: clip(xs, lo[sel], hi[sel]), alpha=0.03, steps=3)
     torch.testing.assert_close(out, x + 0.09 * w.sign())  # 3 steps of 0.03, not yet at eps
-    out = ascend(x, _gradient(w, asked), lambda xs, sel: clip(xs, lo[sel], hi[sel]), alpha=0.03, steps=5)
+    out = pgd_loop(x, _gradient(w, asked), lambda xs, sel: clip(xs, lo[sel], hi[sel]), alpha=0.03, steps=5)
     torch.testing.assert_close(out, x + 0.1 * w.sign())  # then held at the face
     assert asked == [6] * 8 and not out.requires_grad
 
@@ -43,9 +43,9 @@ def test_samples_out_of_play_keep_their_iterate():
         return active == t  # sample t leaves play at iterate t
 
     asked = []
-    out = ascend(x, _gradient(w, asked), project, alpha=0.01, steps=4, judge=judge)
+    out = pgd_loop(x, _gradient(w, asked), project, alpha=0.01, steps=4, judge=judge)
     for i in range(6):  # sample i took min(i, 4) steps
-        alone = ascend(x[i:i + 1], _gradient(w, []), lambda xs, sel: clip(xs, lo[i:i + 1], hi[i:i + 1]),
+        alone = pgd_loop(x[i:i + 1], _gradient(w, []), lambda xs, sel: clip(xs, lo[i:i + 1], hi[i:i + 1]),
                        alpha=0.01, steps=min(i, 4))
         torch.testing.assert_close(out[i:i + 1], alone)
     assert asked == [6, 5, 4, 3]  # the gradient only for samples still in play
