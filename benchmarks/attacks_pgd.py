@@ -22,9 +22,9 @@ import torch.nn.functional as F
 
 from archrisk.arch import build
 from archrisk.attacks import get_attack
-from archrisk.attacks.evasion import pgd
 from archrisk.attacks.membership import boundary_distance
 from archrisk.data import load_dataset
+from archrisk.perturb import pgd
 
 
 def best_of(fns: dict, reps: int) -> dict[str, float]:

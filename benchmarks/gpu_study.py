@@ -112,8 +112,8 @@ def unit_times(arch: str, size: str, dev: torch.device, batch: int, reps: int) -
 
 def attack_calibration(arch: str, size: str, dev: torch.device, n: int, fwd: float, grad: float) -> dict:
     """Real attack cores on `n` images (no early stop where there is a choice), against the unit model."""
-    from archrisk.attacks.evasion import nes, pgd
     from archrisk.attacks.membership import boundary_distance
+    from archrisk.perturb import nes, pgd
 
     model = model_for(arch, size, dev).eval()
     data = synthetic(n, seed=1)

@@ -17,8 +17,8 @@ per step and make the attack chase random dropout masks; eval mode is what the T
 code does and attacks the function that is deployed. Parameters are frozen (requires_grad off)
 during crafting, so the inner loop computes input gradients only and never touches `.grad`.
 
-This module is the training side's own small inner maximisation; the evasion attacks live in
-`archrisk.attacks`, which sits downstream of training.
+The inner maximisation is the package's one PGD loop (`archrisk.perturb.pgd_loop`, which the
+evasion attacks share), projecting onto the ball and box as precomputed bounds (`linf_box`).
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.perturb import clip, linf_box, pgd_loop, uniform_noise
 from archrisk.train.recipe import Recipe
 
 
@@ -57,20 +58,18 @@ def crafting(model: torch.nn.Module) -> Iterator[None]:
 def linf_ascent(model: torch.nn.Module, x: torch.Tensor, x_start: torch.Tensor,
                 objective: Callable[[torch.Tensor], torch.Tensor], eps: float, alpha: float,
                 steps: int) -> torch.Tensor:
-    """`steps` signed-gradient ascent steps on `objective(logits)` (a scalar), projected after each
-    step onto the L-inf ball of radius `eps` around `x` and onto [0, 1]. Returns a detached tensor."""
-    lo, hi = (x - eps).clamp_(0.0, 1.0), (x + eps).clamp_(0.0, 1.0)  # ball ∩ box, precomputed
-    x_adv = torch.max(torch.min(x_start.detach(), hi), lo)
-    for _ in range(steps):
-        x_adv.requires_grad_(True)
-        (grad,) = torch.autograd.grad(objective(model(x_adv)), x_adv)
-        x_adv = torch.max(torch.min(x_adv.detach() + alpha * grad.sign(), hi), lo)
-    return x_adv.detach()
+    """`steps` signed-gradient ascent steps on `objective(logits)` (a scalar over the batch), from
+    `x_start` clipped onto the L-inf ball of radius `eps` around `x` and [0, 1], and projected there
+    after each step. Returns a detached tensor."""
+    lo, hi = linf_box(x, eps)
 
+    def gradient(xs: torch.Tensor, sel):  # every sample stays in play: sel is the whole batch
+        xs = xs.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(objective(model(xs)), xs)
+        return None, g
 
-def _uniform_like(x: torch.Tensor, eps: float, gen: torch.Generator) -> torch.Tensor:
-    # Drawn on the CPU generator and moved, so the same seed gives the same noise on any device.
-    return (torch.rand(x.shape, generator=gen) * 2 - 1).mul_(eps).to(x.device, x.dtype)
+    return pgd_loop(clip(x_start.detach(), lo, hi), gradient, lambda xs, sel: clip(xs, lo[sel], hi[sel]),
+                    alpha=alpha, steps=steps, norm="linf")
 
 
 def _aux_loss(model: torch.nn.Module, y: torch.Tensor, weight: float) -> torch.Tensor | float:
@@ -99,7 +98,7 @@ class PGDTraining(_Base):
 
     def craft(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with crafting(model):
-            start = x + _uniform_like(x, self.eps, self.generator)
+            start = x + uniform_noise(x, self.eps, self.generator)
             return linf_ascent(model, x, start, lambda logits: F.cross_entropy(logits, y),
                                self.eps, self.alpha, self.steps)
 
