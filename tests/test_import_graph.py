@@ -32,13 +32,14 @@ LEAVES = {"archrisk", "archrisk.errors", "archrisk.paths", "archrisk.jsonsafe", 
 # package -> the archrisk packages it may import besides itself and LEAVES (DESIGN.md). score,
 # search and cli sit outside the flow and are not constrained here.
 ALLOWED = {
+    "perturb": set(),  # the functional attack cores (torch only): adversarial training and attacks share them
     "data": set(),
     "arch": {"data"},
-    "train": {"data", "arch"},
-    "attacks": {"data", "arch", "train"},  # never metrics (and vice versa), runner or report
-    "metrics": {"data", "arch", "train"},
+    "train": {"data", "arch", "perturb"},
+    "attacks": {"data", "arch", "train", "perturb"},  # never metrics (and vice versa), runner or report
+    "metrics": {"data", "arch", "train", "perturb"},
     "store": set(),  # torch-free, read by runner, report and score alike
-    "runner": {"data", "arch", "train", "attacks", "metrics", "store"},
+    "runner": {"data", "arch", "train", "attacks", "metrics", "store", "perturb"},
     "report": {"store", "score"},  # reads the store, never trains
 }
 
