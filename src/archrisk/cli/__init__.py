@@ -10,32 +10,17 @@ import sys
 
 import typer
 
-app = typer.Typer(add_completion=True, pretty_exceptions_enable=False,
-                  help="archrisk: measure how much security risk a neural-network architecture carries.")
-
-
-def _version(value: bool) -> None:
-    if value:
-        from archrisk import __version__  # the one version source (pyproject reads it too)
-
-        print(f"archrisk {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="print the version and exit", is_eager=True,
-                                       callback=_version)) -> None:
-    """archrisk: measure how much security risk a neural-network architecture carries."""
+from archrisk.cli.app import app  # noqa: F401  (tests and the console script reach it here)
 
 # Command modules register themselves on import (order = order in --help).
-from archrisk.cli import core  # noqa: E402,F401
-from archrisk.cli import attack  # noqa: E402,F401
-from archrisk.cli import explain  # noqa: E402,F401
-from archrisk.cli import audit  # noqa: E402,F401
-from archrisk.cli import remedy  # noqa: E402,F401
-from archrisk.cli import search  # noqa: E402,F401
-from archrisk.cli import score  # noqa: E402,F401
-from archrisk.cli import report  # noqa: E402,F401
+from archrisk.cli import core  # noqa: F401
+from archrisk.cli import attack  # noqa: F401
+from archrisk.cli import explain  # noqa: F401
+from archrisk.cli import audit  # noqa: F401
+from archrisk.cli import remedy  # noqa: F401
+from archrisk.cli import search  # noqa: F401
+from archrisk.cli import score  # noqa: F401
+from archrisk.cli import report  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

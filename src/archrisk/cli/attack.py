@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from archrisk.cli import app
+from archrisk.cli.app import app
 from archrisk.cli.common import (DATA_DIR, DATASET, DEVICE, FULL, JSON, RECIPE, SEED, SIZE, RecipeName, Size,
                                  console, parse_sets, print_json, table)
 

@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from archrisk.cli import app
+from archrisk.cli.app import app
 from archrisk.cli.common import STORE, JSON, Executor, _device, check_writable, console, print_json, store_arg, table
 
 OLD_STORE = typer.Argument(None, help="(deprecated: use --store) results store", show_default=False)

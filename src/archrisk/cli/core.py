@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from archrisk.cli import app
+from archrisk.cli.app import app
 from archrisk.cli.common import (DATA_DIR, DATASET, DEVICE, JSON, RECIPE, SEED, SIZE, AdvMethod, RecipeName, Size,
                                  console, print_json, table)
 

@@ -5,7 +5,7 @@ from typing import List, Optional
 
 import typer
 
-from archrisk.cli import app
+from archrisk.cli.app import app
 from archrisk.cli.common import DATASET, DEVICE, JSON, RECIPE, SEED, SIZE, console, parse_sets, print_json, table
 
 

@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from archrisk.cli import app
+from archrisk.cli.app import app
 from archrisk.cli.common import JSON, console, print_json, table
 
 

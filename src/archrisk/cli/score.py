@@ -7,7 +7,7 @@ from typing import Optional, Tuple
 
 import typer
 
-from archrisk.cli import app
+from archrisk.cli.app import app
 from archrisk.cli.common import DEVICE, JSON, STORE, console, err_console, print_json, table
 from archrisk.errors import InvalidValueError
 

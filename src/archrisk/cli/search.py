@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from archrisk import jsonsafe
-from archrisk.cli import app
+from archrisk.cli.app import app
 from archrisk.cli.common import DATA_DIR, DATASET, DEVICE, JSON, SEED, Penalty, check_writable, console, print_json, table
 
 
