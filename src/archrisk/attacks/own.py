@@ -8,7 +8,7 @@ trained module is used as it is; a factory (`Callable[[], nn.Module]`) is traine
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -16,10 +16,13 @@ from torch import nn
 
 from archrisk.arch.user import Factory, NamedFactory, from_factory, is_factory, wrap
 from archrisk.arch.zoo import get_size
-from archrisk.attacks.base import Attack, AttackContext
+from archrisk.attacks.context import AttackContext
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.errors import InvalidValueError
 from archrisk.train import Recipe, TrainResult, evaluate, get_recipe, resolve_device, train
+
+if TYPE_CHECKING:  # type hints only: base.py imports this module
+    from archrisk.attacks.base import Attack
 
 
 def own_context(attack: Attack, model: nn.Module | Factory, x: Any, y: Any, *, seed: int, device: str,
