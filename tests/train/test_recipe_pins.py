@@ -61,3 +61,24 @@ def test_train_cache_keys_and_epochs_are_pinned(digits, monkeypatch, case, key, 
                   cache=False, progress=False, **kw)
     assert (r.key, r.epochs) == (key, epochs)
     assert sorted({m.p for m in r.model.modules() if isinstance(m, torch.nn.Dropout)}) == dropouts
+
+
+def test_resolve_recipe_is_the_one_merge_and_every_size_has_training_defaults() -> None:
+    from archrisk.arch import SIZES
+    from archrisk.errors import UnknownNameError
+    from archrisk.train import SIZE_RECIPES, resolve_recipe, train_epochs
+
+    assert set(SIZE_RECIPES) == set(SIZES)
+    assert not {"epochs", "recipe", "dropout", "cutout"} & set(vars(SIZES["tiny"]))  # architecture scale only
+    for (recipe, size) in EXPECTED:
+        for ov in OVERRIDES:
+            assert resolve_recipe(recipe, size, **ov).to_dict() == _expected(recipe, size, ov), (recipe, size, ov)
+    obj = get_recipe("study")  # a Recipe object is already resolved: the size preset leaves it alone
+    assert resolve_recipe(obj, "tiny") == obj and resolve_recipe(obj, "tiny", lr=0.1).lr == 0.1
+    assert [train_epochs(resolve_recipe("study", s), s) for s in ("tiny", "small", "paper")] == [8, 30, 200]
+    assert train_epochs(resolve_recipe("study", "paper", epochs=3), "paper") == 3
+    assert train_epochs(resolve_recipe("study", "paper", epochs=3), "paper", epochs=0) == 0
+    with pytest.raises(UnknownNameError, match="huge"):
+        resolve_recipe("study", "huge")
+    with pytest.raises(UnknownNameError, match="fast"):
+        resolve_recipe("fast", "tiny")

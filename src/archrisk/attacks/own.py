@@ -15,11 +15,10 @@ import torch
 from torch import nn
 
 from archrisk.arch.user import Factory, NamedFactory, from_factory, is_factory, wrap
-from archrisk.arch.zoo import get_size
 from archrisk.attacks.base import Attack, AttackContext
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.errors import InvalidValueError
-from archrisk.train import Recipe, TrainResult, evaluate, get_recipe, resolve_device, train
+from archrisk.train import Recipe, TrainResult, evaluate, resolve_device, resolve_recipe, train, train_epochs
 
 
 def own_context(attack: Attack, model: nn.Module | Factory, x: Any, y: Any, *, seed: int, device: str,
@@ -36,8 +35,8 @@ def own_context(attack: Attack, model: nn.Module | Factory, x: Any, y: Any, *, s
         raise InvalidValueError(f"factory= must be a callable returning a fresh nn.Module, got {type(factory).__name__}")
     ds = as_dataset(x, y, attack)
     dev = resolve_device(device)
-    rec = get_recipe(recipe, **dict(get_size(size).recipe)) if isinstance(recipe, str) else recipe
-    n_epochs = epochs if epochs is not None else rec.epochs if rec.epochs is not None else get_size(size).epochs
+    rec = resolve_recipe(recipe, size)
+    n_epochs = train_epochs(rec, size, epochs)
     if module is not None:
         source = factory.ref if isinstance(factory, NamedFactory) else None  # the module's factory, when named
         victim = as_victim(module, ds, rec, seed=seed, epochs=n_epochs, device=dev, size=size, source=source)

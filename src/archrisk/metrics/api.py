@@ -13,12 +13,11 @@ import torch
 
 from archrisk.arch import build
 from archrisk.arch.user import Factory, from_factory, is_factory
-from archrisk.arch.zoo import get_size
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.errors import InvalidValueError
 from archrisk.metrics.base import (Estimate, MetricContext, MetricFamily, MetricResult, family_of,
                                    list_metrics, metric_families, split_params)
-from archrisk.train import TrainResult, get_recipe, resolve_device, train
+from archrisk.train import TrainResult, resolve_device, resolve_recipe, train
 from archrisk.train.precision import float32
 
 AT = ("trained", "init")
@@ -148,7 +147,7 @@ def explain(arch: str | Factory, dataset: str | Dataset = "mnist5k", *, size: st
 
 def _init_model(arch: str | Factory, ds: Dataset, size: str, seed: int, recipe: str) -> torch.nn.Module:
     """The initial weights of train(arch, ds, seed=seed): same seed, same global-RNG fork."""
-    rec = get_recipe(recipe, **dict(get_size(size).recipe)) if isinstance(recipe, str) else get_recipe(recipe)
+    rec = resolve_recipe(recipe, size)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         if is_factory(arch):  # the user's own model: the factory's fresh module
