@@ -82,3 +82,28 @@ def test_resolve_recipe_is_the_one_merge_and_every_size_has_training_defaults() 
         resolve_recipe("study", "huge")
     with pytest.raises(UnknownNameError, match="fast"):
         resolve_recipe("fast", "tiny")
+
+
+def test_run_attack_and_explain_hand_train_the_resolved_recipe(digits, monkeypatch) -> None:
+    """Below the public edge the recipe travels resolved, as a Recipe, never as a name to re-merge."""
+    import archrisk.attacks as attacks
+    import archrisk.metrics.api as api
+    from archrisk.train import Recipe, resolve_recipe
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(arch, ds, *, recipe, size, **kw):
+        seen.append((recipe, size))
+        raise Stop
+
+    monkeypatch.setattr(attacks, "train", fake_train)
+    monkeypatch.setattr(api, "train", fake_train)
+    with pytest.raises(Stop):
+        attacks.run_attack("darts_v2", "pgd", digits, size="small", recipe="darts")
+    with pytest.raises(Stop):
+        api.explain("resnet18", digits, size="tiny", metrics="hessian_top")
+    assert [type(r) for r, _ in seen] == [Recipe, Recipe]
+    assert seen == [(resolve_recipe("darts", "small"), "small"), (resolve_recipe("study", "tiny"), "tiny")]

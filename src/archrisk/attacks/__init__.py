@@ -93,7 +93,7 @@ def run_attack(arch: str | torch.nn.Module | Callable[[], torch.nn.Module] | Non
         rec = resolve_recipe(recipe, size)
 
     def victim_fn() -> TrainResult:
-        return train(spec if arch is None else arch, ds, recipe=recipe, size=size, seed=seed, epochs=epochs,
+        return train(spec if arch is None else arch, ds, recipe=rec, size=size, seed=seed, epochs=epochs,
                      device=device, cache=cache, progress=progress, data_dir=data_dir)
 
     ctx = AttackContext(spec=spec, dataset=ds, recipe=rec, size=spec.size, seed=seed, device=dev, progress=progress,

@@ -48,7 +48,7 @@ def own_context(attack: Attack, model: nn.Module | Factory, x: Any, y: Any, *, s
         victim = None
 
         def victim_fn() -> TrainResult:
-            return train(factory, ds, recipe=recipe, size=size, seed=seed, epochs=epochs, device=device,
+            return train(factory, ds, recipe=rec, size=size, seed=seed, epochs=epochs, device=device,
                          cache=cache, progress=progress)
     return AttackContext(spec=spec, dataset=ds, recipe=rec, size=size, seed=seed, device=dev, progress=progress,
                          cache=cache, epochs=epochs, victim_fn=victim_fn, factory=factory, _victim=victim)
