@@ -36,9 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from archrisk.arch import build  # noqa: E402
-from archrisk.arch.zoo import count_params, get_size  # noqa: E402
+from archrisk.arch.zoo import count_params  # noqa: E402
 from archrisk.data import Split  # noqa: E402
 from archrisk.train import fit, get_recipe  # noqa: E402
+from archrisk.train.recipe import size_recipe  # noqa: E402
 
 # Official training-set sizes (the splits carve val and pool out of these). ImageNet32's 60-class
 # subset: ~1281 images per class on average over ImageNet's 1000 classes (approximate).
@@ -273,7 +274,7 @@ def main() -> None:
     if args.quick:
         archs, args.steps, args.jobs_per_gpu, args.jobs_archs = archs[:1] + ["resnet18"], 2, 2, "resnet18"
     batch = get_recipe("study").batch_size
-    victim_epochs = study.recipe.get("epochs") or get_size(study.size).epochs  # the study's victims (paper: 200)
+    victim_epochs = study.recipe.get("epochs") or size_recipe(study.size).epochs  # the study's victims (paper: 200)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
     log = lambda m: print(f"[{time.perf_counter() - clock.t0:6.1f}s] {m}", flush=True)  # noqa: E731
     log(f"device {name}, torch {torch.__version__}, {len(jobs)} planner jobs, {len(archs)} architectures")

@@ -50,9 +50,9 @@ def test_best_epoch_is_chosen_on_validation_not_test(digits) -> None:
 
 def test_size_preset_adjusts_named_recipes_only() -> None:
     assert get_recipe("study").dropout == 0.2
-    from archrisk.arch.zoo import get_size
+    from archrisk.train.recipe import size_recipe
 
-    assert dict(get_size("tiny").recipe)["dropout"] == 0.0
-    assert dict(get_size("paper").recipe) == {}
+    assert dict(size_recipe("tiny").adjust)["dropout"] == 0.0
+    assert dict(size_recipe("paper").adjust) == {}
     with pytest.raises(InvalidValueError):
         get_recipe("study", lr=-1.0)

@@ -30,19 +30,15 @@ class SizePreset:
     C: int  # cell networks: initial channels
     layers: int  # cell networks: number of cells
     width: float  # manual networks: channel multiplier
-    epochs: int  # default training length at this size
     description: str
-    # Recipe fields this size changes under a named recipe (explicit overrides still win).
-    # tiny: a C=8 cell net underfits with the study's dropout 0.2 on every op and cutout 16
-    # (mnist5k, 6 epochs: 80% test vs 95% without them), so tiny trains without both.
-    recipe: tuple[tuple[str, object], ...] = ()
+    # What a size means for training (epochs, dropout, cutout) lives with the recipes:
+    # train/recipe.py's SIZE_RECIPES.
 
 
 SIZES: dict[str, SizePreset] = {p.name: p for p in (
-    SizePreset("tiny", C=8, layers=5, width=0.25, epochs=8, description="CPU tests and the demo",
-               recipe=(("dropout", 0.0), ("cutout", 0))),
-    SizePreset("small", C=16, layers=8, width=0.5, epochs=30, description="a workstation, minutes per model"),
-    SizePreset("paper", C=36, layers=20, width=1.0, epochs=200, description="the study's scale (GPU)"),
+    SizePreset("tiny", C=8, layers=5, width=0.25, description="CPU tests and the demo"),
+    SizePreset("small", C=16, layers=8, width=0.5, description="a workstation, minutes per model"),
+    SizePreset("paper", C=36, layers=20, width=1.0, description="the study's scale (GPU)"),
 )}
 
 # Random cells are the control of the study's question (does NAS *select* vulnerable cells?), so they

@@ -32,10 +32,9 @@ from archrisk.attacks.base import (FAMILIES, Attack, AttackContext, AttackResult
                                    register_attack)
 from archrisk.arch import resolve
 from archrisk.arch.user import is_factory
-from archrisk.arch.zoo import get_size
 from archrisk.data import Dataset, load_dataset
 from archrisk.errors import InvalidValueError
-from archrisk.train import Recipe, TrainResult, get_recipe, resolve_device, train
+from archrisk.train import Recipe, TrainResult, resolve_device, resolve_recipe, train
 
 __all__ = ["FAMILIES", "APGD", "Attack", "AttackContext", "AttackResult", "BadNets", "Blended", "Boundary",
            "Knockoff", "LabelFlip", "LiRA", "LossThreshold", "NES", "PGD", "PGDL2", "TrojanNN", "attack_defaults",
@@ -91,10 +90,10 @@ def run_attack(arch: str | torch.nn.Module | Callable[[], torch.nn.Module] | Non
         if arch is None:
             raise InvalidValueError("name an architecture or pass victim=")
         spec = resolve(arch, size)
-        rec = get_recipe(recipe, **dict(get_size(size).recipe)) if isinstance(recipe, str) else recipe
+        rec = resolve_recipe(recipe, size)
 
     def victim_fn() -> TrainResult:
-        return train(spec if arch is None else arch, ds, recipe=recipe, size=size, seed=seed, epochs=epochs,
+        return train(spec if arch is None else arch, ds, recipe=rec, size=size, seed=seed, epochs=epochs,
                      device=device, cache=cache, progress=progress, data_dir=data_dir)
 
     ctx = AttackContext(spec=spec, dataset=ds, recipe=rec, size=spec.size, seed=seed, device=dev, progress=progress,

@@ -15,11 +15,10 @@ import torch
 from torch import nn
 
 from archrisk.arch.user import Factory, NamedFactory, from_factory, is_factory, wrap
-from archrisk.arch.zoo import get_size
 from archrisk.attacks.context import AttackContext
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.errors import InvalidValueError
-from archrisk.train import Recipe, TrainResult, evaluate, get_recipe, resolve_device, train
+from archrisk.train import Recipe, TrainResult, evaluate, resolve_device, resolve_recipe, train, train_epochs
 
 if TYPE_CHECKING:  # type hints only: base.py imports this module
     from archrisk.attacks.base import Attack
@@ -39,8 +38,8 @@ def own_context(attack: Attack, model: nn.Module | Factory, x: Any, y: Any, *, s
         raise InvalidValueError(f"factory= must be a callable returning a fresh nn.Module, got {type(factory).__name__}")
     ds = as_dataset(x, y, attack)
     dev = resolve_device(device)
-    rec = get_recipe(recipe, **dict(get_size(size).recipe)) if isinstance(recipe, str) else recipe
-    n_epochs = epochs if epochs is not None else rec.epochs if rec.epochs is not None else get_size(size).epochs
+    rec = resolve_recipe(recipe, size)
+    n_epochs = train_epochs(rec, size, epochs)
     if module is not None:
         source = factory.ref if isinstance(factory, NamedFactory) else None  # the module's factory, when named
         victim = as_victim(module, ds, rec, seed=seed, epochs=n_epochs, device=dev, size=size, source=source)
@@ -52,7 +51,7 @@ def own_context(attack: Attack, model: nn.Module | Factory, x: Any, y: Any, *, s
         victim = None
 
         def victim_fn() -> TrainResult:
-            return train(factory, ds, recipe=recipe, size=size, seed=seed, epochs=epochs, device=device,
+            return train(factory, ds, recipe=rec, size=size, seed=seed, epochs=epochs, device=device,
                          cache=cache, progress=progress)
     return AttackContext(spec=spec, dataset=ds, recipe=rec, size=size, seed=seed, device=dev, progress=progress,
                          cache=cache, epochs=epochs, victim_fn=victim_fn, factory=factory, _victim=victim)

@@ -17,6 +17,7 @@ def list_cmd(
 ) -> None:
     """Every architecture, dataset and size preset."""
     from archrisk.arch import SIZES, list_models
+    from archrisk.train import SIZE_RECIPES
     from archrisk.data import list_datasets
 
     table("architectures", ["name", "kind", "group", "description"],
@@ -26,7 +27,7 @@ def list_cmd(
               [[d.name, "x".join(map(str, d.shape)), d.num_classes, "yes" if d.needs_files else "no",
                 d.description] for d in list_datasets()])
         table("size presets", ["name", "cells C", "cells layers", "manual width", "epochs", "use"],
-              [[p.name, p.C, p.layers, p.width, p.epochs, p.description] for p in SIZES.values()])
+              [[p.name, p.C, p.layers, p.width, SIZE_RECIPES[p.name].epochs, p.description] for p in SIZES.values()])
 
 
 @app.command()

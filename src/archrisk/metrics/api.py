@@ -13,12 +13,11 @@ import torch
 
 from archrisk.arch import build
 from archrisk.arch.user import Factory, from_factory, is_factory
-from archrisk.arch.zoo import get_size
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.errors import InvalidValueError
 from archrisk.metrics.base import (Estimate, MetricContext, MetricFamily, MetricResult, family_of,
                                    list_metrics, metric_families, split_params)
-from archrisk.train import TrainResult, get_recipe, resolve_device, train
+from archrisk.train import Recipe, TrainResult, resolve_device, resolve_recipe, train
 from archrisk.train.precision import float32
 
 AT = ("trained", "init")
@@ -106,7 +105,7 @@ def measure(model: torch.nn.Module, data: Split | Dataset, metrics: Iterable[str
 
 
 def explain(arch: str | Factory, dataset: str | Dataset = "mnist5k", *, size: str = "tiny", seed: int = 0,
-            at: str = "trained", metrics: Iterable[str] | str | None = None, recipe: str = "study",
+            at: str = "trained", metrics: Iterable[str] | str | None = None, recipe: str | Recipe = "study",
             device: str = "cpu", victim: TrainResult | None = None, epochs: int | None = None,
             progress: bool = False, **params: Any) -> dict[str, MetricResult]:
     """Every property of an architecture in one table: the model metrics measured on its trained
@@ -121,6 +120,7 @@ def explain(arch: str | Factory, dataset: str | Dataset = "mnist5k", *, size: st
         raise InvalidValueError(f"seed={seed!r} must be a non-negative integer")
     fams = _select(metrics, ("model", "arch", "training"))
     _configure(fams, params)  # bad parameters fail here, not after a training run
+    rec = resolve_recipe(recipe, size)  # resolved once: everything below takes the Recipe
     needs_model = any(f.kind == "model" for f in metric_families() if f.name in fams)
     runs: dict[int | None, TrainResult] = {}
 
@@ -128,14 +128,14 @@ def explain(arch: str | Factory, dataset: str | Dataset = "mnist5k", *, size: st
         if victim is not None and (n_epochs is None or n_epochs == victim.epochs):
             return victim
         if n_epochs not in runs:
-            runs[n_epochs] = train(arch, ds, recipe=recipe, size=size, seed=seed, device=device,
+            runs[n_epochs] = train(arch, ds, recipe=rec, size=size, seed=seed, device=device,
                                    epochs=n_epochs if n_epochs is not None else epochs, progress=progress)
         return runs[n_epochs]
 
     if at == "trained":
-        model = run(None).model if needs_model or victim is not None else _init_model(arch, ds, size, seed, recipe)
+        model = run(None).model if needs_model or victim is not None else _init_model(arch, ds, size, seed, rec)
     else:
-        model = _init_model(arch, ds, size, seed, recipe)
+        model = _init_model(arch, ds, size, seed, rec)
     dev = resolve_device(device)
     was_training = model.training
     model.to(dev).eval()
@@ -146,9 +146,8 @@ def explain(arch: str | Factory, dataset: str | Dataset = "mnist5k", *, size: st
         model.train(was_training)
 
 
-def _init_model(arch: str | Factory, ds: Dataset, size: str, seed: int, recipe: str) -> torch.nn.Module:
+def _init_model(arch: str | Factory, ds: Dataset, size: str, seed: int, rec: Recipe) -> torch.nn.Module:
     """The initial weights of train(arch, ds, seed=seed): same seed, same global-RNG fork."""
-    rec = get_recipe(recipe, **dict(get_size(size).recipe)) if isinstance(recipe, str) else get_recipe(recipe)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         if is_factory(arch):  # the user's own model: the factory's fresh module

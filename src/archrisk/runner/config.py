@@ -365,14 +365,13 @@ def check_device(device: str, available: bool = True) -> None:
 
 def build_recipe(study: Study):
     """The study's Recipe, with the size preset's adjustments under a named recipe (as `train` does)."""
-    from archrisk.arch.zoo import get_size
-    from archrisk.train import get_recipe
+    from archrisk.train import resolve_recipe
 
     overrides = dict(study.recipe)
     name = overrides.pop("name", "study")
     if not isinstance(name, str):
         raise StudyError(f"recipe name must be a string, got {name!r}")
-    return get_recipe(name, **{**dict(get_size(study.size).recipe), **overrides})
+    return resolve_recipe(name, study.size, **overrides)
 
 
 def make_attack(name: str, params: dict[str, Any]):

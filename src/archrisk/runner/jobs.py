@@ -90,10 +90,9 @@ def _weights_victim(spec: dict[str, Any], device: str):
     import torch
 
     from archrisk.arch.user import load_weights_file
-    from archrisk.arch.zoo import get_size
     from archrisk.attacks.own import as_victim
     from archrisk.paths import file_sha256
-    from archrisk.train import resolve_device
+    from archrisk.train import resolve_device, train_epochs
 
     if file_sha256(spec["weights"]) != spec["weights_sha256"]:
         raise InvalidValueError(f"weights {spec['weights']!r} changed since the study was planned (its sha256 "
@@ -102,7 +101,7 @@ def _weights_victim(spec: dict[str, Any], device: str):
     with torch.random.fork_rng():
         torch.manual_seed(spec["seed"])
         module = load_weights_file(factory(), spec["weights"], "weights")
-    epochs = rec.epochs if rec.epochs is not None else get_size(spec["size"]).epochs  # what retraining attacks use
+    epochs = train_epochs(rec, spec["size"])  # what retraining attacks use
     return as_victim(module, ds, rec, seed=spec["seed"], epochs=epochs, device=resolve_device(device),
                      size=spec["size"], source=factory.ref)
 

@@ -89,14 +89,13 @@ def measure_signals(arch: str, cfg: SignalConfig = SignalConfig(), device: str =
 
 def _measure(arch, cfg: SignalConfig, device: str, dataset) -> dict[str, float]:
     from archrisk.arch import build, count_params
-    from archrisk.arch.zoo import get_size
     from archrisk.data import load_dataset
     from archrisk.metrics import explain
-    from archrisk.train import get_recipe
+    from archrisk.train import resolve_recipe
 
     t0 = time.perf_counter()
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, limit=cfg.limit)
-    recipe = get_recipe("study", **{**dict(get_size(cfg.size).recipe), "batch_size": cfg.batch_size})
+    recipe = resolve_recipe("study", cfg.size, batch_size=cfg.batch_size)
     common = dict(size=cfg.size, seed=cfg.seed, device=device, progress=False, recipe=recipe)
     raw = {k: r.value for k, r in explain(arch, ds, at="init", metrics=_INIT, ntk_samples=cfg.ntk_samples,
                                           grad_samples=cfg.grad_samples, **common).items()}

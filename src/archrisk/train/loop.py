@@ -21,12 +21,12 @@ from tqdm.auto import tqdm
 
 from archrisk import __version__
 from archrisk.arch.user import Factory, from_factory, is_factory
-from archrisk.arch.zoo import ArchSpec, Classifier, build, get_size
+from archrisk.arch.zoo import ArchSpec, Classifier, build
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.data.registry import get_dataset_entry
 from archrisk.errors import ArchriskError, DivergedError
 from archrisk.train import augment, checkpoint, device_data, precision
-from archrisk.train.recipe import Recipe, get_recipe
+from archrisk.train.recipe import Recipe, resolve_recipe, train_epochs
 
 
 # No weight decay on batch-norm and bias parameters, as is standard (the study decays all; listed
@@ -236,11 +236,9 @@ def train(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *,
     if after_augment is not None and not tag:
         raise ArchriskError("train(after_augment=...) needs a tag naming the transform (it enters the cache key)")
     ds = load_dataset(dataset, data_dir=data_dir) if isinstance(dataset, str) else dataset
-    if isinstance(recipe, str):  # a named recipe takes the size preset's adjustments
-        recipe_overrides = {**dict(get_size(size).recipe), **recipe_overrides}
-    rec = get_recipe(recipe, **recipe_overrides)
+    rec = resolve_recipe(recipe, size, **recipe_overrides)
     dev = resolve_device(device)
-    n_epochs = epochs if epochs is not None else rec.epochs if rec.epochs is not None else get_size(size).epochs
+    n_epochs = train_epochs(rec, size, epochs)
     if n_epochs < 0:
         raise ArchriskError(f"epochs must be >= 0, got {n_epochs}")
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
