@@ -17,12 +17,6 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = "archrisk"
 
-# Circles outside arch/, data/ and train/, in code other changes own; each is one deferred import.
-# Remove an entry when its circle is broken; remove the xfail below when none is left.
-KNOWN_CYCLES = {
-    "archrisk.runner": {"archrisk.runner.config", "archrisk.runner.matching"},
-}
-
 # Top-level modules that import no archrisk package (a test below checks it).
 LEAVES = {"archrisk", "archrisk.errors", "archrisk.paths", "archrisk.jsonsafe", "archrisk.meaning",
           "archrisk.protocol", "archrisk._callable", "archrisk.registry"}
@@ -150,14 +144,6 @@ def describe(graph: dict[str, dict[str, int]], circle: list[str]) -> str:
     return " -> ".join(f"{a} (line {graph[a][b]})" for a, b in zip(circle, circle[1:])) + f" -> {circle[-1]}"
 
 
-def _known(circle: list[str]) -> bool:
-    for area, members in KNOWN_CYCLES.items():
-        inside = all(m == area or m.startswith(area + ".") for m in circle)
-        if inside and (members is None or set(circle) <= members):
-            return True
-    return False
-
-
 GRAPH = import_graph()
 
 
@@ -175,13 +161,6 @@ def test_the_graph_sees_deferred_and_submodule_imports() -> None:
     assert cycles({"a": {"b": 1}, "b": {}}) == []
 
 
-def test_no_new_import_cycles() -> None:
-    found = [c for c in cycles(GRAPH) if not _known(c)]
-    assert not found, "import circles:\n" + "\n".join(describe(GRAPH, c) for c in found)
-
-
-@pytest.mark.xfail(strict=True, reason="known circles in attacks/ (base <-> own), runner/ (config <-> matching) "
-                                       "and cli/ (__init__ <-> command modules); see KNOWN_CYCLES")
 def test_no_import_cycles() -> None:
     found = cycles(GRAPH)
     assert not found, "import circles:\n" + "\n".join(describe(GRAPH, c) for c in found)

@@ -29,6 +29,10 @@ class InvalidValueError(ArchriskError):
     """A value is out of range or malformed (genotype string, eps < 0, fraction > 1, ...)."""
 
 
+class StudyError(InvalidValueError):
+    """A study file is malformed or names something that does not exist."""
+
+
 class DuplicateNameError(InvalidValueError):
     """A registration reuses a name: silently replacing an entry would change what stored results mean."""
 

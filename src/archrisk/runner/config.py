@@ -44,17 +44,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from archrisk.errors import ArchriskError, InvalidValueError
+from archrisk.errors import ArchriskError, InvalidValueError, StudyError  # noqa: F401  (StudyError: imported from here too)
 
 # A study larger than this is a typo (a grid of thousands of values), not a plan: refused up front.
 MAX_JOBS = 100_000
 EXHAUSTIVE_CHECK = 1_000  # grids up to this many points are checked point by point
 
 GROUPS = ("nas", "random", "manual", "remedy", "custom")
-
-
-class StudyError(InvalidValueError):
-    """A study file is malformed or names something that does not exist."""
 
 
 class _Model(BaseModel):

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import functools
 import statistics
+from typing import TYPE_CHECKING
 
-from archrisk.runner.config import DataConfig, Study, StudyError
+from archrisk.errors import StudyError
+
+if TYPE_CHECKING:  # type hints only: config.py calls this module while it validates a study
+    from archrisk.runner.config import DataConfig, Study
 
 MATCHED_SUFFIX = "-matched"  # default label of a size-matched manual net: resnet18-matched
 MATCH_GROUPS = ("nas", "random")  # the cells whose median size the manual nets are matched to
