@@ -42,9 +42,9 @@ class Cost:
     method: str
     group: str
     archs: int
-    before: stats.Estimate  # clean test accuracy, standard training
-    after: stats.Estimate  # adversarially trained
-    change: stats.Estimate  # after - before, paired by seed within each architecture
+    before: stats.IntervalEstimate  # clean test accuracy, standard training
+    after: stats.IntervalEstimate  # adversarially trained
+    change: stats.IntervalEstimate  # after - before, paired by seed within each architecture
 
 
 def _acc_series(ss: SeriesSet) -> tuple[Series | None, dict[str, Series]]:

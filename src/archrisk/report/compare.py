@@ -35,9 +35,9 @@ class GroupComparison:
     n_a: int  # architectures in group a
     n_b: int
     seeds: int  # most seeds any architecture has
-    mean_a: stats.Estimate
-    mean_b: stats.Estimate
-    diff: stats.Estimate  # mean_a - mean_b
+    mean_a: stats.IntervalEstimate
+    mean_b: stats.IntervalEstimate
+    diff: stats.IntervalEstimate  # mean_a - mean_b
     perm: stats.PermTest  # two-sided, labels permuted among architectures
     welch: inference.TTest  # mean_a - mean_b, Welch t on per-architecture means
 
@@ -156,9 +156,9 @@ class RemedyComparison:
     remedy: str
     source: str
     series: Series
-    remedy_mean: stats.Estimate  # over the remedy's seeds
-    source_mean: stats.Estimate
-    diff: stats.Estimate  # remedy - source, seeds resampled independently (display)
+    remedy_mean: stats.IntervalEstimate  # over the remedy's seeds
+    source_mean: stats.IntervalEstimate
+    diff: stats.IntervalEstimate  # remedy - source, seeds resampled independently (display)
     paired: inference.TTest  # remedy - source over the seeds both have, paired by seed
     sign_flip_p: float  # exact sign-flip p of the paired differences
     sign_flip_min: float  # the smallest p the sign-flip test can give with this many seeds

@@ -32,7 +32,7 @@ MAX_EXACT = 20000  # enumerate every split when there are at most this many
 
 
 @dataclass(frozen=True)
-class Estimate:
+class IntervalEstimate:
     """A point estimate with a percentile interval; lo/hi are nan when no interval can be formed."""
 
     value: float
@@ -73,17 +73,17 @@ def _percentile(draws: np.ndarray, level: float) -> tuple[float, float]:
 
 
 def bootstrap_ci(x: Sequence[float], n_boot: int = N_BOOT, level: float = LEVEL,
-                 rng: np.random.Generator | int | None = 0) -> Estimate:
+                 rng: np.random.Generator | int | None = 0) -> IntervalEstimate:
     """Percentile bootstrap interval of the mean of independent rows."""
     x = np.asarray(x, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0, 0)
+        return IntervalEstimate(math.nan, math.nan, math.nan, 0, 0)
     if x.size == 1:
-        return Estimate(float(x[0]), math.nan, math.nan, 1, 1)
+        return IntervalEstimate(float(x[0]), math.nan, math.nan, 1, 1)
     idx = _rng(rng).integers(0, x.size, size=(n_boot, x.size))
     lo, hi = _percentile(x[idx].mean(1), level)
-    return Estimate(float(x.mean()), lo, hi, x.size, x.size)
+    return IntervalEstimate(float(x.mean()), lo, hi, x.size, x.size)
 
 
 def _clean(clusters: Sequence[Sequence[float]]) -> list[np.ndarray]:
@@ -116,32 +116,32 @@ def cluster_draws(clusters: Sequence[Sequence[float]], n_boot: int = N_BOOT,
 
 
 def cluster_mean(clusters: Sequence[Sequence[float]], n_boot: int = N_BOOT, level: float = LEVEL,
-                 rng: np.random.Generator | int | None = 0) -> Estimate:
+                 rng: np.random.Generator | int | None = 0) -> IntervalEstimate:
     """Mean of per-architecture means with a two-stage (architectures, then seeds) bootstrap interval."""
     cl = _clean(clusters)
     n_obs = sum(c.size for c in cl)
     if not cl:
-        return Estimate(math.nan, math.nan, math.nan, 0, 0)
+        return IntervalEstimate(math.nan, math.nan, math.nan, 0, 0)
     value = float(np.mean([c.mean() for c in cl]))
     if n_obs < 2:
-        return Estimate(value, math.nan, math.nan, len(cl), n_obs)
+        return IntervalEstimate(value, math.nan, math.nan, len(cl), n_obs)
     lo, hi = _percentile(cluster_draws(cl, n_boot, rng), level)
-    return Estimate(value, lo, hi, len(cl), n_obs)
+    return IntervalEstimate(value, lo, hi, len(cl), n_obs)
 
 
 def cluster_difference(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], n_boot: int = N_BOOT,
-                       level: float = LEVEL, rng: np.random.Generator | int | None = 0) -> Estimate:
+                       level: float = LEVEL, rng: np.random.Generator | int | None = 0) -> IntervalEstimate:
     """mean(a) - mean(b) of per-architecture means, groups resampled independently (two-stage each)."""
     ca, cb = _clean(a), _clean(b)
     if not ca or not cb:
-        return Estimate(math.nan, math.nan, math.nan, len(ca) + len(cb), 0)
+        return IntervalEstimate(math.nan, math.nan, math.nan, len(ca) + len(cb), 0)
     value = float(np.mean([c.mean() for c in ca]) - np.mean([c.mean() for c in cb]))
     n_obs = sum(c.size for c in ca) + sum(c.size for c in cb)
     if n_obs < 3:
-        return Estimate(value, math.nan, math.nan, len(ca) + len(cb), n_obs)
+        return IntervalEstimate(value, math.nan, math.nan, len(ca) + len(cb), n_obs)
     g = _rng(rng)
     lo, hi = _percentile(cluster_draws(ca, n_boot, g) - cluster_draws(cb, n_boot, g), level)
-    return Estimate(value, lo, hi, len(ca) + len(cb), n_obs)
+    return IntervalEstimate(value, lo, hi, len(ca) + len(cb), n_obs)
 
 
 @functools.lru_cache(maxsize=64)

@@ -21,13 +21,13 @@ from archrisk.store.schema import STATUSES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Job", "STATUSES", "StoreData", "connect_readonly", "load_store"]
+__all__ = ["StoredJob", "STATUSES", "StoreData", "connect_readonly", "load_store"]
 _ARTIFACT_KEYS = (f"key LIKE 'curve.%' OR key IN ('roc', 'history', 'fooled', 'attacked', '{ARTIFACT}') OR "
                   "(key LIKE 'landscape%' AND (key LIKE '%.surface' OR key LIKE '%.surfaces' OR key LIKE '%.grid'))")
 
 
 @dataclass(frozen=True)
-class Job:
+class StoredJob:
     """One row of the jobs table, JSON columns parsed."""
 
     id: str
@@ -66,12 +66,12 @@ class StoreData:
     path: str
     meta: dict[str, str]
     studies: list[dict[str, Any]]
-    jobs: list[Job]
+    jobs: list[StoredJob]
     results: dict[str, dict[str, float]]  # job id -> key -> value (done jobs only)
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # job id -> key -> parsed JSON
 
     @property
-    def done(self) -> list[Job]:
+    def done(self) -> list[StoredJob]:
         return [j for j in self.jobs if j.status == "done"]
 
     def meanings(self, job_id: str) -> dict[str, Meaning] | None:
@@ -115,9 +115,9 @@ def _rows(con: sqlite3.Connection, sql: str) -> list[dict[str, Any]]:
     return [dict(r) for r in con.execute(sql).fetchall()]
 
 
-def _job(row: dict[str, Any]) -> Job:
+def _job(row: dict[str, Any]) -> StoredJob:
     g = row.get
-    return Job(
+    return StoredJob(
         id=str(g("id")), study_id=g("study_id"), kind=str(g("kind") or ""), name=str(g("name") or ""),
         family=str(g("family") or ""), arch=str(g("arch") or "?"), group=str(g("arch_group") or "custom"),
         spec_hash=g("spec_hash"), genotype=g("genotype"), dataset=g("dataset"), size=g("size"),
