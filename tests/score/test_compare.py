@@ -49,7 +49,8 @@ def _model(signals: dict, noise: float, seed: int, dataset: str, cfg: dict | Non
 def two_fits():
     # different architectures (so different standardisations), the same signal config
     a = _model(_synthetic_signals(24, seed=1), noise=0.3, seed=1, dataset="digits")
-    b = _model(_synthetic_signals(30, seed=2), noise=0.3, seed=2, dataset="mnist5k")
+    # other architectures for b: one architecture measured twice gives the same signals
+    b = _model({f"b{k}": v for k, v in _synthetic_signals(30, seed=2).items()}, noise=0.3, seed=2, dataset="mnist5k")
     # make each side win one family: a's extraction and b's evasion are the better validated
     a = replace(a, families={**a.families, "evasion": replace(a.families["evasion"], loao_ci=(0.1, 0.9))})
     b = replace(b, families={**b.families, "extraction": replace(b.families["extraction"], loao_ci=(0.0, 0.9))})
@@ -86,6 +87,19 @@ def test_different_signal_configs_ship_one_whole_file(two_fits) -> None:
     assert merged.families == b_wins.families and "whole file" in merged.provenance["shipping"]
     merged, picked = ship(a, b_other, ("A", "B"))  # one win each: the incumbent's whole file stays
     assert set(picked.values()) == {"A"} and merged.families == a.families
+
+
+def test_signals_that_differ_on_a_shared_architecture_ship_one_whole_file(two_fits) -> None:
+    a, b = two_fits
+    arch = next(iter(a.reference))
+    # b also measured one of a's architectures, and got other values: another way of measuring
+    other = {**b.reference, arch: {k: v + 0.1 for k, v in a.reference[arch].items()}}
+    b_wins = replace(b, reference=other, families={f: replace(v, loao_ci=(0.95, 0.99)) for f, v in b.families.items()})
+    merged, picked = ship(a, b_wins, ("A", "B"))
+    assert set(picked.values()) == {"B"} and merged.families == b_wins.families and "whole file" in merged.provenance["shipping"]
+    same = replace(b_wins, reference={**b.reference, arch: dict(a.reference[arch])})  # the same values: mixes
+    merged, picked = ship(a, replace(same, families={**same.families, "extraction": b.families["extraction"]}), ("A", "B"))
+    assert picked == {"evasion": "B", "extraction": "A"}
 
 
 def test_compare_rows_cover_both_fits(two_fits) -> None:

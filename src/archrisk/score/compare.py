@@ -77,8 +77,18 @@ def compare_rows(a: ScoreModel, b: ScoreModel, min_archs: int = MIN_SHIP_ARCHS) 
 
 
 def same_signals(a: ScoreModel, b: ScoreModel) -> bool:
-    """Whether the two fits measured the same signals the same way (per-family merge is sound)."""
-    return a.signals == b.signals and a.signal_config == b.signal_config
+    """Whether the two fits measured the same signals the same way (per-family merge is sound): the
+    same signals and config, and the same values for every architecture both measured. The last
+    catches a change in how a signal is computed that the config does not show (a fit made by an
+    older archrisk), under which the other fit's coefficients would apply to differently scaled inputs."""
+    if a.signals != b.signals or a.signal_config != b.signal_config:
+        return False
+    return all(_same(a.reference[arch].get(s, math.nan), b.reference[arch].get(s, math.nan))
+               for arch in set(a.reference) & set(b.reference) for s in a.signals)
+
+
+def _same(x: float, y: float) -> bool:
+    return (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def ship(a: ScoreModel, b: ScoreModel, names: tuple[str, str] = ("a", "b"),
@@ -93,7 +103,8 @@ def ship(a: ScoreModel, b: ScoreModel, names: tuple[str, str] = ("a", "b"),
         chosen = b if whole == "b" else a
         sources = {f: {"file": names[whole == "b"], **fitted_on(chosen, f)} for f in chosen.families}
         prov = {**chosen.provenance, "family_sources": sources,
-                "shipping": "whole file: the fits measured their signals differently, so families cannot mix"}
+                "shipping": "whole file: the fits measured their signals differently (config or values on shared "
+                                "architectures), so families cannot mix"}
         return replace(chosen, provenance=prov), {f: names[whole == "b"] for f in chosen.families}
     families, sources = {}, {}
     for fam, side in sorted(pick.items()):
