@@ -34,7 +34,7 @@ from pydantic.fields import FieldInfo
 from archrisk.errors import InvalidValueError, close_matches
 
 __all__ = ["Checked", "OneOf", "Ge", "Gt", "Interval", "Le", "Lt", "build", "check", "fail", "out_of_range",
-           "parse_sets", "parse_text", "unknown_key"]
+           "parse_sets", "parse_text", "rules", "unknown_key"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +137,8 @@ _TYPES = {bool: lambda v: isinstance(v, bool),
 def _type_name(hint: Any) -> str:
     if typing.get_origin(hint) is typing.Literal:
         return "one of " + ", ".join(map(str, typing.get_args(hint)))
-    return " or ".join("None" if m is type(None) else getattr(m, "__name__", str(m)) for m in _members(hint))
+    names = [_split(m)[0] for m in _members(hint)]
+    return " or ".join("None" if m is type(None) else getattr(m, "__name__", str(m)) for m in names)
 
 
 def _problem(hint: Any, v: Any) -> str | None:
@@ -165,13 +166,25 @@ def _problem(hint: Any, v: Any) -> str | None:
             inner = typing.get_args(hint)[0]
             bad = next(((x, p) for x in v if (p := _problem(inner, x)) is not None), None)
             if bad is not None:
-                return f"holds {bad[0]!r}, which {bad[1].replace('must be', 'is not', 1)}"
+                return f"holds {bad[0]!r}, which {bad[1]}"
         elif hint in _TYPES and not _TYPES[hint](v):
             return f"must be of type {_type_name(hint)}"
     for meta in metas:
         if not _holds(meta, v):
             return "is not " + rule_of(meta) if isinstance(meta, OneOf) else f"is out of range; it must be {rule_of(meta)}"
     return None
+
+
+def rules(cls: type) -> dict[str, list]:
+    """Field name -> the constraints declared on it (those inside an Optional included)."""
+    out = {}
+    for name, hint in hints(cls).items():
+        bare, metas = _split(hint)
+        for m in _members(bare):
+            metas = metas + _split(m)[1]
+        if metas:
+            out[name] = metas
+    return out
 
 
 def check(obj: Any, config: str | None = None) -> None:
