@@ -104,9 +104,9 @@ def rule_of(meta: Any) -> str:
             b = meta.le if meta.le is not None else meta.lt
             return f"in {lo}{_num(a)}, {_num(b)}{hi}"
         return " and ".join(rule_of(m) for m in _bounds(meta))
-    for kind, op in ((Ge, ">="), (Gt, ">"), (Le, "<="), (Lt, "<")):
+    for kind, attr, op in ((Ge, "ge", ">="), (Gt, "gt", ">"), (Le, "le", "<="), (Lt, "lt", "<")):
         if isinstance(meta, kind):
-            return f"{op} {_num(next(iter(dataclasses.asdict(meta).values())))}"
+            return f"{op} {_num(getattr(meta, attr))}"
     if isinstance(meta, OneOf):
         return "one of " + ", ".join(str(o) for o in meta.options)
     raise TypeError(f"unsupported constraint {meta!r}")
