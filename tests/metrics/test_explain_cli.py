@@ -42,4 +42,4 @@ def test_bad_input_exits_2_with_one_line(capsys):
     _one_line_error(capsys, base + ["-m", "grad_var", "--set", "grad_samples=99999"], "larger than the")
     _one_line_error(capsys, base + ["-m", "ntk_cond", "--set", "ntk_samples=512", "--set", "memory_limit_gb=0.01"],
                     "GB")
-    _one_line_error(capsys, base + ["-m", "ntk_cond", "--set", "ntk_sample=5"], "unknown metric parameter")
+    _one_line_error(capsys, base + ["-m", "ntk_cond", "--set", "ntk_sample=5"], "metric has no parameter 'ntk_sample'")

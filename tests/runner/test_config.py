@@ -53,7 +53,7 @@ BAD = [
     ('limit = 120', 'limt = 120', "data[0].limt: unknown key"),
     ('name = "synthetic"', 'name = "imagenet"', "data[0].name: unknown dataset 'imagenet'"),
     ('epochs = 0', 'epochs = -1', "recipe"),
-    ('epochs = 0', 'epoch = 3', "recipe: unknown recipe field 'epoch'"),
+    ('epochs = 0', 'epoch = 3', "recipe: recipe 'study' has no parameter 'epoch' (did you mean 'epochs'?)"),
     ('archs = ["resnet18", "vgg13_bn"]', 'archs = ["resnet18", "resnet99"]', "archs[1]: unknown architecture 'resnet99'"),
     ('archs = ["resnet18", "vgg13_bn"]', 'archs = ["resnet18", "resnet18"]', "archs: 'resnet18' is listed twice"),
     ('archs = ["resnet18", "vgg13_bn"]', 'archs = [{ name = "resnet18", genotype = "x" }]', "archs[0]"),
@@ -65,7 +65,7 @@ BAD = [
     ('grid = { eps = [0.2, 0.5] }', 'grid = { n = [1, 2] }', "attacks[0]: 'n' is in both params and grid"),
     ('at = ["init", "trained"]', 'at = ["later"]', "metrics[0].at[0]"),
     ('name = "fake_norm"', 'name = "fake_nothing"', "metrics[0]: unknown metric or metric family 'fake_nothing'"),
-    ('params = { fake_sleep = 0.0 }', 'params = { fake_slep = 0.0 }', "metrics[0]: unknown metric parameter 'fake_slep'"),
+    ('params = { fake_sleep = 0.0 }', 'params = { fake_slep = 0.0 }', "metrics[0]: metric has no parameter 'fake_slep' (did you mean 'fake_sleep'?)"),
 ]
 
 

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 
-from archrisk.attacks.base import Attack, AttackContext, choice, register_attack, require
+from archrisk.attacks.base import Attack, AttackContext, register_attack
 from archrisk.attacks.common import features_of, final_linear, logits_of
 from archrisk.attacks.poisoning import retrain
 from archrisk.data import Split
 from archrisk.meaning import Meaning
+from archrisk.validate import Ge, Gt, Interval, OneOf, out_of_range
 
 
 @dataclass(frozen=True)
@@ -95,21 +96,15 @@ class _Backdoor(Attack):
                                                          "in the target class (0..1)"),
         "poisoned": Meaning(0, False, (), "training images stamped (count)"),
     }
-    target: int = 0  # the class triggered images should be sent to (the study: 0)
-    rate: float = 0.02  # share of training images stamped and relabelled (the study: 2% of each batch)
-    finetune_epochs: int = 20  # fine-tuning epochs (the study: 20; a few suffice at tiny scale)
-    lr: float = 0.01  # fine-tuning learning rate (the study: 0.01)
-    patch: int = 3  # trigger side in pixels at 32 px, scaled to the input (the study: 3)
+    # the class triggered images should be sent to (the study: 0); below the class count, checked with the data
+    target: Annotated[int, Ge(0)] = 0
+    rate: Annotated[float, Interval(ge=0, le=1)] = 0.02  # share of training images stamped and relabelled (the study: 2% of each batch)
+    finetune_epochs: Annotated[int, Ge(0)] = 20  # fine-tuning epochs (the study: 20; a few suffice at tiny scale)
+    lr: Annotated[float, Gt(0)] = 0.01  # fine-tuning learning rate (the study: 0.01)
+    patch: Annotated[int, Ge(1)] = 3  # trigger side in pixels at 32 px, scaled to the input (the study: 3)
     # Random crops during fine-tuning (flip and cutout follow the recipe either way); the trigger is
     # stamped after augmentation, so it stays at its corner. Off: no crops.
     augment: bool = True
-
-    def __post_init__(self) -> None:
-        require(self.name, "target", self.target, self.target >= 0, ">= 0 and < the number of classes")
-        require(self.name, "rate", self.rate, 0 <= self.rate <= 1, "in [0, 1]")
-        require(self.name, "finetune_epochs", self.finetune_epochs, self.finetune_epochs >= 0, ">= 0")
-        require(self.name, "lr", self.lr, self.lr > 0, "> 0")
-        require(self.name, "patch", self.patch, self.patch >= 1, ">= 1")
 
     def side(self, shape: tuple[int, int, int]) -> int:
         return max(1, min(shape[1], int(round(self.patch * shape[-1] / 32))))
@@ -119,7 +114,8 @@ class _Backdoor(Attack):
 
     def _run(self, model, ctx: AttackContext):
         ds = ctx.dataset
-        require(self.name, "target", self.target, self.target < ds.num_classes, f"< {ds.num_classes} for {ds.name}")
+        if self.target >= ds.num_classes:
+            raise out_of_range(self.config_label(), "target", self.target, f"< {ds.num_classes} for {ds.name}")
         victim = ctx.victim()
         trig = self.trigger(ctx)
         gen = ctx.generator(20)
@@ -174,11 +170,7 @@ class Blended(_Backdoor):
     """Blended (Chen et al. 2017): a fixed random pattern over the whole image at low opacity."""
 
     name: ClassVar[str] = "blended"
-    opacity: float = 0.2
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(self.name, "opacity", self.opacity, 0 < self.opacity <= 1, "in (0, 1]")
+    opacity: Annotated[float, Interval(gt=0, le=1)] = 0.2
 
     def trigger(self, ctx: AttackContext) -> Trigger:
         shape = ctx.dataset.shape
@@ -204,27 +196,19 @@ class TrojanNN(_Backdoor):
     change at 1/255 by accident). `trojannn_strong` is a much stronger variant."""
 
     name: ClassVar[str] = "trojannn"
-    rate: float = 0.01  # the study: 1%
-    opacity: float = 0.3  # the study blends the trigger at 30% opacity (70% transparency)
-    neurons: int = 2  # penultimate neurons to drive (the study: 2)
+    rate: Annotated[float, Interval(ge=0, le=1)] = 0.01  # the study: 1%
+    # the study blends the trigger at 30% opacity (70% transparency)
+    opacity: Annotated[float, Interval(gt=0, le=1)] = 0.3
+    neurons: Annotated[int, Ge(1)] = 2  # penultimate neurons to drive (the study: 2)
     neuron_target: float = 10.0  # activation the neurons are driven towards (the study: 10)
-    trigger_steps: int = 20  # optimisation steps (the study: 20)
-    trigger_lr: float = 0.015  # step size (the study: 0.015 per signed step)
-    trigger_optim: str = "sign"  # sign (the study's PGD steps) | adam
-    trigger_threshold: float = 5.0  # stop once the mean distance to the target is below this (the study: 5)
-    trigger_loss: str = "l2"  # l2: mean L2 distance of the neurons to the target (the study's) | mse
-    trigger_images: int = 256  # pool images the trigger is optimised on
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(self.name, "opacity", self.opacity, 0 < self.opacity <= 1, "in (0, 1]")
-        require(self.name, "neurons", self.neurons, self.neurons >= 1, ">= 1")
-        require(self.name, "trigger_steps", self.trigger_steps, self.trigger_steps >= 0, ">= 0")
-        require(self.name, "trigger_lr", self.trigger_lr, self.trigger_lr > 0, "> 0")
-        require(self.name, "trigger_threshold", self.trigger_threshold, self.trigger_threshold >= 0, ">= 0")
-        require(self.name, "trigger_images", self.trigger_images, self.trigger_images >= 1, ">= 1")
-        choice(self.name, "trigger_optim", self.trigger_optim, TRIGGER_OPTIMS)
-        choice(self.name, "trigger_loss", self.trigger_loss, ("l2", "mse"))
+    trigger_steps: Annotated[int, Ge(0)] = 20  # optimisation steps (the study: 20)
+    trigger_lr: Annotated[float, Gt(0)] = 0.015  # step size (the study: 0.015 per signed step)
+    trigger_optim: Annotated[str, OneOf(TRIGGER_OPTIMS)] = "sign"  # sign (the study's PGD steps) | adam
+    # stop once the mean distance to the target is below this (the study: 5)
+    trigger_threshold: Annotated[float, Ge(0)] = 5.0
+    # l2: mean L2 distance of the neurons to the target (the study's) | mse
+    trigger_loss: Annotated[str, OneOf(("l2", "mse"))] = "l2"
+    trigger_images: Annotated[int, Ge(1)] = 256  # pool images the trigger is optimised on
 
     def pick_neurons(self, head: torch.nn.Linear) -> torch.Tensor:
         w = head.weight.detach()  # [classes, dim]

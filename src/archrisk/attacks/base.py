@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -37,6 +36,7 @@ from archrisk.registry import Registry
 from archrisk.train import Recipe
 from archrisk.train.precision import float32
 from archrisk.attacks.context import AttackContext  # noqa: F401  (attacks import it from here)
+from archrisk.validate import Checked, build
 
 
 @dataclass
@@ -85,8 +85,9 @@ def _jsonable(obj: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class Attack:
-    """Base for every attack config. Subclasses are frozen dataclasses registered with `@register_attack`."""
+class Attack(Checked):
+    """Base for every attack config. Subclasses are frozen dataclasses registered with `@register_attack`;
+    their fields declare their rules (`Annotated[int, Ge(1)]`, see `archrisk.validate`)."""
 
     name: ClassVar[str] = ""
     family: ClassVar[str] = ""
@@ -102,6 +103,9 @@ class Attack:
     def _run(self, victim: torch.nn.Module | None, ctx: AttackContext) -> tuple[dict, dict, dict]:
         """Return (metrics, curves, arrays). Subclasses implement this only."""
         raise NotImplementedError
+
+    def config_label(self) -> str:
+        return f"attack {self.name!r}"
 
     def config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -163,17 +167,6 @@ def _check_range(ds: Dataset) -> None:
                                     f"{split.x.max().item():.3g}; attacks need inputs in [0, 1]")
 
 
-def require(attack: str, name: str, value: Any, ok: bool, rule: str) -> None:
-    """Config validation: raise a one-line InvalidValueError naming the value and the valid range."""
-    if not ok:
-        raise InvalidValueError(f"attack {attack!r}: {name}={value!r} is out of range; it must be {rule}")
-
-
-def choice(attack: str, name: str, value: Any, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise InvalidValueError(f"attack {attack!r}: {name}={value!r} is not one of {', '.join(options)}")
-
-
 _REGISTRY: Registry[type[Attack]] = Registry("attack")
 
 
@@ -198,38 +191,5 @@ def list_attacks(family: str | None = None) -> list[type[Attack]]:
 def get_attack(name: str, **params: Any) -> Attack:
     """Build a registered attack config; unknown parameters and bad values raise InvalidValueError."""
     cls = _REGISTRY.get(name)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(params) - set(fields))
-    if unknown:
-        raise InvalidValueError(f"attack {name!r} has no parameter {unknown[0]!r}; known: {', '.join(sorted(fields))}")
-    hints = typing.get_type_hints(cls)
-    params = {k: _coerce(name, k, v, hints[k]) for k, v in params.items()}
-    try:
-        return cls(**params)
-    except (TypeError, ValueError) as e:
-        raise InvalidValueError(f"attack {name!r}: {e}") from None
-
-
-def _coerce(attack: str, key: str, value: Any, hint: Any) -> Any:
-    """Check a parameter against its annotation (values from `--set` arrive as JSON scalars or lists)."""
-    args = typing.get_args(hint)
-    if type(None) in args:  # Optional[X]
-        if value is None:
-            return None
-        rest = [a for a in args if a is not type(None)]
-        hint, args = rest[0], typing.get_args(rest[0])
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            value = [value]
-        return tuple(_coerce(attack, key, v, args[0]) for v in value)
-    if args and origin is not tuple:  # a union such as int | float: accept what either accepts
-        hint = float if float in args else args[0]
-    ok = {bool: lambda v: isinstance(v, bool),
-          int: lambda v: isinstance(v, int) and not isinstance(v, bool)
-          or isinstance(v, float) and v.is_integer(),
-          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          str: lambda v: isinstance(v, str)}.get(hint, lambda v: True)
-    if not ok(value):
-        raise InvalidValueError(f"attack {attack!r}: {key}={value!r} must be of type {getattr(hint, '__name__', hint)}")
-    return hint(value) if hint in (int, float) else value
+    # numbers are converted as the annotations say (2 -> 2.0 for a float): stored configs hold them
+    return build(cls, params, f"attack {name!r}", convert_values=True)

@@ -20,17 +20,17 @@ per input), probe_wins (see `gradient_masking`). Arrays: fooled (test-split indi
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 
-from archrisk.attacks.base import Attack, AttackContext, choice, register_attack, require
+from archrisk.attacks.base import Attack, AttackContext, register_attack
 from archrisk.attacks.common import first_correct, logits_of, pick_targets
 from archrisk.meaning import Meaning
 from archrisk.perturb import Crafted, apgd, apgd_checkpoints, ascent, nes, pgd, random_start, succeeded
+from archrisk.validate import Ge, Gt, Interval, OneOf, out_of_range
 
 __all__ = ["APGD", "CRITERIA", "NES", "NESMatched", "NORMS", "PGD", "PGDL2", "TARGETS",
            "apgd", "apgd_checkpoints", "nes", "pgd", "random_start"]  # the cores too, for existing callers
@@ -57,35 +57,30 @@ class _Evasion(Attack):
         "success_rate_*": Meaning(1, False, ("C1",), "share of attacked inputs fooled under that rule or target (0..1)"),
         "mean_queries_*": Meaning(0, False, (), "mean model queries per attacked input for that target"),
     }
-    eps: float = 8 / 255  # perturbation budget (the study's L-inf 8/255)
-    n: int = 1000  # correctly classified test inputs attacked (the study: 1000)
+    eps: Annotated[float, Ge(0)] = 8 / 255  # perturbation budget (the study's L-inf 8/255)
+    n: Annotated[int, Ge(1)] = 1000  # correctly classified test inputs attacked (the study: 1000)
     targeted: bool = True  # the study attacks towards a chosen wrong class
-    target: str = "least_likely"  # least_likely (study's worst case) | most_likely_wrong (best case) | random
-    criterion: str = "argmax"  # argmax | confident (the study's: target probability > 0.99 too)
-    curve_eps: tuple[float, ...] = ()  # also report success / robust accuracy at these budgets
+    # least_likely (study's worst case) | most_likely_wrong (best case) | random
+    target: Annotated[str, OneOf(TARGETS)] = "least_likely"
+    criterion: Annotated[str, OneOf(CRITERIA)] = "argmax"  # argmax | confident (the study's: target probability > 0.99 too)
+    curve_eps: tuple[Annotated[float, Ge(0)], ...] = ()  # also report success / robust accuracy at these budgets
     # further target modes attacked on the same inputs (targeted only), recorded as
     # success_rate_<mode> and mean_queries_<mode>; e.g. the study's best case beside its worst
-    extra_targets: tuple[str, ...] = ()
-    probe: int = 8  # random points of the eps-ball tried where the attack failed (gradient-masking check)
-    batch_size: int = 256
+    extra_targets: tuple[Annotated[str, OneOf(TARGETS)], ...] = ()
+    probe: Annotated[int, Ge(0)] = 8  # random points of the eps-ball tried where the attack failed (gradient-masking check)
+    batch_size: Annotated[int, Ge(1)] = 256
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "curve_eps", tuple(self.curve_eps))  # lists from Python or --set
         object.__setattr__(self, "extra_targets", tuple(self.extra_targets))
-        for mode in self.extra_targets:
-            choice(self.name, "extra_targets", mode, TARGETS)
-        # L-inf budgets live on [0, 1] pixels; an L2 budget may exceed 1, but never infinity
-        top = 1.0 if self.norm == "linf" else math.inf
-        require(self.name, "eps", self.eps, 0 <= self.eps <= top and math.isfinite(self.eps),
-                "in [0, 1]" if self.norm == "linf" else ">= 0 and finite")
-        require(self.name, "n", self.n, self.n >= 1, ">= 1")
-        require(self.name, "probe", self.probe, self.probe >= 0, ">= 0")
-        require(self.name, "batch_size", self.batch_size, self.batch_size >= 1, ">= 1")
-        require(self.name, "curve_eps", self.curve_eps, all(0 <= e <= top and math.isfinite(e) for e in self.curve_eps),
-                "budgets in [0, 1]" if self.norm == "linf" else "finite budgets >= 0")
-        choice(self.name, "target", self.target, TARGETS)
-        choice(self.name, "criterion", self.criterion, CRITERIA)
-        choice(self.name, "norm", self.norm, NORMS)
+        super().__post_init__()
+        if self.norm not in NORMS:  # a ClassVar here, a field of attacks that take either norm
+            raise out_of_range(self.config_label(), "norm", self.norm, "one of " + ", ".join(NORMS))
+        if self.norm == "linf":  # L-inf budgets live on [0, 1] pixels; an L2 budget may exceed 1
+            for name, values in (("eps", [self.eps]), ("curve_eps", self.curve_eps)):
+                if any(e > 1 for e in values):
+                    raise out_of_range(self.config_label(), name, self.eps if name == "eps" else self.curve_eps,
+                                       "in [0, 1] for an L-inf budget")
 
     norm: ClassVar[str] = "linf"  # subclasses with a norm parameter override it as a field
     alpha_ratio: ClassVar[float] = 0.25  # default step / eps (the study's 2/255 : 8/255)
@@ -93,9 +88,8 @@ class _Evasion(Attack):
     def _resolve_alpha(self, steps: int) -> None:
         """A step size left unset follows eps; warn when steps x alpha < eps (the iterates cannot reach
         the edge of the ball, so the attack is weaker than the budget it reports)."""
-        if self.alpha is None:
+        if self.alpha is None:  # (a negative alpha was refused by its annotation)
             object.__setattr__(self, "alpha", self.eps * self.alpha_ratio)
-        require(self.name, "alpha", self.alpha, self.alpha >= 0, ">= 0")
         if steps * self.alpha < self.eps:
             warnings.warn(f"attack {self.name!r}: {steps} steps x alpha={self.alpha:.4g} cannot reach "
                           f"eps={self.eps:.4g}; raise alpha or steps (or leave alpha unset: eps/4)", stacklevel=4)
@@ -183,13 +177,12 @@ class PGD(_Evasion):
     """L-inf PGD, the study's default: targeted, eps 8/255, step 2/255, 7 steps, no random start."""
 
     name: ClassVar[str] = "pgd"
-    alpha: float | None = None  # step size; None: eps * alpha_ratio (eps/4, the study's 2/255 at 8/255)
-    steps: int = 7
+    alpha: Annotated[float, Ge(0)] | None = None  # step size; None: eps * alpha_ratio (eps/4, the study's 2/255 at 8/255)
+    steps: Annotated[int, Ge(1)] = 7  # 0 steps would attack nothing
     random_start: bool = False  # the study starts from the clean input
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.name, "steps", self.steps, self.steps >= 1, ">= 1 (0 steps would attack nothing)")
         self._resolve_alpha(self.steps)
 
     def _core(self, model, x, y, target, eps, gen):
@@ -216,17 +209,11 @@ class APGD(_Evasion):
     """APGD-CE (AutoAttack's step-size schedule), the strong reference for the PGD numbers."""
 
     name: ClassVar[str] = "apgd"
-    steps: int = 100  # AutoAttack's budget; ~14x the study's PGD
-    norm: str = "linf"  # linf | l2
-    rho: float = 0.75  # step halves when the objective rose in fewer than rho of the steps
-    momentum: float = 0.75
+    steps: Annotated[int, Ge(1)] = 100  # AutoAttack's budget; ~14x the study's PGD
+    norm: Annotated[str, OneOf(NORMS)] = "linf"  # linf | l2
+    rho: Annotated[float, Interval(gt=0, le=1)] = 0.75  # step halves when the objective rose in fewer than rho of the steps
+    momentum: Annotated[float, Interval(ge=0, le=1)] = 0.75
     random_start: bool = False  # same start as the study's PGD, so the two compare on equal terms
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(self.name, "steps", self.steps, self.steps >= 1, ">= 1")
-        require(self.name, "rho", self.rho, 0 < self.rho <= 1, "in (0, 1]")
-        require(self.name, "momentum", self.momentum, 0 <= self.momentum <= 1, "in [0, 1]")
 
     def _core(self, model, x, y, target, eps, gen):
         start = random_start(x, eps, self.norm, gen) if self.random_start else None
@@ -244,17 +231,15 @@ class NES(_Evasion):
     least-likely and the most-likely-wrong target. `nes_matched` is the 400-queries-in-all variant."""
 
     name: ClassVar[str] = "nes"
-    alpha: float | None = None  # step size; None: eps/4 (the study's 2/255 at 8/255)
-    queries: int = 7 * (2 * 200 + 1) + 1  # per-sample budget, success checks included (2,808)
-    pop: int = 200  # antithetic pairs per gradient estimate (2*pop queries; the study: 400)
-    sigma: float = 1e-3  # smoothing radius of the estimate (the study's 1e-3)
-    extra_targets: tuple[str, ...] = ("most_likely_wrong",)  # the study's best case beside the worst
+    alpha: Annotated[float, Ge(0)] | None = None  # step size; None: eps/4 (the study's 2/255 at 8/255)
+    queries: Annotated[int, Ge(1)] = 7 * (2 * 200 + 1) + 1  # per-sample budget, success checks included (2,808)
+    pop: Annotated[int, Ge(1)] = 200  # antithetic pairs per gradient estimate (2*pop queries; the study: 400)
+    sigma: Annotated[float, Gt(0)] = 1e-3  # smoothing radius of the estimate (the study's 1e-3)
+    # the study's best case beside the worst
+    extra_targets: tuple[Annotated[str, OneOf(TARGETS)], ...] = ("most_likely_wrong",)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.name, "queries", self.queries, self.queries >= 1, ">= 1")
-        require(self.name, "pop", self.pop, self.pop >= 1, ">= 1")
-        require(self.name, "sigma", self.sigma, self.sigma > 0, "> 0")
         self._resolve_alpha((self.queries - 1) // (2 * self.pop + 1))  # gradient steps the budget allows
 
     def _core(self, model, x, y, target, eps, gen):

@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from archrisk.arch import build
 from archrisk.arch.user import from_factory
-from archrisk.attacks.base import Attack, AttackContext, choice, register_attack, require
+from archrisk.attacks.base import Attack, AttackContext, register_attack
 from archrisk.attacks.common import probs_of
-from archrisk.errors import InvalidValueError
 from archrisk.meaning import Meaning
+from archrisk.validate import Ge, Gt, OneOf, fail
 
 SAMPLING = ("random", "adaptive")
 
@@ -84,27 +84,23 @@ class Knockoff(Attack):
     }
     # Query budgets. Empty: the study's 1k..16k ladder (ratios 1:2:4:8:16) scaled so that the largest
     # budget is the whole attacker pool (pool/16 .. pool); budgets larger than the pool are errors.
-    budgets: tuple[int, ...] = ()
-    sampling: str = "random"  # random | adaptive
+    budgets: tuple[Annotated[int, Ge(0)], ...] = ()
+    sampling: Annotated[str, OneOf(SAMPLING)] = "random"  # random | adaptive
     thief: str | None = None  # thief architecture; None: the victim's (the study)
-    thief_epochs: int = 25  # thief training epochs per budget (the study: 25)
-    batch_size: int = 96
-    lr: float = 0.025
+    thief_epochs: Annotated[int, Ge(0)] = 25  # thief training epochs per budget (the study: 25)
+    batch_size: Annotated[int, Ge(1)] = 96
+    lr: Annotated[float, Gt(0)] = 0.025
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "budgets", tuple(self.budgets))
-        require(self.name, "budgets", self.budgets, all(b >= 0 for b in self.budgets), "query counts >= 0")
-        choice(self.name, "sampling", self.sampling, SAMPLING)
-        require(self.name, "thief_epochs", self.thief_epochs, self.thief_epochs >= 0, ">= 0")
-        require(self.name, "batch_size", self.batch_size, self.batch_size >= 1, ">= 1")
-        require(self.name, "lr", self.lr, self.lr > 0, "> 0")
+        super().__post_init__()
 
     def ladder(self, pool: int) -> list[int]:
         if not self.budgets:
             return [max(1, pool * k // 16) for k in (1, 2, 4, 8, 16)]
         if max(self.budgets) > pool:
-            raise InvalidValueError(f"attack {self.name!r}: budget {max(self.budgets)} exceeds the attacker pool "
-                                    f"of {pool} images; budgets must be in [0, {pool}]")
+            raise fail(self.config_label(), "budgets", self.budgets, f"exceeds the attacker pool of {pool} "
+                       f"images; budgets must be in [0, {pool}]")
         return sorted(set(self.budgets))
 
     def _new_thief(self, ctx: AttackContext, budget: int) -> torch.nn.Module:

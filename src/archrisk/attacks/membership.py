@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from archrisk.attacks.base import Attack, AttackContext, register_attack, require
+from archrisk.attacks.base import Attack, AttackContext, register_attack
 from archrisk.attacks.common import auc, logits_of, roc, subsample, tpr_at
 from archrisk.attacks.poisoning import retrain
 from archrisk.data import Split
 from archrisk.meaning import Meaning
+from archrisk.validate import Ge, Gt
 
 
 class _Oracle:
@@ -135,10 +136,7 @@ class _Membership(Attack):
         "gap": Meaning(0, False, (), "member minus non-member accuracy (generalisation gap, 0..1)"),
         "n": Meaning(description="members attacked, and as many non-members (count)"),
     }
-    n: int = 500  # members and non-members each (the study: 50 + 50, too few for a stable AUC)
-
-    def __post_init__(self) -> None:
-        require(self.name, "n", self.n, self.n >= 1, ">= 1")
+    n: Annotated[int, Ge(1)] = 500  # members and non-members each (the study: 50 + 50, too few for a stable AUC)
 
     def scores(self, model, x: torch.Tensor, y: torch.Tensor, ctx: AttackContext) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
@@ -187,22 +185,15 @@ class Boundary(_Membership):
         "queries_per_sample": Meaning(0, False, (), "mean label queries per sample"),
         "max_queries": Meaning(0, False, (), "most label queries any sample took"),
     }
-    n: int = 200  # members and non-members each; up to ~1.1k forward passes per sample at the defaults
-    iters: int = 10  # boundary-normal estimates and steps
-    evals: int = 100  # sign probes per estimate
-    bisect: int = 10  # bisection steps (precision 2^-10 of the segment)
-    draws: int = 20  # random images tried for a misclassified starting point
-    halvings: int = 8  # step halvings allowed to get back across the boundary
-    delta: float = 0.05  # probe radius relative to the current distance
-    batch_size: int = 64
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for k in ("evals", "draws", "halvings", "batch_size"):
-            require(self.name, k, getattr(self, k), getattr(self, k) >= 1, ">= 1")
-        for k in ("iters", "bisect"):
-            require(self.name, k, getattr(self, k), getattr(self, k) >= 0, ">= 0")
-        require(self.name, "delta", self.delta, self.delta > 0, "> 0")
+    # members and non-members each; up to ~1.1k forward passes per sample at the defaults
+    n: Annotated[int, Ge(1)] = 200
+    iters: Annotated[int, Ge(0)] = 10  # boundary-normal estimates and steps
+    evals: Annotated[int, Ge(1)] = 100  # sign probes per estimate
+    bisect: Annotated[int, Ge(0)] = 10  # bisection steps (precision 2^-10 of the segment)
+    draws: Annotated[int, Ge(1)] = 20  # random images tried for a misclassified starting point
+    halvings: Annotated[int, Ge(1)] = 8  # step halvings allowed to get back across the boundary
+    delta: Annotated[float, Gt(0)] = 0.05  # probe radius relative to the current distance
+    batch_size: Annotated[int, Ge(1)] = 64
 
     def scores(self, model, x, y, ctx):
         gen = ctx.generator(41)
@@ -224,11 +215,8 @@ class LiRA(_Membership):
     name: ClassVar[str] = "lira"
     meanings: ClassVar[dict[str, Meaning]] = {**_Membership.meanings,
                                               "shadows": Meaning(0, False, (), "shadow models trained (count)")}
-    shadows: int = 4  # shadow models (Carlini et al. use 64+; the offline, pooled-variance form works with few)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(self.name, "shadows", self.shadows, self.shadows >= 1, ">= 1")
+    # shadow models (Carlini et al. use 64+; the offline, pooled-variance form works with few)
+    shadows: Annotated[int, Ge(1)] = 4
 
     def scores(self, model, x, y, ctx):
         ds = ctx.dataset

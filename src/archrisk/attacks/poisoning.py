@@ -8,14 +8,15 @@ unpoisoned model of the same seed, recipe and epochs.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import torch
 
-from archrisk.attacks.base import Attack, AttackContext, register_attack, require
+from archrisk.attacks.base import Attack, AttackContext, register_attack
 from archrisk.data import Dataset, Split
 from archrisk.meaning import Meaning
 from archrisk.train import TrainResult, train
+from archrisk.validate import Ge, Interval
 
 
 def flip_labels(y: torch.Tensor, fraction: float, num_classes: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,13 +55,9 @@ class LabelFlip(Attack):
         "val_acc": Meaning(0, False, (), "validation accuracy of the poisoned model (0..1)"),
         "flipped": Meaning(0, False, (), "training labels flipped (count)"),
     }
-    fraction: float = 0.2  # share of training labels flipped
-    retrain_epochs: int | None = None  # retraining length; None: the victim's (the study: 50 at paper scale)
-
-    def __post_init__(self) -> None:
-        require(self.name, "fraction", self.fraction, 0 <= self.fraction <= 1, "in [0, 1]")
-        require(self.name, "retrain_epochs", self.retrain_epochs, self.retrain_epochs is None or self.retrain_epochs >= 1,
-                ">= 1 or None")
+    fraction: Annotated[float, Interval(ge=0, le=1)] = 0.2  # share of training labels flipped
+    # retraining length; None: the victim's (the study: 50 at paper scale)
+    retrain_epochs: Annotated[int, Ge(1)] | None = None
 
     def _run(self, model, ctx: AttackContext):
         ds = ctx.dataset

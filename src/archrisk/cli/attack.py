@@ -8,7 +8,7 @@ import typer
 
 from archrisk.cli.app import app
 from archrisk.cli.common import (DATA_DIR, DATASET, DEVICE, FULL, JSON, RECIPE, SEED, SIZE, RecipeName, Size,
-                                 console, parse_sets, print_json, table)
+                                 console, print_json, table)
 
 
 def _fmt(v) -> str:
@@ -73,6 +73,7 @@ def attack(
     """Train (or load) the victim, run one attack and print its metrics."""
     from archrisk.attacks import get_attack, run_attack
     from archrisk.errors import InvalidValueError
+    from archrisk.validate import parse_sets
 
     if list_:
         _list(json_out)
@@ -82,7 +83,8 @@ def attack(
                                 "and --attack NAME (or use --list)")
     if weights is not None and model is None:
         raise InvalidValueError("--weights needs --model package.module:factory (zoo victims come from the cache)")
-    atk = get_attack(name, **parse_sets(sets))  # bad names and values fail before any training
+    # --set strings typed by the attack's annotations; bad names and values fail before any training
+    atk = get_attack(name, **parse_sets(sets, [type(get_attack(name))]))
     target, factory = arch, None
     if model is not None:
         from archrisk.arch.user import load_factory, load_weights_file

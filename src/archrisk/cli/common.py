@@ -1,7 +1,6 @@
 """Options shared by several commands, and small output helpers."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -80,20 +79,6 @@ def check_writable(path: str | Path, what: str) -> Path:
     return p
 JSON = typer.Option(False, "--json", help="print the result as JSON")
 FULL = typer.Option(False, "--full", "--arrays", help="with --json: include the per-sample arrays")
-
-
-def parse_sets(items: list[str] | None) -> dict[str, Any]:
-    """`--set key=value` pairs; values are parsed as JSON when they can be (numbers, lists, bools)."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidValueError(f"--set {item!r} must look like key=value")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def print_json(record: Any) -> None:

@@ -6,7 +6,7 @@ from typing import List, Optional
 import typer
 
 from archrisk.cli.app import app
-from archrisk.cli.common import DATASET, DEVICE, JSON, RECIPE, SEED, SIZE, console, parse_sets, print_json, table
+from archrisk.cli.common import DATASET, DEVICE, JSON, RECIPE, SEED, SIZE, console, print_json, table
 
 
 @app.command()
@@ -29,8 +29,12 @@ def explain(
     from archrisk.arch import resolve
     from archrisk.metrics import explain as explain_fn
 
+    from archrisk.metrics.base import metric_families
+    from archrisk.validate import parse_sets
+
+    params = parse_sets(sets, [fam.config for fam in metric_families()])  # typed by each family's annotations
     results = explain_fn(arch, dataset, size=size, seed=seed, at=at, metrics=metrics, recipe=recipe,
-                         device=device, epochs=epochs, progress=not json_out, **parse_sets(sets))
+                         device=device, epochs=epochs, progress=not json_out, **params)
     spec = resolve(arch, size)
     if json_out:
         print_json({"arch": spec.name, "spec_hash": spec.hash(), "dataset": dataset, "size": size, "seed": seed,

@@ -3,8 +3,9 @@
 A metric family is one function registered with one decorator:
 
     @dataclass(frozen=True)
-    class CurvatureConfig:           # its parameters, with defaults; names are global, so prefix them
-        curv_samples: int = 64
+    class CurvatureConfig(Checked):  # its parameters, with defaults and rules; names are global, so prefix them
+        config_label: ClassVar[str] = "metric 'curvature'"
+        curv_samples: Annotated[int, Ge(1)] = 64
 
     @register_metric(kind="model", config=CurvatureConfig, metrics={
         "curv_top": "largest eigenvalue of ...", "curv_trace": "trace of ..."},
@@ -37,6 +38,7 @@ from archrisk.data import Dataset, Split
 from archrisk.errors import DuplicateNameError, InvalidValueError, UnknownNameError
 from archrisk.meaning import UNDECLARED, Meaning, check_table, resolve
 from archrisk.registry import Registry
+from archrisk.validate import build, fail, unknown_key
 
 KINDS = ("model", "arch", "training")
 
@@ -170,30 +172,13 @@ def split_params(families: list[MetricFamily], params: dict[str, Any]) -> tuple[
     every = {p for fam in _FAMILIES.values() for p in fam.params()} | set(_CONTEXT_PARAMS)
     unknown = sorted(set(params) - every)
     if unknown:
-        raise InvalidValueError(f"unknown metric parameter {unknown[0]!r}; known: {', '.join(sorted(every))}")
+        raise unknown_key("metric", unknown[0], every)
     configs = {}
-    for fam in families:
-        mine = {k: v for k, v in params.items() if k in fam.params()}
-        try:
-            configs[fam.name] = fam.config(**mine)
-        except (TypeError, ValueError) as e:
-            raise InvalidValueError(f"metric parameters {mine}: {e}") from None
+    for fam in families:  # values are kept as given (no conversion), as before
+        configs[fam.name] = build(fam.config, {k: v for k, v in params.items() if k in fam.params()},
+                                  f"metric {fam.name!r}")
     context = {k: params.get(k, d) for k, d in _CONTEXT_PARAMS.items()}
     return configs, context
-
-
-def require(cfg: Any, *, counts: tuple[str, ...] = (), positive: tuple[str, ...] = (),
-            nonneg: tuple[str, ...] = ()) -> None:
-    """Config validation: `counts` are integers >= 1, `positive` numbers > 0, `nonneg` numbers >= 0."""
-    for n in counts:
-        v = getattr(cfg, n)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise InvalidValueError(f"{n}={v!r} must be an integer >= 1")
-    for n, ok, rule in [(n, lambda v: v > 0, "> 0") for n in positive] + \
-                       [(n, lambda v: v >= 0, ">= 0") for n in nonneg]:
-        v = getattr(cfg, n)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
-            raise InvalidValueError(f"{n}={v!r} must be a number {rule}")
 
 
 @dataclass
@@ -232,9 +217,9 @@ class MetricContext:
         if n > len(split):
             names = (param,) if isinstance(param, str) else param
             if any(p in self.explicit for p in names):
-                asked = f"{names[0]}={n}" if len(names) == 1 else f"{' x '.join(names)} = {n}"
-                raise InvalidValueError(f"{asked} is larger than the {len(split)} images available "
-                                        f"(the {role} split); use at most {len(split)}")
+                field = names[0] if len(names) == 1 else " x ".join(names)
+                raise fail(f"metric {self.family!r}", field, n, f"is larger than the {len(split)} images "
+                           f"available (the {role} split); use at most {len(split)}")
             n = len(split)
         if n < 1:
             raise InvalidValueError(f"the {role} split is empty; metrics need at least one image")

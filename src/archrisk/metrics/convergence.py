@@ -17,23 +17,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Annotated, ClassVar
 
 from archrisk.errors import InvalidValueError
 from archrisk.meaning import Meaning
-from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
+from archrisk.metrics.base import Estimate, MetricContext, register_metric
+from archrisk.validate import Checked, Ge, fail
 
 THRESHOLD = re.compile(r"conv_epochs_to_(\d{1,2})")
 
 
 @dataclass(frozen=True)
-class ConvergenceConfig:
-    conv_k: int = 3  # epochs in the early window
-    conv_epochs: int | None = None  # training run length; None = the size preset's
-
-    def __post_init__(self) -> None:
-        require(self, counts=("conv_k",))
-        if self.conv_epochs is not None:
-            require(self, counts=("conv_epochs",))
+class ConvergenceConfig(Checked):
+    config_label: ClassVar[str] = "metric 'convergence'"
+    conv_k: Annotated[int, Ge(1)] = 3  # epochs in the early window
+    conv_epochs: Annotated[int, Ge(1)] | None = None  # training run length; None = the size preset's
 
 
 @register_metric(kind="training", config=ConvergenceConfig, metrics={
@@ -51,8 +49,8 @@ def convergence(ctx: MetricContext, cfg: ConvergenceConfig, names: tuple[str, ..
         raise InvalidValueError("convergence metrics need a training run with at least one epoch")
     if cfg.conv_k > len(history):
         if "conv_k" in ctx.explicit:
-            raise InvalidValueError(f"conv_k={cfg.conv_k} is larger than the {len(history)}-epoch run; "
-                                    f"use at most {len(history)} or raise conv_epochs")
+            raise fail(cfg.config_label, "conv_k", cfg.conv_k, f"is larger than the {len(history)}-epoch run; "
+                       f"use at most {len(history)} or raise conv_epochs")
     early = history[:cfg.conv_k]
     k = len(early)
     common = {"k": k, "run_epochs": len(history)}

@@ -30,29 +30,29 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import Annotated, ClassVar
 
 import torch
 
-from archrisk.errors import InvalidValueError, ResourceError
+from archrisk.errors import ResourceError
 from archrisk.meaning import Meaning
-from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
+from archrisk.metrics.base import Estimate, MetricContext, register_metric
 from archrisk.data import Split
 from archrisk.metrics.functional import ModelFn, activation_bytes, chunk_size, gib
+from archrisk.validate import Checked, Ge, OneOf
 
 
 @dataclass(frozen=True)
-class GradVarConfig:
-    grad_samples: int = 512  # images (the study's 512)
-    grad_split: str = "test"  # which split the images come from (the study: test images)
-    grad_clip: float = 5.0  # per-sample L2 clipping norm (the study's 5); 0 disables
-    grad_groups: int = 8  # jackknife groups for the standard error
-    grad_chunk: int = 64  # per-sample gradients computed at once (capped by the memory budget)
-    grad_bn_batches: int = 4  # training batches of 64 that recalibrate initial batch-norm statistics
-
-    def __post_init__(self) -> None:
-        require(self, counts=("grad_samples", "grad_groups", "grad_chunk", "grad_bn_batches"), nonneg=("grad_clip",))
-        if self.grad_split not in ("train", "test"):
-            raise InvalidValueError(f"grad_split={self.grad_split!r} must be 'train' or 'test'")
+class GradVarConfig(Checked):
+    config_label: ClassVar[str] = "metric 'gradient_variance'"
+    grad_samples: Annotated[int, Ge(1)] = 512  # images (the study's 512)
+    # which split the images come from (the study: test images)
+    grad_split: Annotated[str, OneOf(("train", "test"))] = "test"
+    grad_clip: Annotated[float, Ge(0)] = 5.0  # per-sample L2 clipping norm (the study's 5); 0 disables
+    grad_groups: Annotated[int, Ge(1)] = 8  # jackknife groups for the standard error
+    grad_chunk: Annotated[int, Ge(1)] = 64  # per-sample gradients computed at once (capped by the memory budget)
+    # training batches of 64 that recalibrate initial batch-norm statistics
+    grad_bn_batches: Annotated[int, Ge(1)] = 4
 
 
 @dataclass

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Annotated, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -39,24 +39,24 @@ from scipy.linalg import eigh_tridiagonal
 
 from archrisk.errors import ResourceError
 from archrisk.meaning import Meaning
-from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
+from archrisk.metrics.base import Estimate, MetricContext, register_metric
 from archrisk.metrics.functional import ModelFn, activation_bytes, chunk_size, gib
+from archrisk.validate import Checked, Ge
 
 
 @dataclass(frozen=True)
-class HessianConfig:
-    hessian_samples: int = 64  # images per batch; the Hessian is that of their mean loss
-    hessian_batches: int = 2  # independent batches (value = mean, stderr = spread)
-    hessian_iters: int = 40  # Lanczos step budget per batch
-    hessian_tol: float = 1e-3  # relative residual bound on the top eigenvalue; 0 runs the full budget
-    hessian_probes: int = 8  # Rademacher probes per round for the deflated trace estimate
-    hessian_trace_rse: float = 0.1  # add probe rounds until the trace's SE <= this share of it; 0: one round
-    hessian_probes_max: int = 256  # probes per batch at most when chasing hessian_trace_rse
-    hessian_chunk: int = 128  # images per forward pass (bounds memory; larger batches are chunked)
-
-    def __post_init__(self) -> None:
-        require(self, counts=("hessian_samples", "hessian_batches", "hessian_iters", "hessian_probes",
-                              "hessian_probes_max", "hessian_chunk"), nonneg=("hessian_tol", "hessian_trace_rse"))
+class HessianConfig(Checked):
+    config_label: ClassVar[str] = "metric 'hessian'"
+    hessian_samples: Annotated[int, Ge(1)] = 64  # images per batch; the Hessian is that of their mean loss
+    hessian_batches: Annotated[int, Ge(1)] = 2  # independent batches (value = mean, stderr = spread)
+    hessian_iters: Annotated[int, Ge(1)] = 40  # Lanczos step budget per batch
+    # relative residual bound on the top eigenvalue; 0 runs the full budget
+    hessian_tol: Annotated[float, Ge(0)] = 1e-3
+    hessian_probes: Annotated[int, Ge(1)] = 8  # Rademacher probes per round for the deflated trace estimate
+    # add probe rounds until the trace's SE <= this share of it; 0: one round
+    hessian_trace_rse: Annotated[float, Ge(0)] = 0.1
+    hessian_probes_max: Annotated[int, Ge(1)] = 256  # probes per batch at most when chasing hessian_trace_rse
+    hessian_chunk: Annotated[int, Ge(1)] = 128  # images per forward pass (bounds memory; larger batches are chunked)
 
 
 @dataclass(frozen=True)

@@ -17,26 +17,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch.func import vjp
 
 from archrisk.meaning import Meaning
-from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
+from archrisk.metrics.base import Estimate, MetricContext, register_metric
 from archrisk.metrics.functional import activation_bytes, chunk_size
+from archrisk.validate import Checked, Ge, Gt
 
 
 @dataclass(frozen=True)
-class InputConfig:
-    input_samples: int = 128  # test images (stderr is already < 1% of the value at this size)
-    lipschitz_radius: float = 0.5  # L2 radius of the neighbourhood, in [0, 1] pixel units
-    lipschitz_steps: int = 10  # projected ascent steps on the ratio
-    input_chunk: int = 256  # images per forward pass
-
-    def __post_init__(self) -> None:
-        require(self, counts=("input_samples", "input_chunk"),
-                positive=("lipschitz_radius",), nonneg=("lipschitz_steps",))
+class InputConfig(Checked):
+    config_label: ClassVar[str] = "metric 'input_smoothness'"
+    input_samples: Annotated[int, Ge(1)] = 128  # test images (stderr is already < 1% of the value at this size)
+    lipschitz_radius: Annotated[float, Gt(0)] = 0.5  # L2 radius of the neighbourhood, in [0, 1] pixel units
+    lipschitz_steps: Annotated[int, Ge(0)] = 10  # projected ascent steps on the ratio
+    input_chunk: Annotated[int, Ge(1)] = 256  # images per forward pass
 
 
 @register_metric(kind="model", config=InputConfig, metrics={

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Annotated, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -49,8 +49,9 @@ from torch.func import functional_call, vmap
 
 from archrisk.errors import InvalidValueError
 from archrisk.meaning import Meaning
-from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
+from archrisk.metrics.base import Estimate, MetricContext, register_metric
 from archrisk.metrics.functional import activation_bytes, chunk_size
+from archrisk.validate import Checked, Ge, Gt, out_of_range
 
 # (logits [B, K], y [B]) -> per-sample loss [B]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -62,30 +63,26 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class LandscapeConfig:
-    landscape_points: int = 11  # grid points per axis; odd, so the grid holds the unperturbed point
-    landscape_conv_span: float = 0.5  # conv surface over [-span, span]^2 (the study's)
-    landscape_filter_span: float = 1.0  # filter-normalised surface over [-span, span]^2 (Li et al.)
-    landscape_input_span: float = 0.2  # input surfaces over [-span, span]^2 (the study's)
-    landscape_samples: int = 64  # training images whose mean loss is a weight surface
-    landscape_inputs: int = 8  # test images, one input surface each
-    landscape_radius: float = 0.5  # `_rise` looks within this fraction of the span
+class LandscapeConfig(Checked):
+    config_label: ClassVar[str] = "metric 'landscape'"
+    # grid points per axis; odd, so the grid holds the unperturbed point (and a curvature stencil)
+    landscape_points: Annotated[int, Ge(3)] = 11
+    landscape_conv_span: Annotated[float, Gt(0)] = 0.5  # conv surface over [-span, span]^2 (the study's)
+    landscape_filter_span: Annotated[float, Gt(0)] = 1.0  # filter-normalised surface over [-span, span]^2 (Li et al.)
+    landscape_input_span: Annotated[float, Gt(0)] = 0.2  # input surfaces over [-span, span]^2 (the study's)
+    landscape_samples: Annotated[int, Ge(1)] = 64  # training images whose mean loss is a weight surface
+    landscape_inputs: Annotated[int, Ge(1)] = 8  # test images, one input surface each
+    landscape_radius: Annotated[float, Gt(0)] = 0.5  # `_rise` looks within this fraction of the span
     # images per forward call (a weight-surface call covers batch // samples grid points); 0 = auto:
     # on CUDA 16384; on CPU, where big batches ran slower, one grid point (weights) or 256 images
     # (inputs) per call. Always capped by memory_limit_gb
-    landscape_batch: int = 0
+    landscape_batch: Annotated[int, Ge(0)] = 0
 
     def __post_init__(self) -> None:
-        require(self, counts=("landscape_samples", "landscape_inputs"),
-                positive=("landscape_conv_span", "landscape_filter_span", "landscape_input_span",
-                          "landscape_radius"))
-        b = self.landscape_batch
-        if isinstance(b, bool) or not isinstance(b, int) or b < 0:
-            raise InvalidValueError(f"landscape_batch={b!r} must be an integer >= 0 (0 = automatic)")
-        p = self.landscape_points
-        if isinstance(p, bool) or not isinstance(p, int) or p < 3 or p % 2 == 0:
-            raise InvalidValueError(f"landscape_points={p!r} must be an odd integer >= 3 "
-                                    "(the grid must hold its centre and a curvature stencil)")
+        super().__post_init__()
+        if self.landscape_points % 2 == 0:
+            raise out_of_range(self.config_label, "landscape_points", self.landscape_points,
+                               "odd (the grid must hold its centre)")
 
 
 def grid(span: float, points: int) -> torch.Tensor:

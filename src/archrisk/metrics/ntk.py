@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated, ClassVar
 
 import numpy as np
 import torch
@@ -32,8 +33,9 @@ from torch.func import jacrev, vmap
 
 from archrisk.errors import ResourceError
 from archrisk.meaning import Meaning
-from archrisk.metrics.base import Estimate, MetricContext, register_metric, require
+from archrisk.metrics.base import Estimate, MetricContext, register_metric
 from archrisk.metrics.functional import ModelFn, activation_bytes, gib
+from archrisk.validate import Checked, Ge
 
 
 # Above this many parameters the per-image loop beats the vmapped Jacobian (measured 2.6x faster
@@ -43,13 +45,11 @@ LOOP_ABOVE_PARAMS = 200_000
 
 
 @dataclass(frozen=True)
-class NTKConfig:
-    ntk_samples: int = 64  # images in the kernel (Theta is ntk_samples x ntk_samples)
-    ntk_batches: int = 1  # independent batches (value = mean, stderr = spread)
-    ntk_chunk: int = 64  # images per vectorised Jacobian call (capped by the memory budget)
-
-    def __post_init__(self) -> None:
-        require(self, counts=("ntk_samples", "ntk_batches", "ntk_chunk"))
+class NTKConfig(Checked):
+    config_label: ClassVar[str] = "metric 'ntk'"
+    ntk_samples: Annotated[int, Ge(1)] = 64  # images in the kernel (Theta is ntk_samples x ntk_samples)
+    ntk_batches: Annotated[int, Ge(1)] = 1  # independent batches (value = mean, stderr = spread)
+    ntk_chunk: Annotated[int, Ge(1)] = 64  # images per vectorised Jacobian call (capped by the memory budget)
 
 
 def ntk_bytes(n: int, params: int, act_per_sample: int, logits: int, group: int = 1, chunk: int = 1) -> int:

@@ -11,65 +11,50 @@ epochs, the fields it changes under a named recipe) lives here, in SIZE_RECIPES,
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from typing import Annotated
 
-from archrisk.errors import InvalidValueError, UnknownNameError
+from archrisk.errors import UnknownNameError
 from archrisk.train.precision import PRECISIONS, resolve_precision
+from archrisk.validate import Checked, Ge, Gt, Interval, OneOf, out_of_range, unknown_key
 
 
 @dataclass(frozen=True)
-class Recipe:
+class Recipe(Checked):
     name: str = "study"
-    epochs: int | None = None  # None: the size preset's default (`train_epochs`); stays None so job ids keep
-    batch_size: int = 96
-    lr: float = 0.025  # SGD, cosine-annealed per step to lr_min
-    lr_min: float = 0.0
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    grad_clip: float = 5.0  # global L2 norm; 0 disables
-    crop_padding: int = 4  # random crop after zero padding (in pixels at 32 px, scaled)
+    epochs: Annotated[int, Ge(0)] | None = None  # None: the size preset's default (`train_epochs`); stays None so job ids keep
+    batch_size: Annotated[int, Ge(1)] = 96
+    lr: Annotated[float, Gt(0)] = 0.025  # SGD, cosine-annealed per step to lr_min
+    lr_min: Annotated[float, Ge(0)] = 0.0  # at most lr
+    momentum: Annotated[float, Interval(ge=0, lt=1)] = 0.9
+    weight_decay: Annotated[float, Ge(0)] = 5e-4
+    grad_clip: Annotated[float, Ge(0)] = 5.0  # global L2 norm; 0 disables
+    crop_padding: Annotated[int, Ge(0)] = 4  # random crop after zero padding (in pixels at 32 px, scaled)
     flip: bool = True  # horizontal flip, only on datasets whose classes are mirror-invariant
-    cutout: int = 16  # cutout square side at 32 px, scaled to the input size; 0 disables
-    dropout: float = 0.2  # after every non-identity cell op (manual nets: before the classifier)
-    drop_path: float = 0.0  # DARTS drop path, ramped linearly to this value
-    aux_weight: float = 0.0  # weight of the auxiliary head's loss; 0 builds no head
+    cutout: Annotated[int, Ge(0)] = 16  # cutout square side at 32 px, scaled to the input size; 0 disables
+    # after every non-identity cell op (manual nets: before the classifier)
+    dropout: Annotated[float, Interval(ge=0, lt=1)] = 0.2
+    drop_path: Annotated[float, Interval(ge=0, lt=1)] = 0.0  # DARTS drop path, ramped linearly to this value
+    aux_weight: Annotated[float, Ge(0)] = 0.0  # weight of the auxiliary head's loss; 0 builds no head
     adv_train: str | None = None  # adversarial training method ('pgd', 'trades'), None = off
-    adv_eps: float = 8 / 255  # adversarial training budget (L-inf)
-    adv_alpha: float = 2 / 255  # adversarial training step size
-    adv_steps: int = 7  # adversarial training PGD steps
-    trades_beta: float = 6.0  # TRADES trade-off weight
+    adv_eps: Annotated[float, Interval(ge=0, le=1)] = 8 / 255  # adversarial training budget (L-inf, on [0, 1] images)
+    adv_alpha: Annotated[float, Interval(ge=0, le=1)] = 2 / 255  # adversarial training step size
+    adv_steps: Annotated[int, Ge(1)] = 7  # adversarial training PGD steps
+    trades_beta: Annotated[float, Ge(0)] = 6.0  # TRADES trade-off weight
     # How training executes (see train/precision.py). Attacks and metrics always run in float32.
     precision: str = "auto"  # 'fp32' | 'bf16' autocast | 'auto' (bf16 on CUDA, fp32 on CPU)
-    channels_last: bool | str = "auto"  # NHWC memory layout; 'auto' = on CUDA only
+    # NHWC memory layout; 'auto' = on CUDA only
+    channels_last: Annotated[bool | str, OneOf((True, False, "auto"))] = "auto"
     compile: bool = False  # torch.compile the training forward; off: compiling a 20-cell net costs more than it saves in short runs
 
+    def config_label(self) -> str:
+        return f"recipe {self.name!r}"
+
     def __post_init__(self) -> None:
-        checks = [
-            ("epochs", self.epochs is None or self.epochs >= 0, ">= 0"),
-            ("batch_size", self.batch_size >= 1, ">= 1"),
-            ("lr", self.lr > 0, "> 0"),
-            ("lr_min", 0 <= self.lr_min <= self.lr, "in [0, lr]"),
-            ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("grad_clip", self.grad_clip >= 0, ">= 0"),
-            ("crop_padding", self.crop_padding >= 0, ">= 0"),
-            ("cutout", self.cutout >= 0, ">= 0"),
-            ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
-            ("drop_path", 0 <= self.drop_path < 1, "in [0, 1)"),
-            ("aux_weight", self.aux_weight >= 0, ">= 0"),
-            ("adv_eps", 0 <= self.adv_eps <= 1, "in [0, 1] (an L-inf budget on [0, 1] images)"),
-            ("adv_alpha", 0 <= self.adv_alpha <= 1, "in [0, 1]"),
-            ("adv_steps", self.adv_steps >= 1, ">= 1"),
-            ("trades_beta", self.trades_beta >= 0, ">= 0"),
-        ]
-        for name, ok, rule in checks:
-            if not ok:
-                raise InvalidValueError(f"recipe {name}={getattr(self, name)!r} is invalid; it must be {rule}")
-        if self.precision not in PRECISIONS:
+        super().__post_init__()  # each field's own rule (see archrisk.validate)
+        if self.lr_min > self.lr:
+            raise out_of_range(self.config_label(), "lr_min", self.lr_min, f"in [0, lr={self.lr!r}]")
+        if self.precision not in PRECISIONS:  # names, refused as unknown names with their choices
             raise UnknownNameError("precision", str(self.precision), list(PRECISIONS))
-        if self.channels_last not in (True, False, "auto"):
-            raise InvalidValueError(f"recipe channels_last={self.channels_last!r} is invalid; use true, false or 'auto'")
-        if not isinstance(self.compile, bool):
-            raise InvalidValueError(f"recipe compile={self.compile!r} is invalid; use true or false")
         if self.adv_train not in ADV_METHODS:
             raise UnknownNameError("adversarial training method", str(self.adv_train),
                                    [m for m in ADV_METHODS if m])
@@ -98,8 +83,8 @@ class Recipe:
         known = {f.name for f in fields(self)}
         bad = sorted(set(overrides) - known)
         if bad:
-            raise UnknownNameError("recipe field", bad[0], sorted(known))
-        return replace(self, **overrides)
+            raise unknown_key(self.config_label(), bad[0], known)
+        return replace(self, **overrides)  # values kept as given: to_dict() enters job ids
 
 
 ADV_METHODS = (None, "pgd", "trades")
