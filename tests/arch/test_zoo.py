@@ -63,6 +63,17 @@ def test_params_target_picks_matching_width() -> None:
     assert count_params(build("resnet18", size="tiny")) > 1.5 * target  # the default is far off
 
 
+def test_a_params_target_initialises_like_its_width_string() -> None:
+    # same spec, so same checkpoint key: the weights after a seed must not depend on the spelling
+    torch.manual_seed(0)
+    by_params = build("resnet18", params=40_000)
+    torch.manual_seed(0)
+    by_width = build(f"resnet18(width={by_params.spec.width})")
+    assert by_params.spec == by_width.spec
+    a, b = by_params.state_dict(), by_width.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_random_cells_are_seeded_and_distinct() -> None:
     a, b, c = resolve("random(1)"), resolve("random(1)"), resolve("random(2)")
     assert a.genotype == b.genotype and a.genotype != c.genotype

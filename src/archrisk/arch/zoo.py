@@ -217,7 +217,11 @@ def match_width(arch: str, params: int, *, num_classes: int = 10, in_channels: i
         raise InvalidValueError(f"params must be positive, got {params}")
 
     def count(w: float) -> int:
-        return count_params(_make_net(resolve(arch, size, width=w), num_classes, in_channels, 0.0, False))
+        # The probe builds leave the global RNG alone: otherwise `build(arch, params=N)` after a seed
+        # would initialise other weights than `build("arch(width=w)")`, which has the same spec and
+        # so the same checkpoint key.
+        with torch.random.fork_rng(devices=[]):
+            return count_params(_make_net(resolve(arch, size, width=w), num_classes, in_channels, 0.0, False))
 
     lo, hi = 1 / 64, 4.0
     for _ in range(14):
