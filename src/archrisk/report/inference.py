@@ -201,20 +201,22 @@ def noise(groups: Sequence[Sequence[Sequence[float]]]) -> Noise:
 
 def seed_agreement(per_arch: dict[str, dict[int, float]]) -> tuple[float, int]:
     """Seed-to-seed rank agreement: the Spearman rho between two seeds' rankings of the
-    architectures both measured, averaged over seed pairs weighted by those architectures' number
-    (pairs sharing fewer than 4 are skipped; nan when none is left), and the median number of seeds
-    per architecture. With every architecture on the same seeds this is the plain mean pairwise rho;
-    a few architectures given extra seeds (a remedy comparison) add pairs of few architectures,
-    which the weights keep from outvoting the pairs every architecture shares."""
+    architectures both measured, averaged over seed pairs weighted by those architectures' number,
+    and the median number of seeds per architecture. Only pairs that at least half the architectures
+    (and at least 4) share count; nan when none is left. With every architecture on the same seeds
+    this is the plain mean pairwise rho; a few architectures given extra seeds (a remedy comparison)
+    add many pairs of few architectures, which would otherwise outvote the pairs every architecture
+    shares."""
     seeds = sorted({s for v in per_arch.values() for s in v})
     counts = [len(v) for v in per_arch.values() if v]
     k = int(np.median(counts)) if counts else 0
+    least = max(4, math.ceil(len(counts) / 2))
     rhos, weights = [], []
     for i, a in enumerate(seeds):
         for b in seeds[i + 1:]:
             pairs = np.asarray([(v[a], v[b]) for v in per_arch.values() if a in v and b in v], dtype=float)
             pairs = pairs[np.isfinite(pairs).all(axis=1)] if len(pairs) else pairs
-            if len(pairs) < 4:
+            if len(pairs) < least:
                 continue
             if np.ptp(pairs[:, 0]) == 0 or np.ptp(pairs[:, 1]) == 0:
                 continue

@@ -127,17 +127,13 @@ def _ranks01(values: dict[str, float], sign: int) -> dict[str, float]:
 
 
 def seed_agreement(per_seed: dict[int, dict[str, float]]) -> tuple[float, int]:
-    """(mean pairwise Spearman rho between seeds over the architectures every seed measured,
-    number of seeds); NaN with fewer than two seeds or three shared architectures."""
-    from itertools import combinations
+    """(seed-to-seed rank agreement of a target, seeds per architecture): the report's rule
+    (`report.inference.seed_agreement`), so a fit's ceiling and a claim's reliability agree."""
+    from archrisk.report.inference import seed_agreement as by_pairs
 
-    from scipy.stats import spearmanr
+    per_arch: dict[str, dict[int, float]] = {}
+    for seed, values in per_seed.items():
+        for arch, v in values.items():
+            per_arch.setdefault(arch, {})[seed] = v
+    return by_pairs(per_arch)
 
-    seeds = sorted(per_seed)
-    shared = sorted(set.intersection(*(set(per_seed[s]) for s in seeds))) if seeds else []
-    rhos = []
-    for a, b in combinations(seeds, 2):
-        x, y = [per_seed[a][k] for k in shared], [per_seed[b][k] for k in shared]
-        if len(shared) >= 3 and np.std(x) > 0 and np.std(y) > 0:
-            rhos.append(float(spearmanr(x, y).statistic))
-    return (float(np.mean(rhos)) if rhos else math.nan), len(seeds)
