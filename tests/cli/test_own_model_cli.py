@@ -26,25 +26,17 @@ def user_pkg(tmp_path, monkeypatch):
     sys.modules.pop("mynets", None)
 
 
-def _weights(tmp_path, digits):
+def _weights(tmp_path, digits, fit_and_save):
     import mynets
 
-    torch.manual_seed(0)
-    model = mynets.make()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(digits.train.x), digits.train.y).backward()
-        opt.step()
     path = tmp_path / "w.safetensors"
-    save_file(model.state_dict(), str(path))
-    return model, path
+    return fit_and_save(mynets.make, digits, path, seed=0), path
 
 
-def test_attack_own_model_with_weights_matches_the_library(user_pkg, digits, capsys):
+def test_attack_own_model_with_weights_matches_the_library(user_pkg, digits, fit_and_save, capsys):
     from archrisk.attacks import PGD
 
-    model, path = _weights(user_pkg, digits)
+    model, path = _weights(user_pkg, digits, fit_and_save)
     argv = ["attack", "--model", "mynets:make", "--weights", str(path), "-d", "digits", "-a", "pgd",
             "--set", "n=20", "--set", "eps=0.2", "--set", "alpha=0.05", "--json"]
     assert main(argv) == 0

@@ -43,18 +43,15 @@ def user_pkg(tmp_path, monkeypatch):
     sys.modules.pop("study_nets", None)
 
 
-def _trained_weights(path, digits):
-    import study_nets
+@pytest.fixture
+def trained_weights(fit_and_save, digits):
+    """Fit the module's net to the digits and save its weights at `path`; returns the model."""
+    def make(path):
+        import study_nets
 
-    torch.manual_seed(1)
-    model = study_nets.make_net()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(digits.train.x), digits.train.y).backward()
-        opt.step()
-    save_file(model.state_dict(), str(path))
-    return model.eval()
+        return fit_and_save(study_nets.make_net, digits, path, seed=1)
+
+    return make
 
 
 def study_text(archs: str, attacks: str = "") -> str:
@@ -106,13 +103,13 @@ def _values(store) -> dict[tuple[str, str, str], float]:
             r["key"]): r["value"] for r in db.results()}
 
 
-def test_own_models_audit_end_to_end_and_report(user_pkg, digits):
+def test_own_models_audit_end_to_end_and_report(user_pkg, digits, trained_weights):
     from archrisk.arch.user import NamedFactory, load_factory
     from archrisk.attacks import PGD
     from archrisk.report import report
     from archrisk.train import Recipe, train
 
-    mine = _trained_weights(user_pkg / "w.safetensors", digits)
+    mine = trained_weights(user_pkg / "w.safetensors")
     store = user_pkg / "own.db"
     s = audit(study_text(OWN, RETRAIN), store, progress=False)
     assert s.complete and not s.failures, s.failures
@@ -179,8 +176,8 @@ def test_study_ids_of_studies_without_own_models_are_unchanged():
     ('{ model = "study_nets:make_net" }, { model = "study_nets:make_net", weights = "w.safetensors" }',
      "listed twice"),
 ])
-def test_a_bad_own_model_fails_validation_in_one_line(user_pkg, digits, entry, words, capsys):
-    _trained_weights(user_pkg / "w.safetensors", digits)
+def test_a_bad_own_model_fails_validation_in_one_line(user_pkg, trained_weights, entry, words, capsys):
+    trained_weights(user_pkg / "w.safetensors")
     with pytest.raises(StudyError, match="archs") as e:
         parse_study(study_text(entry), "s.toml")
     assert "\n" not in str(e.value) and words in str(e.value)
@@ -201,14 +198,14 @@ def test_a_factory_module_that_raises_is_one_line(user_pkg):
         sys.modules.pop("broken_nets", None)
 
 
-def test_weights_changed_after_planning_fail_the_job_not_silently(user_pkg, digits, monkeypatch):
+def test_weights_changed_after_planning_fail_the_job_not_silently(user_pkg, digits, trained_weights, monkeypatch):
     from collections import OrderedDict
 
     from archrisk.runner import jobs as runner_jobs
     from archrisk.runner import plan
 
     monkeypatch.setattr(runner_jobs, "_VICTIMS", OrderedDict())  # no victim of the planned weights in memory
-    _trained_weights(user_pkg / "w.safetensors", digits)
+    trained_weights(user_pkg / "w.safetensors")
 
     study = parse_study(study_text('{ model = "study_nets:make_net", weights = "w.safetensors" }'))
     jobs = plan(study)
