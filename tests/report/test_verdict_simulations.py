@@ -206,3 +206,48 @@ def test_every_claim_is_declared_with_a_primary_and_an_effect_size():
             assert p.sesoi > 0 and p.g > 0 and p.g_note and p.sign in (-1, 1), (cid, p)
     # stats kept for display: the percentile bootstrap is still what the group tables show
     assert stats.LEVEL == 0.95
+
+
+@pytest.mark.parametrize("sd_a,sd_s", [(0.05, 0.12), (0.08, 0.1)])  # seed noise larger than / like the spread
+def test_interval_floor_predicts_the_interval_of_unlimited_seeds(sd_a, sd_s):
+    """From two noisy seeds per architecture, the floor predicts the interval half-width that the same
+    design reaches when every architecture's mean is known exactly (seed noise removed, not kept).
+    It is an estimate from noisy seeds (a square root of a noisy variance, so a little low on average)."""
+    rng = np.random.default_rng(5)
+    na, nb = 10, 7
+    predicted, reached, naive = [], [], []
+    for _ in range(400):
+        true = [rng.normal(0, sd_a, na), rng.normal(0, sd_a, nb)]
+        seeds = [[list(m + rng.normal(0, sd_s, 2)) for m in g] for g in true]
+        nz = inference.noise(seeds)
+        predicted.append(inference.interval_floor(nz.sd_arch, na, nb))
+        naive.append(inference.interval_floor(nz.sd_means, na, nb))
+        t = inference.welch(*true)  # unlimited seeds: the true means themselves
+        reached.append((t.hi - t.lo) / 2)
+    assert np.mean(predicted) == pytest.approx(np.mean(reached), rel=0.2)
+    # keeping the seed noise in (the spread of 2-seed means) overstates the floor by far more
+    r = np.mean(reached)
+    assert np.mean(naive) - r > 2 * abs(np.mean(predicted) - r)
+
+
+def test_an_inconclusive_powered_test_says_whether_seeds_or_architectures_would_decide_it():
+    rng = np.random.default_rng(3)
+    s = Series(Quantity("attack", "pgd", "evasion", (), "success_rate"))
+    groups = {}
+    for g in ("nas", "manual"):
+        for i in range(8):
+            groups[f"{g}{i}"] = g
+            for sd in range(2):
+                s.add(f"{g}{i}", sd, rng.normal())
+    t = judge_all(SeriesSet({s.q: s}, groups)).verdicts[0].tests[0]
+    t.test = inference.welch([0.0, 0.2, 0.1, 0.3], [0.1, 0.0, 0.2, 0.25])  # no difference, interval wider than the SESOI
+    t.p_adj, t.reliability, t.power = 0.9, 0.9, 0.95
+    t.sd_arch = 0.2  # architectures alone spread the interval past the SESOI (0.06)
+    t.decide()
+    assert t.verdict == "inconclusive" and "only more architectures could decide it" in t.reason, t.reason
+    t.sd_arch = 0.01
+    t.decide()
+    assert "more seeds could decide it" in t.reason, t.reason
+    t.sd_arch = math.nan  # one seed: seed noise cannot be separated, so no outlook is claimed
+    t.decide()
+    assert "seeds" not in t.reason, t.reason

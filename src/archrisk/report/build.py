@@ -71,15 +71,16 @@ def claims_rows(j: Judgement) -> list[list]:
 
 
 def claim_test_rows(j: Judgement) -> list[list]:
-    """One row per primary test: estimate, interval, raw and Holm-adjusted p, power, MDE, SESOI."""
+    """One row per primary test: estimate, interval, raw and Holm-adjusted p, power, MDE, SESOI, and
+    the interval's half-width with unlimited seeds of the same architectures."""
     rows = [["claim", "primary", "series", "scale", "design", "log_scale", "study_direction", "estimate", "lo", "hi",
              "p", "p_holm", "exact_p", "exact_p_min", "alpha_family", "power", "study_g", "mde", "mde_g", "sesoi",
-             "units_a", "units_b", "seeds", "seed_agreement", "verdict", "reason"]]
+             "interval_floor", "units_a", "units_b", "seeds", "seed_agreement", "verdict", "reason"]]
     for t in j.tests:
         p = t.primary
         rows.append([t.claim, p.label, t.series, t.scale, t.design, p.log, p.sign, *map(_num, (
             t.test.diff, t.test.lo, t.test.hi, t.test.p, t.p_adj, t.exact_p, t.exact_p_min, t.alpha, t.power, p.g,
-            t.mde, t.mde_g, p.sesoi)), t.test.n_a, t.test.n_b, t.seeds, _num(t.reliability), t.verdict, t.reason])
+            t.mde, t.mde_g, p.sesoi, t.floor)), t.test.n_a, t.test.n_b, t.seeds, _num(t.reliability), t.verdict, t.reason])
     return rows
 
 

@@ -229,7 +229,7 @@ def _group_test(claim: Claim, p: Primary, s: Series, groups: dict[str, str], a: 
     both = {x: vals[x] for x in [*s.archs(groups, a), *s.archs(groups, b)]}
     rel, seeds = inference.seed_agreement(both)
     t = PrimaryTest(claim.id, p, s.q.label, _scale_label(s), "groups", inference.welch(ma, mb), nz.sd_means,
-                    nz.inflation, rel, seeds, perm.p, perm.p_min)
+                    nz.inflation, rel, seeds, perm.p, perm.p_min, sd_arch=nz.sd_arch)
     if p.log and len(ma) + len(mb) < len(ga) + len(gb):
         t.notes.append("architectures with a non-positive value were left out of the log-scale test")
     return t
@@ -274,7 +274,7 @@ def _gap_test(claim: Claim, p: Primary, after: Series, before: Series, groups: d
     return PrimaryTest(claim.id, p, f"{before.q.label}, before minus after adversarial training", _scale_label(after),
                        "groups", inference.welch(ma, mb), nz.sd_means, nz.inflation,
                        seeds=max((len(v) for v in change.values()), default=0), exact_p=perm.p,
-                       exact_p_min=perm.p_min)
+                       exact_p_min=perm.p_min, sd_arch=nz.sd_arch)
 
 
 def _adv_before(ss: SeriesSet, after: Series) -> Series | None:

@@ -171,6 +171,23 @@ class Noise:
     seeds: float  # mean seeds per architecture
     inflation: float  # sqrt(single-seed variance / variance of an architecture mean), >= 1
 
+    @property
+    def sd_arch(self) -> float:
+        """SD of the architectures' true means (seed noise removed; 0 when seed noise explains all
+        of the spread); nan without two seeds of one architecture to measure seed noise by."""
+        if not (math.isfinite(self.sd_means) and math.isfinite(self.sd_seed)):
+            return math.nan
+        return math.sqrt(max(self.sd_means ** 2 - self.sd_seed ** 2 / self.seeds, 0.0))
+
+
+def interval_floor(sd_arch: float, n_a: int, n_b: int, level: float = 1 - ALPHA) -> float:
+    """Half-width of a two-group interval on architecture means measured with unlimited seeds: the
+    narrowest any number of seeds can make it with these architectures (equal spreads assumed)."""
+    if n_a < 2 or n_b < 2 or not math.isfinite(sd_arch):
+        return math.nan
+    crit = float(_st.t.ppf(0.5 + level / 2, n_a + n_b - 2))
+    return crit * sd_arch * math.sqrt(1 / n_a + 1 / n_b)
+
 
 def noise(groups: Sequence[Sequence[Sequence[float]]]) -> Noise:
     """Pooled variance components from groups of architectures, each a list of its seed values."""

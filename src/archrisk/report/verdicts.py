@@ -79,6 +79,7 @@ class PrimaryTest:
     power: float = math.nan  # at the study's effect size
     mde: float = math.nan  # minimum detectable effect at TARGET_POWER, compared units
     mde_g: float = math.nan  # the same in the study's g units
+    sd_arch: float = math.nan  # SD between architectures' true means (seed noise removed; groups design)
     verdict: str = "inconclusive"
     reason: str = ""
     notes: list[str] = field(default_factory=list)
@@ -138,7 +139,23 @@ class PrimaryTest:
                            f"design detects {p.units(self.mde)} (g = {fmt(self.mde_g)}) with power {TARGET_POWER}")
         else:
             self.reason = (f"no difference detected (Holm p = {fmt(self.p_adj)}), but the interval still reaches "
-                           f"the smallest effect of interest +-{p.units(p.sesoi)}")
+                           f"the smallest effect of interest +-{p.units(p.sesoi)}") + self._outlook()
+
+    @property
+    def floor(self) -> float:
+        """Half-width the interval would keep with unlimited seeds of these architectures."""
+        na, nb = self.n_units
+        return inference.interval_floor(self.sd_arch, na, nb) if self.design == "groups" else math.nan
+
+    def _outlook(self) -> str:
+        """Whether more seeds could decide an inconclusive powered test, or only more architectures."""
+        f, p = self.floor, self.primary
+        if not math.isfinite(f):
+            return ""
+        if f >= p.sesoi:
+            return (f"; with unlimited seeds it would still be about +-{p.units(f)} wide (the architectures differ by SD "
+                    f"{fmt(self.sd_arch)} beyond seed noise), so only more architectures could decide it")
+        return f"; more seeds could decide it: with unlimited seeds it would be about +-{p.units(f)} wide"
 
     def line(self) -> str:
         t, p = self.test, self.primary
