@@ -177,7 +177,7 @@ def test_explain_rejects_bad_parameters_before_training(digits, monkeypatch):
 
     def no_training(*a, **k):
         raise AssertionError("train() was called before the parameters were checked")
-    monkeypatch.setattr(api, "train", no_training)
+    monkeypatch.setattr(api, "run_training", no_training)
     with pytest.raises(InvalidValueError, match="hessian_iters=0"):
         explain("darts_v2", digits, hessian_iters=0)
     with pytest.raises(InvalidValueError, match="metric has no parameter"):

@@ -95,12 +95,12 @@ def test_run_attack_and_explain_hand_train_the_resolved_recipe(digits, monkeypat
     class Stop(Exception):
         pass
 
-    def fake_train(arch, ds, *, recipe, size, **kw):
-        seen.append((recipe, size))
+    def fake_train(request):  # the one internal entry: a resolved TrainRequest
+        seen.append((request.recipe, request.size))
         raise Stop
 
-    monkeypatch.setattr(attacks, "train", fake_train)
-    monkeypatch.setattr(api, "train", fake_train)
+    monkeypatch.setattr(attacks, "run_training", fake_train)
+    monkeypatch.setattr(api, "run_training", fake_train)
     with pytest.raises(Stop):
         attacks.run_attack("darts_v2", "pgd", digits, size="small", recipe="darts")
     with pytest.raises(Stop):

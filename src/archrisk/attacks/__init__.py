@@ -34,7 +34,8 @@ from archrisk.arch import resolve
 from archrisk.arch.user import is_factory
 from archrisk.data import Dataset, load_dataset
 from archrisk.errors import InvalidValueError
-from archrisk.train import Recipe, TrainResult, resolve_device, resolve_recipe, train
+from archrisk.train import (Recipe, TrainRequest, TrainResult, resolve_device, resolve_recipe, run_training,
+                            train_epochs)
 
 __all__ = ["FAMILIES", "APGD", "Attack", "AttackContext", "AttackResult", "BadNets", "Blended", "Boundary",
            "Knockoff", "LabelFlip", "LiRA", "LossThreshold", "NES", "PGD", "PGDL2", "TrojanNN", "attack_defaults",
@@ -92,9 +93,9 @@ def run_attack(arch: str | torch.nn.Module | Callable[[], torch.nn.Module] | Non
         spec = resolve(arch, size)
         rec = resolve_recipe(recipe, size)
 
-    def victim_fn() -> TrainResult:
-        return train(spec if arch is None else arch, ds, recipe=rec, size=size, seed=seed, epochs=epochs,
-                     device=device, cache=cache, progress=progress, data_dir=data_dir)
+    def victim_fn() -> TrainResult:  # resolved above, once: the request takes the objects
+        return run_training(TrainRequest(spec, ds, rec, train_epochs(rec, size, epochs), seed=seed, device=dev,
+                                         cache=cache, progress=progress))
 
     ctx = AttackContext(spec=spec, dataset=ds, recipe=rec, size=spec.size, seed=seed, device=dev, progress=progress,
                         cache=cache, victim_fn=victim_fn, epochs=epochs, data_dir=data_dir, factory=factory,

@@ -18,7 +18,8 @@ from archrisk.arch.user import Factory, NamedFactory, from_factory, is_factory, 
 from archrisk.attacks.context import AttackContext
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.errors import InvalidValueError
-from archrisk.train import Recipe, TrainResult, evaluate, resolve_device, resolve_recipe, train, train_epochs
+from archrisk.train import (Recipe, TrainRequest, TrainResult, evaluate, resolve_device, resolve_recipe, run_training,
+                            train_epochs)
 
 if TYPE_CHECKING:  # type hints only: base.py imports this module
     from archrisk.attacks.base import Attack
@@ -51,8 +52,8 @@ def own_context(attack: Attack, model: nn.Module | Factory, x: Any, y: Any, *, s
         victim = None
 
         def victim_fn() -> TrainResult:
-            return train(factory, ds, recipe=rec, size=size, seed=seed, epochs=epochs, device=device,
-                         cache=cache, progress=progress)
+            return run_training(TrainRequest(factory, ds, rec, n_epochs, seed=seed, device=dev, size=size,
+                                             cache=cache, progress=progress))
     return AttackContext(spec=spec, dataset=ds, recipe=rec, size=size, seed=seed, device=dev, progress=progress,
                          cache=cache, epochs=epochs, victim_fn=victim_fn, factory=factory, _victim=victim)
 

@@ -15,7 +15,7 @@ import torch
 from archrisk.attacks.base import Attack, AttackContext, register_attack
 from archrisk.data import Dataset, Split
 from archrisk.meaning import Meaning
-from archrisk.train import TrainResult, train
+from archrisk.train import TrainRequest, TrainResult, run_training
 from archrisk.validate import Ge, Interval
 
 
@@ -33,11 +33,14 @@ def flip_labels(y: torch.Tensor, fraction: float, num_classes: int, gen: torch.G
 def retrain(ctx: AttackContext, ds: Dataset, tag: dict, epochs: int | None = None, init: TrainResult | None = None,
             after_augment=None, **recipe_overrides) -> TrainResult:
     """Train the context's architecture on a modified dataset, seeded and cached like the victim
-    (`after_augment`: a per-batch transform, see `archrisk.train.train`)."""
+    (`after_augment`: a per-batch transform, see `archrisk.train.train`); `recipe_overrides` change
+    the context's resolved recipe."""
     recipe = ctx.recipe.with_(**recipe_overrides) if recipe_overrides else ctx.recipe
-    return train(ctx.architecture(), ds, recipe=recipe, size=ctx.size, seed=ctx.seed,
-                 epochs=epochs if epochs is not None else ctx.victim().epochs, device=str(ctx.device),
-                 cache=ctx.cache, progress=ctx.progress, init=init, tag=tag, after_augment=after_augment)
+    arch = ctx.architecture()
+    n_epochs = epochs if epochs is not None else ctx.victim().epochs
+    return run_training(TrainRequest(arch, ds, recipe, n_epochs, seed=ctx.seed, device=ctx.device, size=ctx.size,
+                                     init=init, tag=tag, after_augment=after_augment, cache=ctx.cache,
+                                     progress=ctx.progress))
 
 
 @register_attack

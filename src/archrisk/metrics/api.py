@@ -11,13 +11,14 @@ from typing import Any, Iterable
 
 import torch
 
-from archrisk.arch import build
+from archrisk.arch import ArchSpec, build
 from archrisk.arch.user import Factory, from_factory, is_factory
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.errors import InvalidValueError
 from archrisk.metrics.base import (Estimate, MetricContext, MetricFamily, MetricResult, family_of,
                                    list_metrics, metric_families, split_params)
-from archrisk.train import Recipe, TrainResult, resolve_device, resolve_recipe, train
+from archrisk.train import (Recipe, TrainRequest, TrainResult, resolve_arch, resolve_device, resolve_recipe,
+                            run_training, train_epochs)
 from archrisk.train.precision import float32
 
 AT = ("trained", "init")
@@ -121,6 +122,7 @@ def explain(arch: str | Factory, dataset: str | Dataset = "mnist5k", *, size: st
     fams = _select(metrics, ("model", "arch", "training"))
     _configure(fams, params)  # bad parameters fail here, not after a training run
     rec = resolve_recipe(recipe, size)  # resolved once: everything below takes the Recipe
+    source, dev = resolve_arch(arch, size), resolve_device(device)  # and the spec (or factory) and device
     needs_model = any(f.kind == "model" for f in metric_families() if f.name in fams)
     runs: dict[int | None, TrainResult] = {}
 
@@ -128,15 +130,15 @@ def explain(arch: str | Factory, dataset: str | Dataset = "mnist5k", *, size: st
         if victim is not None and (n_epochs is None or n_epochs == victim.epochs):
             return victim
         if n_epochs not in runs:
-            runs[n_epochs] = train(arch, ds, recipe=rec, size=size, seed=seed, device=device,
-                                   epochs=n_epochs if n_epochs is not None else epochs, progress=progress)
+            length = train_epochs(rec, size, n_epochs if n_epochs is not None else epochs)
+            runs[n_epochs] = run_training(TrainRequest(source, ds, rec, length, seed=seed, device=dev, size=size,
+                                                       progress=progress))
         return runs[n_epochs]
 
     if at == "trained":
-        model = run(None).model if needs_model or victim is not None else _init_model(arch, ds, size, seed, rec)
+        model = run(None).model if needs_model or victim is not None else _init_model(source, ds, size, seed, rec)
     else:
-        model = _init_model(arch, ds, size, seed, rec)
-    dev = resolve_device(device)
+        model = _init_model(source, ds, size, seed, rec)
     was_training = model.training
     model.to(dev).eval()
     try:
@@ -146,7 +148,7 @@ def explain(arch: str | Factory, dataset: str | Dataset = "mnist5k", *, size: st
         model.train(was_training)
 
 
-def _init_model(arch: str | Factory, ds: Dataset, size: str, seed: int, rec: Recipe) -> torch.nn.Module:
+def _init_model(arch: ArchSpec | Factory, ds: Dataset, size: str, seed: int, rec: Recipe) -> torch.nn.Module:
     """The initial weights of train(arch, ds, seed=seed): same seed, same global-RNG fork."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)

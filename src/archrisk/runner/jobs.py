@@ -112,7 +112,7 @@ def train_victim(spec: dict[str, Any], device: str):
 
     A dependent job's spec carries the train job's record (`victim`: job, key, sha256; added by the
     scheduler, not stored in the job's spec): then exactly those weights are loaded, never retrained."""
-    from archrisk.train import train
+    from archrisk.train import TrainRequest, resolve_arch, resolve_device, run_training, train_epochs
     from archrisk.train.checkpoint import Recorded
 
     recorded = Recorded(**spec["victim"]) if spec.get("victim") else None
@@ -131,8 +131,10 @@ def train_victim(spec: dict[str, Any], device: str):
         result = _weights_victim(spec, device)
     else:
         try:
-            result = train(architecture_of(spec), dataset_of(spec), recipe=recipe_of(spec), size=spec["size"],
-                           seed=spec["seed"], device=device, progress=False, recorded=recorded)
+            size, rec = spec["size"], recipe_of(spec)
+            result = run_training(TrainRequest(resolve_arch(architecture_of(spec), size), dataset_of(spec), rec,
+                                               train_epochs(rec, size), seed=spec["seed"], size=size,
+                                               device=resolve_device(device), progress=False, recorded=recorded))
         except CheckpointError as e:  # name the job that refused, beside the train job in the message
             raise CheckpointError(f"{spec['kind']} {spec.get('name', '')} on {spec['arch']} (seed {spec['seed']}): "
                                   f"{e}") from None

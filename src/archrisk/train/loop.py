@@ -20,13 +20,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from archrisk import __version__
-from archrisk.arch.user import Factory, from_factory, is_factory
+from archrisk.arch.user import Factory, from_factory
 from archrisk.arch.zoo import ArchSpec, Classifier, build
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.data.registry import get_dataset_entry
 from archrisk.errors import ArchriskError, DivergedError
 from archrisk.train import augment, checkpoint, device_data, precision
 from archrisk.train.recipe import Recipe, resolve_recipe, train_epochs
+from archrisk.train.request import TrainRequest, resolve_arch
 
 
 # No weight decay on batch-norm and bias parameters, as is standard (the study decays all; listed
@@ -231,24 +232,31 @@ def train(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *,
     function cannot be hashed, so it needs a `tag` that names it. `recorded` loads exactly the
     weights a study's train job recorded (by its key, checked against its SHA-256) and never trains:
     CheckpointError when this node's cache lacks them or holds others.
+
+    This is the edge: names, the size preset and overrides are resolved here, once, into a
+    `TrainRequest` (train/request.py); code that already holds those objects calls `run_training`.
     """
-    t0 = time.perf_counter()
-    if after_augment is not None and not tag:
-        raise ArchriskError("train(after_augment=...) needs a tag naming the transform (it enters the cache key)")
     ds = load_dataset(dataset, data_dir=data_dir) if isinstance(dataset, str) else dataset
     rec = resolve_recipe(recipe, size, **recipe_overrides)
     dev = resolve_device(device)
-    n_epochs = train_epochs(rec, size, epochs)
-    if n_epochs < 0:
-        raise ArchriskError(f"epochs must be >= 0, got {n_epochs}")
+    return run_training(TrainRequest(resolve_arch(arch, size, ds, width=width, params=params), ds, rec,
+                                     train_epochs(rec, size, epochs),
+                                     seed=seed, device=dev, size=size, init=init, tag=tag,
+                                     after_augment=after_augment, recorded=recorded, cache=cache, progress=progress))
+
+
+def run_training(req: TrainRequest) -> TrainResult:
+    """Train what `req` describes (or load it from the checkpoint cache); see `train`."""
+    t0 = time.perf_counter()
+    ds, rec, dev, seed, n_epochs = req.dataset, req.recipe, req.device, req.seed, req.epochs
+    init, tag = req.init, req.tag
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
-        if is_factory(arch):
-            model = from_factory(arch, size, ds.shape[0])
+        if isinstance(req.arch, ArchSpec):
+            model = build(req.arch, num_classes=ds.num_classes, in_channels=ds.shape[0], mean=ds.mean, std=ds.std,
+                          size=req.size, dropout=rec.dropout, auxiliary=rec.aux_weight > 0)
         else:
-            model = build(arch, num_classes=ds.num_classes, width=width,
-                          in_channels=ds.shape[0], mean=ds.mean, std=ds.std, size=size, params=params,
-                          dropout=rec.dropout, auxiliary=rec.aux_weight > 0)
+            model = from_factory(req.arch, req.size, ds.shape[0])
         key = checkpoint.cache_key({
             "spec": model.spec.to_dict(), "dataset": ds.fingerprint(), "recipe": rec.cache_fields(dev),
             "epochs": n_epochs, "seed": seed, "init": init.key if init else None, "tag": tag or {},
@@ -256,10 +264,10 @@ def train(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *,
             # gives different models (resnet18 tiny: test acc 0.546 vs 0.521); forcing one order
             # would slow every run, so the key names the thread count instead.
             "threads": torch.get_num_threads() if dev.type == "cpu" else None})
-        if recorded is not None:  # its key, not ours: the thread count may differ from the train job's
-            meta, key = checkpoint.load_recorded(recorded, model), recorded.key
+        if req.recorded is not None:  # its key, not ours: the thread count may differ from the train job's
+            meta, key = checkpoint.load_recorded(req.recorded, model), req.recorded.key
         else:
-            meta = checkpoint.load_cached(key, model) if cache else None
+            meta = checkpoint.load_cached(key, model) if req.cache else None
         if meta is not None:
             model.to(dev).eval()
             history = [EpochLog(**h) for h in meta["history"]]
@@ -273,14 +281,14 @@ def train(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *,
             from archrisk.train.adversarial import make_adversary  # only when asked for
             adversary = make_adversary(rec)
         history, best_epoch = fit(model, ds.train, ds.val, rec, n_epochs, seed, dev,
-                                  mirror=_mirrors(ds.name), progress=progress, adversary=adversary,
-                                  after_augment=after_augment)
+                                  mirror=_mirrors(ds.name), progress=req.progress, adversary=adversary,
+                                  after_augment=req.after_augment)
     val_acc = evaluate(model, ds.val)[1]
     test_acc = evaluate(model, ds.test)[1]
     wall = time.perf_counter() - t0
     result = TrainResult(model, model.spec, rec, ds.name, seed, n_epochs, history, best_epoch, val_acc,
                          test_acc, key, False, wall, str(dev))
-    if cache:
+    if req.cache:
         checkpoint.save(key, model, {
             "spec": model.spec.to_dict(), "spec_hash": model.spec.hash(), "dataset": ds.name,
             "dataset_fingerprint": ds.fingerprint(), "recipe": rec.to_dict(), "seed": seed,
