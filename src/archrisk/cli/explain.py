@@ -28,7 +28,6 @@ def explain(
     from archrisk import __version__
     from archrisk.arch import resolve
     from archrisk.metrics import explain as explain_fn
-
     from archrisk.metrics.base import metric_families
     from archrisk.validate import nest, parse_sets
 

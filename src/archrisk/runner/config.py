@@ -155,6 +155,7 @@ class Study(StrictModel):
         studies written before it existed keep their ids."""
         spec = self.model_dump(mode="json", exclude={"match_size"} if self.match_size is None else None)
         if spec["metrics"]:  # metric parameters in their stored form (metrics/base.py), as the ids always hashed them
+            import archrisk.metrics  # noqa: F401  (registers the families `stored` maps)
             from archrisk.metrics.base import stored
 
             for m in spec["metrics"]:

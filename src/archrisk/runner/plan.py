@@ -73,6 +73,7 @@ def job_id(spec: dict[str, Any]) -> str:
 
 def plan(study: Study) -> list[Job]:
     """Every job of the study, sorted by priority (train jobs precede what depends on them)."""
+    import archrisk.metrics  # noqa: F401  (registers the families `stored` maps)
     from archrisk.arch import resolve
     from archrisk.arch.zoo import with_width
     from archrisk.metrics.base import stored
