@@ -44,7 +44,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from archrisk.errors import ArchriskError, InvalidValueError, StudyError  # noqa: F401  (StudyError: imported from here too)
-from archrisk.runner.entries import AttackEntry, MetricEntry, StrictModel, check_metric
+from archrisk.runner.entries import AttackEntry, MetricEntry, StrictModel, check_metric, metric_names  # noqa: F401
 from archrisk.validate import nest
 
 # A study larger than this is a typo (a grid of thousands of values), not a plan: refused up front.
