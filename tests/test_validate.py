@@ -136,8 +136,8 @@ def test_unknown_keys_name_close_matches():
         get_attack("pgd", epsilon=0.1)
     with pytest.raises(InvalidValueError, match=r"recipe 'study' has no parameter 'epoch' \(did you mean 'epochs'\?\)"):
         get_recipe("study", epoch=3)
-    with pytest.raises(InvalidValueError, match=r"metric has no parameter 'hessian_sample' \(did you mean 'hessian_samples'"):
-        split_params(metric_families(), {"hessian_sample": 3})
+    with pytest.raises(InvalidValueError, match=r"metric 'hessian' has no parameter 'sample' \(did you mean 'samples'"):
+        split_params(metric_families(), {"hessian": {"sample": 3}})
 
 
 # --- every attack, every metric family, the recipe: the same error shape -----------------------
@@ -184,7 +184,7 @@ def test_every_metric_family_refuses_a_bad_value_in_the_one_shape(fam):
         return
     field, bad = _first_rule(fam.config)
     with pytest.raises(InvalidValueError) as e:
-        split_params([fam], {field: bad})
+        split_params([fam], {fam.name: {field: bad}})
     assert re.fullmatch(SHAPE.format(label=re.escape(f"metric {fam.name!r}"), field=field), str(e.value)), str(e.value)
 
 
@@ -202,5 +202,19 @@ def test_rules_across_fields_and_data_raise_in_the_same_shape():
     with pytest.raises(InvalidValueError, match=r"^attack 'pgd': eps=2.0 is out of range; it must be in \[0, 1\]"):
         get_attack("pgd", eps=2)
     get_attack("pgd_l2", eps=2)  # an L2 budget may exceed 1
-    with pytest.raises(InvalidValueError, match=r"^metric 'landscape': landscape_points=4 is out of range; it must be odd"):
-        split_params([f for f in metric_families() if f.name == "landscape"], {"landscape_points": 4})
+    with pytest.raises(InvalidValueError, match=r"^metric 'landscape': points=4 is out of range; it must be odd"):
+        split_params([f for f in metric_families() if f.name == "landscape"], {"landscape": {"points": 4}})
+
+
+def test_set_strings_of_nested_configs_are_typed_by_their_owner():
+    from archrisk.metrics.gradients import GradVarConfig
+    from archrisk.metrics.hessian import HessianConfig
+    from archrisk.validate import flatten, nest
+
+    owners = {"hessian": HessianConfig, "gradient_variance": GradVarConfig}
+    got = parse_sets(["hessian.samples=8", "gradient_variance.split=1e3", "memory_limit_gb=1.5"], owners)
+    assert got == {"hessian.samples": 8, "gradient_variance.split": "1e3", "memory_limit_gb": 1.5}
+    assert nest(got) == {"hessian": {"samples": 8}, "gradient_variance": {"split": "1e3"}, "memory_limit_gb": 1.5}
+    assert flatten(nest(got)) == got
+    with pytest.raises(InvalidValueError, match="given both as a value and as a table"):
+        nest({"hessian": 1, "hessian.samples": 8})

@@ -11,7 +11,8 @@ constraint vocabulary pydantic uses (`annotated_types`, also what `pydantic.Fiel
 
 `Checked.__post_init__` checks every field on construction; `build` adds what user input needs
 on top (unknown keys with close matches, conversion of numbers), and `parse_sets` turns
-`--set KEY=VALUE` strings into the types the annotations name. Every failure is one
+`--set KEY=VALUE` strings (`--set family.key=VALUE` for configs nested per name, read back into
+tables by `nest`) into the types the annotations name. Every failure is one
 `InvalidValueError` of one shape: "<config>: <field>=<value> <problem>".
 
 Values are converted only where the old paths converted them (`build(convert=True)`: attacks,
@@ -34,7 +35,7 @@ from pydantic.fields import FieldInfo
 from archrisk.errors import InvalidValueError, close_matches
 
 __all__ = ["Checked", "OneOf", "Ge", "Gt", "Interval", "Le", "Lt", "build", "check", "fail", "out_of_range",
-           "parse_sets", "parse_text", "rules", "unknown_key"]
+           "flatten", "nest", "parse_sets", "parse_text", "rules", "unknown_key"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,16 +264,49 @@ def parse_text(hint: Any, text: str) -> Any:
         return text
 
 
-def parse_sets(items: Iterable[str] | None, classes: Iterable[type] = ()) -> dict[str, Any]:
-    """`--set key=value` pairs, each value typed by the first of `classes` that has the field
-    (a key none has is read as JSON, for the unknown-key error downstream)."""
-    classes = list(classes)
+def parse_sets(items: Iterable[str] | None, classes: Iterable[type] | Mapping[str, type] = ()) -> dict[str, Any]:
+    """`--set key=value` pairs, each value typed by the first of `classes` that has the field (a
+    key none has is read as JSON, for the unknown-key error downstream). With `classes` a mapping
+    {name: class}, a dotted key `name.field` is typed by that class's field (keys stay dotted)."""
+    nested = isinstance(classes, Mapping)
+    classes = classes if nested else list(classes)
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise InvalidValueError(f"--set {item!r} must look like key=value")
-        hint = next((hints(c)[key] for c in classes if key in hints(c)), Any)
+        if nested:
+            owner, _, field = key.rpartition(".")
+            hint = hints(classes[owner]).get(field, Any) if owner in classes else Any
+        else:
+            hint = next((hints(c)[key] for c in classes if key in hints(c)), Any)
         out[key] = parse_text(hint, value)
+    return out
+
+
+def nest(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted keys as tables: {"hessian.samples": 64, "x": 1} -> {"hessian": {"samples": 64}, "x": 1}
+    (what TOML makes of `hessian.samples = 64`); a key without a dot stays at the top."""
+    out: dict[str, Any] = {}
+    for key, value in flatten(values).items():
+        owner, _, field = key.partition(".")
+        if not field:
+            out[key] = value
+            continue
+        table = out.setdefault(owner, {})
+        if not isinstance(table, dict):
+            raise InvalidValueError(f"{owner!r} is given both as a value and as a table ({key!r})")
+        table[field] = value
+    return out
+
+
+def flatten(values: Mapping[str, Any]) -> dict[str, Any]:
+    """One level of tables as dotted keys: {"hessian": {"samples": 64}} -> {"hessian.samples": 64}."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out.update({f"{key}.{field}": v for field, v in value.items()})
+        else:
+            out[key] = value
     return out

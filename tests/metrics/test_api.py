@@ -28,7 +28,7 @@ def test_registry_lists_every_family():
 def test_measure_defaults_to_every_model_metric_and_restores_the_model():
     model = convnet()
     model.train()
-    r = measure(model, make_split(24), hessian_samples=8, grad_samples=8, ntk_samples=6, input_samples=8)
+    r = measure(model, make_split(24), hessian=dict(samples=8), gradient_variance=dict(samples=8), ntk=dict(samples=6), input_smoothness=dict(samples=8))
     assert list(r) == list_metrics(kind="model")
     assert all(isinstance(v, MetricResult) and math.isfinite(v.value) and v.cost_s >= 0 for v in r.values())
     assert model.training and all(p.grad is None for p in model.parameters())
@@ -37,7 +37,7 @@ def test_measure_defaults_to_every_model_metric_and_restores_the_model():
 
 def test_same_seed_same_numbers():
     split = make_split(40)
-    kw = dict(hessian_samples=10, lipschitz_radius=0.1, grad_samples=10)
+    kw = dict(hessian=dict(samples=10), input_smoothness=dict(radius=0.1), gradient_variance=dict(samples=10))
     a = measure(mlp(), split, ["hessian_trace", "grad_var"], seed=3, **kw)
     b = measure(mlp(), split, ["grad_var", "hessian_trace"], seed=3, **kw)
     c = measure(mlp(), split, ["hessian_trace", "grad_var"], seed=4, **kw)
@@ -49,14 +49,14 @@ def test_bad_input_raises_one_line_errors():
     split = make_split(10)
     with pytest.raises(UnknownNameError, match="unknown metric 'hesian_top'"):
         measure(mlp(), split, ["hesian_top"])
-    with pytest.raises(InvalidValueError, match="metric has no parameter 'hessian_sample'"):
-        measure(mlp(), split, ["hessian_top"], hessian_sample=4)
-    with pytest.raises(InvalidValueError, match="grad_samples=50 is larger than the 10 images"):
-        measure(mlp(), split, ["grad_var"], grad_samples=50)
-    with pytest.raises(InvalidValueError, match="hessian_samples x hessian_batches=12 is larger than the 10"):
-        measure(mlp(), split, ["hessian_top"], hessian_samples=6)  # 2 batches by default
-    with pytest.raises(InvalidValueError, match="hessian_iters=0 is out of range; it must be >= 1"):
-        measure(mlp(), split, ["hessian_top"], hessian_iters=0)
+    with pytest.raises(InvalidValueError, match="metric 'hessian' has no parameter 'sample'"):
+        measure(mlp(), split, ["hessian_top"], hessian=dict(sample=4))
+    with pytest.raises(InvalidValueError, match="samples=50 is larger than the 10 images"):
+        measure(mlp(), split, ["grad_var"], gradient_variance=dict(samples=50))
+    with pytest.raises(InvalidValueError, match="samples x batches=12 is larger than the 10"):
+        measure(mlp(), split, ["hessian_top"], hessian=dict(samples=6))  # 2 batches by default
+    with pytest.raises(InvalidValueError, match="iters=0 is out of range; it must be >= 1"):
+        measure(mlp(), split, ["hessian_top"], hessian=dict(iters=0))
     with pytest.raises(InvalidValueError, match="needs a training run"):
         measure(mlp(), split, ["conv_acc_auc"])
     with pytest.raises(InvalidValueError, match="memory_limit_gb"):
@@ -70,16 +70,16 @@ def test_bad_input_raises_one_line_errors():
 def test_registering_a_metric_is_one_decorator():
     @dataclass(frozen=True)
     class Cfg:
-        toy_scale: float = 1.0
+        scale: float = 1.0
 
     @register_metric(kind="model", config=Cfg, metrics={"toy_param_norm": "scaled parameter norm"})
     def toy(ctx, cfg, names):
         norm = float(sum(p.detach().norm() ** 2 for p in ctx.model.parameters())) ** 0.5
-        return {"toy_param_norm": Estimate(cfg.toy_scale * norm)}
+        return {"toy_param_norm": Estimate(cfg.scale * norm)}
 
     try:
         model = linear()
-        r = measure(model, make_split(5), ["toy_param_norm"], toy_scale=2.0)
+        r = measure(model, make_split(5), ["toy_param_norm"], toy=dict(scale=2.0))
         expected = 2 * float(torch.cat([p.detach().reshape(-1) for p in model.parameters()]).norm())
         assert r["toy_param_norm"].value == pytest.approx(expected)
         assert "toy_param_norm" in list_metrics()
@@ -130,16 +130,16 @@ def test_convergence_reads_the_history(digits):
     assert r["conv_loss_auc"].value == pytest.approx((2.0 + 1.0 + 0.5) / 3)
     assert r["conv_epochs_to_80"].value == 3 and r["conv_epochs_to_90"].value == 4
     assert r["conv_epochs_to_99"].value == 6 and r["conv_epochs_to_99"].extra["reached"] is False  # censored
-    assert explain("resnet18", digits, victim=run, metrics=["conv_acc_auc"], conv_k=5)["conv_acc_auc"].value == \
+    assert explain("resnet18", digits, victim=run, metrics=["conv_acc_auc"], convergence=dict(k=5))["conv_acc_auc"].value == \
         pytest.approx(0.784)
-    with pytest.raises(InvalidValueError, match="conv_k=9 is larger than the 5-epoch run"):
-        explain("resnet18", digits, victim=run, metrics=["conv_acc_auc"], conv_k=9)
+    with pytest.raises(InvalidValueError, match="k=9 is larger than the 5-epoch run"):
+        explain("resnet18", digits, victim=run, metrics=["conv_acc_auc"], convergence=dict(k=9))
     with pytest.raises(UnknownNameError):
         explain("resnet18", digits, victim=run, metrics=["conv_epochs_to_100"])
 
 
 def test_explain_init_measures_the_training_runs_starting_weights(digits):
-    kw = dict(metrics=["input_grad_norm"], input_samples=32)
+    kw = dict(metrics=["input_grad_norm"], input_smoothness=dict(samples=32))
     at_init = explain("resnet18", digits, at="init", seed=3, **kw)["input_grad_norm"]
     start = train("resnet18", digits, seed=3, epochs=0, cache=False, progress=False)
     direct = measure(start.model, digits, seed=3, **kw)["input_grad_norm"]
@@ -149,13 +149,12 @@ def test_explain_init_measures_the_training_runs_starting_weights(digits):
 
 
 def test_explain_trained_uses_train_and_its_cache(digits):
-    r = explain("resnet18", digits, epochs=2, seed=0, metrics=["input_grad_norm", "conv_acc_auc"], conv_k=2,
-                input_samples=32)
+    r = explain("resnet18", digits, epochs=2, seed=0, metrics=["input_grad_norm", "conv_acc_auc"], convergence=dict(k=2), input_smoothness=dict(samples=32))
     again = train("resnet18", digits, epochs=2, seed=0, progress=False)
     assert again.from_cache  # explain trained it through train(), which cached it
     assert r["conv_acc_auc"].value == pytest.approx(sum(h.val_acc for h in again.history) / 2)
     assert r["input_grad_norm"].value == pytest.approx(
-        measure(again.model, digits, ["input_grad_norm"], input_samples=32)["input_grad_norm"].value, rel=1e-6)
+        measure(again.model, digits, ["input_grad_norm"], input_smoothness=dict(samples=32))["input_grad_norm"].value, rel=1e-6)
 
 
 @pytest.mark.filterwarnings("ignore:hessian_top")  # 4 Lanczos steps: not converged, on purpose
@@ -165,8 +164,7 @@ def test_zoo_architectures_measure(digits, arch):
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = build(arch, num_classes=10, in_channels=1, mean=digits.mean, std=digits.std)
-    small = dict(hessian_samples=4, hessian_iters=4, hessian_probes=2, hessian_trace_rse=0, input_samples=4, lipschitz_steps=1,
-                 grad_samples=4, grad_groups=2, ntk_samples=4)
+    small = dict(hessian=dict(samples=4, iters=4, probes=2, trace_rse=0), input_smoothness=dict(samples=4, steps=1), gradient_variance=dict(samples=4, groups=2), ntk=dict(samples=4))
     r = measure(model, digits, MODEL_METRICS, **small)
     assert all(math.isfinite(r[n].value) for n in MODEL_METRICS if n != "ntk_cond")
     assert r["grad_var"].value > 0 and r["ntk_trace"].value > 0 and r["input_grad_norm"].value > 0
@@ -178,9 +176,9 @@ def test_explain_rejects_bad_parameters_before_training(digits, monkeypatch):
     def no_training(*a, **k):
         raise AssertionError("train() was called before the parameters were checked")
     monkeypatch.setattr(api, "run_training", no_training)
-    with pytest.raises(InvalidValueError, match="hessian_iters=0"):
-        explain("darts_v2", digits, hessian_iters=0)
+    with pytest.raises(InvalidValueError, match="iters=0"):
+        explain("darts_v2", digits, hessian=dict(iters=0))
     with pytest.raises(InvalidValueError, match="metric has no parameter"):
-        explain("darts_v2", digits, hesian_iters=3)
+        explain("darts_v2", digits, hesian=dict(iters=3))
     with pytest.raises(UnknownNameError):
         explain("darts_v2", digits, metrics=["hessian_top", "nope"])

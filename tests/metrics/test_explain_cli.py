@@ -8,7 +8,7 @@ from archrisk.cli import main
 
 def test_explain_json(capsys):
     rc = main(["explain", "darts_v2", "--dataset", "digits", "--at", "init", "--metrics",
-               "cell_depth,cell_skips,ntk_trace", "--set", "ntk_samples=4", "--json"])
+               "cell_depth,cell_skips,ntk_trace", "--set", "ntk.samples=4", "--json"])
     assert rc == 0
     rec = json.loads(capsys.readouterr().out)
     assert rec["arch"] == "darts_v2" and rec["at"] == "init"
@@ -26,7 +26,7 @@ def test_metrics_listing(capsys):
     assert main(["metrics", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert {"hessian_top", "grad_var", "ntk_cond", "conv_acc_auc"} <= {m["name"] for m in rec["metrics"]}
-    assert rec["params"]["hessian"]["hessian_tol"] == 1e-3
+    assert rec["params"]["hessian"]["tol"] == 1e-3
 
 
 def _one_line_error(capsys, argv, needle):
@@ -39,7 +39,16 @@ def test_bad_input_exits_2_with_one_line(capsys):
     base = ["explain", "resnet18", "-d", "digits", "--at", "init"]
     _one_line_error(capsys, base + ["-m", "hesian_top"], "unknown metric 'hesian_top'")
     _one_line_error(capsys, ["explain", "resnet18", "-d", "digits", "--at", "final"], "at='final'")
-    _one_line_error(capsys, base + ["-m", "grad_var", "--set", "grad_samples=99999"], "larger than the")
-    _one_line_error(capsys, base + ["-m", "ntk_cond", "--set", "ntk_samples=512", "--set", "memory_limit_gb=0.01"],
+    _one_line_error(capsys, base + ["-m", "grad_var", "--set", "gradient_variance.samples=99999"], "larger than the")
+    _one_line_error(capsys, base + ["-m", "ntk_cond", "--set", "ntk.samples=512", "--set", "memory_limit_gb=0.01"],
                     "GB")
-    _one_line_error(capsys, base + ["-m", "ntk_cond", "--set", "ntk_sample=5"], "metric has no parameter 'ntk_sample'")
+    _one_line_error(capsys, base + ["-m", "ntk_cond", "--set", "ntk.sample=5"], "metric 'ntk' has no parameter 'sample'")
+
+
+def test_set_addresses_a_family_parameter_by_its_dotted_name(capsys):
+    base = ["explain", "resnet18", "-d", "digits", "--at", "init", "-m", "hessian_top", "--json"]
+    assert main(base + ["--set", "hessian.samples=4", "--set", "hessian.batches=1", "--set", "hessian.iters=3"]) == 0
+    top = json.loads(capsys.readouterr().out)["metrics"]["hessian_top"]
+    assert len(top["extra"]["per_batch"]) == 1 and top["extra"]["lanczos_steps"][0] <= 3
+    _one_line_error(capsys, base + ["--set", "hessian_samples=4"], "'hessian_samples' is now 'hessian.samples'")
+    _one_line_error(capsys, base + ["--set", "hessian.iters=three"], "metric 'hessian': iters='three' must be of type int")

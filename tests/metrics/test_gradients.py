@@ -36,7 +36,7 @@ def test_identical_samples_have_zero_variance():
     x = torch.rand(1, 2, 2, 2).expand(24, -1, -1, -1).contiguous()
     split = Split(x, torch.full((24,), 2, dtype=torch.int64))
     r = measure(linear(), split, ["grad_var", "grad_var_norm", "grad_var_per_sqrt_p", "grad_snr"],
-                grad_samples=24, grad_groups=4)
+                gradient_variance=dict(samples=24, groups=4))
     assert r["grad_var"].value == pytest.approx(0.0, abs=1e-9)
     assert r["grad_var_per_sqrt_p"].value == pytest.approx(0.0, abs=1e-9)
     assert r["grad_var_norm"].value == pytest.approx(0.0, abs=1e-12)
@@ -54,8 +54,7 @@ def test_softmax_regression_matches_analytic_per_sample_gradients(clip):
     err = torch.softmax(x @ W.T + b, dim=1) - nn.functional.one_hot(split.y, 3).double()  # [n, K]
     G = torch.cat([(err[:, :, None] * x[:, None, :]).flatten(1), err], dim=1)  # d CE_i / d (W, b)
     expected, expected_norm = _study_statistics(G, clip)
-    r = measure(model, split, ["grad_var", "grad_var_norm", "grad_var_per_sqrt_p", "grad_snr"], grad_samples=64,
-                grad_clip=clip, grad_chunk=10)
+    r = measure(model, split, ["grad_var", "grad_var_norm", "grad_var_per_sqrt_p", "grad_snr"], gradient_variance=dict(samples=64, clip=clip, chunk=10))
     assert r["grad_var"].value == pytest.approx(expected, rel=1e-5)
     assert r["grad_var_norm"].value == pytest.approx(expected_norm, rel=1e-5)
     assert r["grad_var_per_sqrt_p"].value == pytest.approx(expected / math.sqrt(G.shape[1]), rel=1e-5)
@@ -76,7 +75,7 @@ def test_conv_net_matches_a_per_sample_backward_loop():
             model[1].running_var.uniform_(0.5, 2.0)
     split = make_split(40, shape=(1, 6, 6), classes=5, seed=7)
     model.train()  # measure must switch to eval mode itself, and restore this afterwards
-    r = measure(model, split, ["grad_var", "grad_var_norm"], grad_samples=40, grad_groups=5, grad_clip=1.0)
+    r = measure(model, split, ["grad_var", "grad_var_norm"], gradient_variance=dict(samples=40, groups=5, clip=1.0))
     assert model.training
     model.eval()
     rows = []
@@ -121,7 +120,7 @@ def test_population_std_is_the_study_statistic():
     x[1] = 1.0
     split = Split(x, torch.tensor([0, 0]))
     model = linear(bias=False)
-    r = measure(model, split, ["grad_var"], grad_samples=2, grad_groups=1, grad_clip=0.0)
+    r = measure(model, split, ["grad_var"], gradient_variance=dict(samples=2, groups=1, clip=0.0))
     p = torch.softmax(model(x[1:]).detach().double(), 1)[0]
     g1 = torch.outer(p - torch.tensor([1.0, 0, 0], dtype=torch.float64), torch.ones(8, dtype=torch.float64))
     assert r["grad_var"].value == pytest.approx(float((g1.abs() / 2).sum()), rel=1e-6)  # the first sample's gradient is 0
@@ -131,7 +130,7 @@ def test_test_split_by_default_and_recorded(digits):
     from archrisk.arch import build
 
     model = build("resnet18", size="tiny", width=0.125, num_classes=10, in_channels=1)
-    r = measure(model, digits, ["grad_var"], grad_samples=8, grad_groups=2)
+    r = measure(model, digits, ["grad_var"], gradient_variance=dict(samples=8, groups=2))
     assert r["grad_var"].extra["split"] == "test"
     test_x = {tuple(v.flatten().tolist()) for v in digits.test.x}
     from archrisk.metrics.base import MetricContext
@@ -146,7 +145,7 @@ def test_initial_batch_norm_is_recalibrated_on_a_copy(digits):
     torch.manual_seed(0)
     model = build("resnet18", size="tiny", width=0.125, num_classes=10, in_channels=1, mean=digits.mean, std=digits.std)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    r = measure(model, digits, ["grad_var"], grad_samples=16, grad_groups=2)
+    r = measure(model, digits, ["grad_var"], gradient_variance=dict(samples=16, groups=2))
     assert r["grad_var"].extra["bn_recalibrated"]
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # the user's model untouched
 
@@ -163,7 +162,7 @@ def test_per_sqrt_p_form_is_steady_across_widths_at_init(digits):
     for w in (0.125, 0.25):
         torch.manual_seed(0)
         model = build("resnet18", size="tiny", width=w, num_classes=10, in_channels=1, mean=digits.mean, std=digits.std)
-        r = measure(model, digits, ["grad_var", "grad_var_per_sqrt_p"], grad_samples=64, grad_groups=2)
+        r = measure(model, digits, ["grad_var", "grad_var_per_sqrt_p"], gradient_variance=dict(samples=64, groups=2))
         out.append((r["grad_var"].value, r["grad_var_per_sqrt_p"].value))
     (raw_a, norm_a), (raw_b, norm_b) = out
     assert raw_b / raw_a > 1.7  # the raw statistic tracks size

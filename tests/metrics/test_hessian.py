@@ -81,11 +81,10 @@ def test_softmax_regression_matches_closed_form(scale):
     auto = torch.func.hessian(loss_of_flat(model, split.x, split.y))(flat_params(model))
     np.testing.assert_allclose(auto.numpy(), H, atol=1e-5)
     evals = np.linalg.eigvalsh(H)
-    r = measure(model, split, ["hessian_top", "hessian_trace"], hessian_samples=40, hessian_batches=1)
+    r = measure(model, split, ["hessian_top", "hessian_trace"], hessian=dict(samples=40, batches=1))
     assert abs(r["hessian_top"].value - evals[-1]) / evals[-1] < 1e-3
     # trace: the deflated estimate is exact once Lanczos spans the space (tol 0, enough steps)
-    r = measure(model, split, ["hessian_trace"], hessian_samples=40, hessian_batches=1, hessian_tol=0.0,
-                hessian_iters=len(H))
+    r = measure(model, split, ["hessian_trace"], hessian=dict(samples=40, batches=1, tol=0.0, iters=len(H)))
     assert abs(r["hessian_trace"].value - np.trace(H)) / np.trace(H) < 1e-3
 
 
@@ -94,21 +93,20 @@ def test_tiny_mlp_matches_full_autograd_hessian():
     model = mlp()
     H = torch.func.hessian(loss_of_flat(model, split.x, split.y))(flat_params(model)).double()
     evals = np.linalg.eigvalsh(H.numpy())
-    r = measure(model, split, ["hessian_top"], hessian_samples=30, hessian_batches=1)
+    r = measure(model, split, ["hessian_top"], hessian=dict(samples=30, batches=1))
     assert abs(r["hessian_top"].value - evals[-1]) / abs(evals[-1]) < 1e-3
     assert r["hessian_top"].extra["converged"] == [True]
-    r = measure(model, split, ["hessian_trace"], hessian_samples=30, hessian_batches=1, hessian_tol=0.0,
-                hessian_iters=len(H))
+    r = measure(model, split, ["hessian_trace"], hessian=dict(samples=30, batches=1, tol=0.0, iters=len(H)))
     assert abs(r["hessian_trace"].value - evals.sum()) / abs(evals.sum()) < 1e-3
 
 
 def test_batches_give_a_spread_and_chunking_changes_nothing():
     split = make_split(60, seed=2)
     model = mlp(seed=3)
-    one = measure(model, split, ["hessian_top"], hessian_samples=60, hessian_batches=1, seed=5)
-    chunked = measure(model, split, ["hessian_top"], hessian_samples=60, hessian_batches=1, hessian_chunk=7, seed=5)
+    one = measure(model, split, ["hessian_top"], hessian=dict(samples=60, batches=1), seed=5)
+    chunked = measure(model, split, ["hessian_top"], hessian=dict(samples=60, batches=1, chunk=7), seed=5)
     assert abs(one["hessian_top"].value - chunked["hessian_top"].value) < 1e-4 * abs(one["hessian_top"].value)
-    two = measure(model, split, ["hessian_top", "hessian_trace"], hessian_samples=30, hessian_batches=2)
+    two = measure(model, split, ["hessian_top", "hessian_trace"], hessian=dict(samples=30, batches=2))
     top = two["hessian_top"]
     assert len(top.extra["per_batch"]) == 2 and top.stderr is not None
     assert top.value == pytest.approx(np.mean(top.extra["per_batch"]))
@@ -126,7 +124,7 @@ def test_agrees_with_pyhessian():
     model = mlp()
     ref = pyhessian.hessian(model, torch.nn.CrossEntropyLoss(), data=(split.x, split.y), cuda=False)
     top_ref = ref.eigenvalues(maxIter=200, tol=1e-6)[0][0]
-    ours = measure(model, split, ["hessian_top"], hessian_samples=30, hessian_batches=1)["hessian_top"].value
+    ours = measure(model, split, ["hessian_top"], hessian=dict(samples=30, batches=1))["hessian_top"].value
     assert abs(ours - top_ref) / abs(top_ref) < 0.02
 
 
@@ -149,7 +147,7 @@ def test_most_negative_eigenvalue_and_sign_convention():
     H = torch.func.hessian(loss_of_flat(model, split.x, split.y))(flat_params(model)).double()
     evals = np.linalg.eigvalsh(H.numpy())
     assert evals[0] < 0  # an MLP at init has negative curvature: the two ends differ
-    r = measure(model, split, ["hessian_top", "hessian_min"], hessian_samples=30, hessian_batches=1, hessian_iters=80)
+    r = measure(model, split, ["hessian_top", "hessian_min"], hessian=dict(samples=30, batches=1, iters=80))
     assert abs(r["hessian_top"].value - evals[-1]) / abs(evals[-1]) < 1e-3
     assert abs(r["hessian_min"].value - evals[0]) / abs(evals[0]) < 1e-2
 
@@ -159,9 +157,9 @@ def test_trace_probes_are_added_until_the_precision_target():
     model = mlp(seed=2)
     H = torch.func.hessian(loss_of_flat(model, split.x, split.y))(flat_params(model)).double()
     truth = float(np.trace(H.numpy()))
-    kw = dict(hessian_samples=40, hessian_batches=1, hessian_iters=3, hessian_tol=0.0, hessian_probes=4)
-    loose = measure(model, split, ["hessian_trace"], hessian_trace_rse=0.0, **kw)["hessian_trace"]
-    tight = measure(model, split, ["hessian_trace"], hessian_trace_rse=0.02, hessian_probes_max=4000, **kw)["hessian_trace"]
+    kw = dict(samples=40, batches=1, iters=3, tol=0.0, probes=4)
+    loose = measure(model, split, ["hessian_trace"], hessian=dict(trace_rse=0.0, **kw))["hessian_trace"]
+    tight = measure(model, split, ["hessian_trace"], hessian=dict(trace_rse=0.02, probes_max=4000, **kw))["hessian_trace"]
     assert loose.extra["probes"] == [4]
     assert tight.extra["probes"][0] > 4 and tight.stderr <= 0.02 * abs(tight.value)
     assert abs(tight.value - truth) < 4 * tight.stderr

@@ -20,7 +20,7 @@ def test_input_grad_norm_of_softmax_regression_is_analytic():
     p = torch.softmax(x @ W.T + b, dim=1)
     onehot = nn.functional.one_hot(split.y, 3).double()
     expected = ((p - onehot) @ W).norm(dim=1)  # d CE / d x = W^T (p - e_y)
-    r = measure(model, split, ["input_grad_norm"], input_samples=50)["input_grad_norm"]
+    r = measure(model, split, ["input_grad_norm"], input_smoothness=dict(samples=50))["input_grad_norm"]
     assert r.value == pytest.approx(float(expected.mean()), rel=1e-5)
     assert r.stderr == pytest.approx(float(expected.std() / np.sqrt(50)), rel=1e-4)
     assert r.extra["n"] == 50
@@ -31,7 +31,7 @@ def test_lipschitz_of_affine_model_is_its_top_singular_value():
     split = make_split(20, lo=0.4, hi=0.6)
     model = linear(scale=2.0)
     sigma = float(torch.linalg.matrix_norm(model[1].weight.detach().double(), ord=2))
-    r = measure(model, split, ["lipschitz"], input_samples=20, lipschitz_radius=0.05)["lipschitz"]
+    r = measure(model, split, ["lipschitz"], input_smoothness=dict(samples=20, radius=0.05))["lipschitz"]
     assert r.value == pytest.approx(sigma, rel=1e-3)
     assert r.extra["max"] <= sigma * (1 + 1e-4)  # an estimate of a maximum may not exceed it
 

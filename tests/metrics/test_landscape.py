@@ -143,7 +143,7 @@ def test_filter_directions_are_filter_normalised(small_net):
 
 
 NAMES = [f"landscape_{s}_{m}" for s in ("conv", "filter", "input") for m in ("curvature", "rise")]
-SMALL = dict(landscape_points=5, landscape_samples=16, landscape_inputs=3)
+SMALL = dict(landscape=dict(points=5, samples=16, inputs=3))
 
 
 def test_registered_metric(small_net, digits):
@@ -165,8 +165,8 @@ def test_registered_metric(small_net, digits):
 
 @pytest.mark.parametrize("bad", [0, 4, 1, -3, 2.5])
 def test_bad_grid_raises(bad):
-    with pytest.raises(InvalidValueError, match="landscape_points"):
-        LandscapeConfig(landscape_points=bad)
+    with pytest.raises(InvalidValueError, match="points"):
+        LandscapeConfig(points=bad)
 
 
 def test_model_without_conv_gets_nan_conv_surface(digits):
@@ -182,6 +182,6 @@ def test_cli_zero_grid_exit_2_one_line(capsys):
     from archrisk.cli import main
 
     rc = main(["explain", "resnet18", "-d", "digits", "--at", "init", "-m", "landscape_conv_curvature",
-               "--set", "landscape_points=0"])
+               "--set", "landscape.points=0"])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and len(err.splitlines()) == 1 and "landscape_points=0" in err
+    assert rc == 2 and len(err.splitlines()) == 1 and "points=0" in err

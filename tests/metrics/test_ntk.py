@@ -24,7 +24,7 @@ def test_linear_model_ntk_spectrum():
     split = make_split(5)  # 5 images in 8 dimensions: X X^T is non-singular
     x = split.x.flatten(1).double()
     evals = torch.linalg.eigvalsh(x @ x.T)
-    r = measure(linear(bias=False), split, ["ntk_cond", "ntk_min", "ntk_max", "ntk_trace"], ntk_samples=5)
+    r = measure(linear(bias=False), split, ["ntk_cond", "ntk_min", "ntk_max", "ntk_trace"], ntk=dict(samples=5))
     assert r["ntk_min"].value == pytest.approx(float(evals[0]), rel=1e-4)
     assert r["ntk_max"].value == pytest.approx(float(evals[-1]), rel=1e-5)
     assert r["ntk_cond"].value == pytest.approx(float(evals[-1] / evals[0]), rel=1e-4)
@@ -33,7 +33,7 @@ def test_linear_model_ntk_spectrum():
 
 
 def test_more_images_than_parameters_is_singular():
-    r = measure(linear(d=8, k=2, bias=False), make_split(20, classes=2), ["ntk_cond", "ntk_min"], ntk_samples=20)
+    r = measure(linear(d=8, k=2, bias=False), make_split(20, classes=2), ["ntk_cond", "ntk_min"], ntk=dict(samples=20))
     assert r["ntk_min"].value < 1e-4 * r["ntk_cond"].extra["params"]
     assert r["ntk_cond"].value > 1e4 or r["ntk_cond"].value == float("inf")
 
@@ -61,16 +61,16 @@ def test_mlp_ntk_matches_explicit_jacobian():
 def test_batches_and_seeds():
     split = make_split(30, seed=5)
     model = mlp(seed=1)
-    a = measure(model, split, ["ntk_cond"], ntk_samples=8, ntk_batches=3, seed=1)["ntk_cond"]
-    b = measure(model, split, ["ntk_cond"], ntk_samples=8, ntk_batches=3, seed=1)["ntk_cond"]
-    c = measure(model, split, ["ntk_cond"], ntk_samples=8, ntk_batches=3, seed=2)["ntk_cond"]
+    a = measure(model, split, ["ntk_cond"], ntk=dict(samples=8, batches=3), seed=1)["ntk_cond"]
+    b = measure(model, split, ["ntk_cond"], ntk=dict(samples=8, batches=3), seed=1)["ntk_cond"]
+    c = measure(model, split, ["ntk_cond"], ntk=dict(samples=8, batches=3), seed=2)["ntk_cond"]
     assert a.value == b.value and a.value != c.value
     assert len(a.extra["per_batch"]) == 3 and a.stderr is not None
 
 
 def test_too_large_a_batch_is_refused_with_its_size():
     with pytest.raises(ResourceError, match=r"NTK on 30 images x 75 parameters needs about .* GB"):
-        measure(mlp(), make_split(30), ["ntk_cond"], ntk_samples=30, memory_limit_gb=1e-6)
+        measure(mlp(), make_split(30), ["ntk_cond"], ntk=dict(samples=30), memory_limit_gb=1e-6)
 
 
 def test_gram_is_formed_in_float64():

@@ -103,7 +103,8 @@ def _fake_metric_family():
 
     @dc(frozen=True)
     class FakeConfig:
-        fake_sleep: float = 0.0
+        stored_prefix = "fake_"  # stored (job ids, params_json) as fake_sleep
+        sleep: float = 0.0
 
     @register_metric(kind="model", config=FakeConfig, metrics={
         "fake_norm": "sum of squared weights", "fake_headnorm": "squared norm of the classifier"})
@@ -111,7 +112,7 @@ def _fake_metric_family():
         total = sum(p.detach().double().square().sum().item() for p in ctx.model.parameters())
         # the weights tell victims apart
         _log(f"metric {'+'.join(names)} seed={ctx.seed} weights={total:.9g} digest={state_digest(ctx.model)}")
-        time.sleep(cfg.fake_sleep)
+        time.sleep(cfg.sleep)
         head = ctx.model.classifier.weight.detach().double().square().sum().item()
         out = {"fake_norm": Estimate(total, 0.01 * total, {"n_params": sum(p.numel() for p in ctx.model.parameters())}),
                "fake_headnorm": Estimate(head, None)}
@@ -206,7 +207,7 @@ grid = {{ fraction = [0.1, 0.3] }}
 [[metrics]]
 name = "fake_norm"
 at = ["init", "trained"]
-params = {{ fake_sleep = {sleep} }}
+params = {{ fake_weights = {{ sleep = {sleep} }} }}
 {extra}
 """
 

@@ -65,7 +65,8 @@ BAD = [
     ('grid = { eps = [0.2, 0.5] }', 'grid = { n = [1, 2] }', "attacks[0]: 'n' is in both params and grid"),
     ('at = ["init", "trained"]', 'at = ["later"]', "metrics[0].at[0]"),
     ('name = "fake_norm"', 'name = "fake_nothing"', "metrics[0]: unknown metric or metric family 'fake_nothing'"),
-    ('params = { fake_sleep = 0.0 }', 'params = { fake_slep = 0.0 }', "metrics[0]: metric has no parameter 'fake_slep' (did you mean 'fake_sleep'?)"),
+    ('params = { fake_weights = { sleep = 0.0 } }', 'params = { fake_weights = { slep = 0.0 } }',
+     "metrics[0]: metric 'fake_weights' has no parameter 'slep' (did you mean 'sleep'?)"),
 ]
 
 

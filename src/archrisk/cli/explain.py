@@ -18,7 +18,7 @@ def explain(
     at: str = typer.Option("trained", "--at", help="trained | init: which weights to measure"),
     metrics: Optional[str] = typer.Option(None, "--metrics", "-m",
                                           help="comma-separated metric names (default: all; see `archrisk metrics`)"),
-    sets: Optional[List[str]] = typer.Option(None, "--set", help="metric parameter, e.g. --set hessian_samples=128"),
+    sets: Optional[List[str]] = typer.Option(None, "--set", help="metric parameter, family.name=value, e.g. --set hessian.samples=128"),
     epochs: Optional[int] = typer.Option(None, help="training length (default: the size preset's)"),
     recipe: str = RECIPE,
     device: str = DEVICE,
@@ -28,11 +28,11 @@ def explain(
     from archrisk import __version__
     from archrisk.arch import resolve
     from archrisk.metrics import explain as explain_fn
-
     from archrisk.metrics.base import metric_families
-    from archrisk.validate import parse_sets
+    from archrisk.validate import nest, parse_sets
 
-    params = parse_sets(sets, [fam.config for fam in metric_families()])  # typed by each family's annotations
+    # hessian.samples=128 -> {"hessian": {"samples": 128}}, typed by the family's annotations
+    params = nest(parse_sets(sets, {fam.name: fam.config for fam in metric_families()}))
     results = explain_fn(arch, dataset, size=size, seed=seed, at=at, metrics=metrics, recipe=recipe,
                          device=device, epochs=epochs, progress=not json_out, **params)
     spec = resolve(arch, size)
@@ -58,5 +58,5 @@ def metrics_cmd(json_out: bool = JSON) -> None:
                     "params": list_params()})
         return
     table("metrics", ["name", "kind", "description"], rows)
-    table("parameters (--set name=value)", ["family", "parameter", "default"],
+    table("parameters (--set family.parameter=value)", ["family", "parameter", "default"],
           [[fam, p, repr(d)] for fam, ps in list_params().items() for p, d in ps.items()])

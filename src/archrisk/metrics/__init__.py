@@ -7,6 +7,8 @@ structure (cell depth / width / skips / convolutions).
 
     measure(model, data, metrics=None, seed=0, device='cpu', **params) -> {name: MetricResult}
     explain(arch, dataset, size=, seed=, at='trained'|'init', ...)    -> {name: MetricResult}
+
+`params` are nested per family, e.g. `hessian={"samples": 128}, memory_limit_gb=4` (`list_params()`).
 """
 # Importing a family registers it; the order here is the order of every metrics table.
 from archrisk.metrics import hessian  # noqa: F401,I001

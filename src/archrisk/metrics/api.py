@@ -1,7 +1,8 @@
 """`measure` (a model on data) and `explain` (an architecture: build or train, then measure).
 
-Both resolve metric names through the registry, route `**params` to the families that declare
-them, time each family, and return {name: MetricResult} in registry order.
+Both resolve metric names through the registry, route `**params` (one table per family,
+`hessian={"samples": 64}`, plus measure()'s own options such as `memory_limit_gb`) to the
+families, time each family, and return {name: MetricResult} in registry order.
 """
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def _run(fams: dict[str, tuple[str, ...]], ctx_args: dict[str, Any], params: dic
     out: dict[str, MetricResult] = {}
     for fam_name, names in fams.items():
         fam: MetricFamily = by_name[fam_name]
-        ctx = MetricContext(**ctx_args, explicit=frozenset(params), memory_limit_gb=limit, family=fam_name)
+        ctx = MetricContext(**ctx_args, explicit=frozenset(params.get(fam_name, {})),
+                            memory_limit_gb=limit, family=fam_name)
         t0 = time.perf_counter()
         # No metric touches global RNG state. All run in float32 even inside an autocast region:
         # the Hessian, NTK and gradient-variance estimates do not survive bf16 (train/precision.py).
@@ -81,8 +83,9 @@ def measure(model: torch.nn.Module, data: Split | Dataset, metrics: Iterable[str
     """Measure `metrics` (default: every model metric) of `model` on `data`.
 
     `data` is a Dataset (weight-space metrics read its train split, input-space ones its test
-    split) or a single Split (used for all). `params` are the families' parameters, e.g.
-    hessian_samples=128, ntk_samples=32, grad_clip=0, memory_limit_gb=4 (`list_params()`).
+    split) or a single Split (used for all). `params` are the families' parameters, one table per
+    family, e.g. hessian={"samples": 128}, ntk={"samples": 32}, gradient_variance={"clip": 0},
+    plus memory_limit_gb=4 (`list_params()`).
     The model is put in eval mode on `device` and restored (mode and device) afterwards;
     randomness comes from generators seeded by `seed`.
     """
@@ -113,7 +116,8 @@ def explain(arch: str | Factory, dataset: str | Dataset = "mnist5k", *, size: st
     weights (`at='trained'`: train() or its cache, or `victim`) or on its seeded initialisation
     (`at='init'`: the same weights the training run starts from), the cell structure, and early
     convergence read from a training run's history (this trains, or loads, that run even at init;
-    leave conv_* out of `metrics` to avoid it). `arch` may be the user's model factory."""
+    leave conv_* out of `metrics` to avoid it). `arch` may be the user's model factory. `params` as
+    in `measure` (convergence={"k": 5}, ...)."""
     if at not in AT:
         raise InvalidValueError(f"at={at!r} is not one of: {', '.join(AT)}")
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset

@@ -3,16 +3,21 @@
 A metric family is one function registered with one decorator:
 
     @dataclass(frozen=True)
-    class CurvatureConfig(Checked):  # its parameters, with defaults and rules; names are global, so prefix them
+    class CurvatureConfig(Checked):  # its parameters, with defaults and rules
         config_label: ClassVar[str] = "metric 'curvature'"
-        curv_samples: Annotated[int, Ge(1)] = 64
+        stored_prefix: ClassVar[str] = "curv_"  # job ids hash its old name, curv_samples (see `stored`)
+        samples: Annotated[int, Ge(1)] = 64
 
     @register_metric(kind="model", config=CurvatureConfig, metrics={
         "curv_top": "largest eigenvalue of ...", "curv_trace": "trace of ..."},
         meanings={"curv_top": Meaning(-1, claims=("C7",), description="..."), ...})
     def curvature(ctx: MetricContext, cfg: CurvatureConfig, names: tuple[str, ...]) -> dict:
-        x, y = ctx.sample("train", cfg.curv_samples, "curv_samples")
+        x, y = ctx.sample("train", cfg.samples, "samples")
         return {"curv_top": Estimate(1.0, 0.1, {"n": len(x)}), ...}
+
+Parameters are nested per family: `measure(..., curvature={"samples": 32})`, in a study file
+`params = { curvature = { samples = 32 } }`, on the command line `--set curvature.samples=32`.
+Options of measure() itself (`memory_limit_gb`) stay at the top level.
 
 Families computing several metrics at once (an eigendecomposition gives a condition number and
 its extreme eigenvalues) compute them together; each result's `cost_s` is the family's wall time.
@@ -30,7 +35,7 @@ import math
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -108,9 +113,12 @@ def register_metric(*, kind: str, metrics: dict[str, str], config: type | None =
         for n in metrics:
             if any(fam.provides(n) for fam in _FAMILIES.values()):
                 raise DuplicateNameError("metric", n)
-        for f in dataclasses.fields(cfg):
-            if f.name in _CONTEXT_PARAMS:
-                raise InvalidValueError(f"parameter {f.name!r} of {fn.__name__} clashes with a measure() option")
+        if fn.__name__ in _CONTEXT_PARAMS:
+            raise InvalidValueError(f"metric family {fn.__name__!r} clashes with a measure() option")
+        taken = {**_CONTEXT_PARAMS, **stored_index()}
+        clash = next((n for n in stored_names(cfg).values() if n in taken), None)
+        if clash is not None:
+            raise DuplicateNameError("stored metric parameter", clash)
         fam = MetricFamily(fn.__name__, kind, fn, cfg, dict(metrics), dict(patterns or {}))
         # a meaning without its own description takes the metric's
         fam = dataclasses.replace(fam, meanings={k: m if m.description or "*" in k else
@@ -120,7 +128,6 @@ def register_metric(*, kind: str, metrics: dict[str, str], config: type | None =
         if unknown:
             raise InvalidValueError(f"metric family {fn.__name__} declares a meaning for {unknown[0]!r}, which it "
                                     f"does not produce; declare one of {', '.join(metrics)}")
-        # Parameter names may be shared between families: one value then reaches each of them.
         _FAMILIES.register(fn.__name__, fam)
         return fn
 
@@ -166,19 +173,74 @@ def describe(name: str) -> str:
 _CONTEXT_PARAMS = {"memory_limit_gb": 2.0}
 
 
-def split_params(families: list[MetricFamily], params: dict[str, Any]) -> tuple[dict, dict[str, Any]]:
-    """Route user parameters: {family name: config}, plus the context options. A parameter no
-    registered family knows raises; one that only unrequested families know is ignored."""
-    every = {p for fam in _FAMILIES.values() for p in fam.params()} | set(_CONTEXT_PARAMS)
-    unknown = sorted(set(params) - every)
-    if unknown:
-        raise unknown_key("metric", unknown[0], every)
-    configs = {}
-    for fam in families:  # values are kept as given (no conversion), as before
-        configs[fam.name] = build(fam.config, {k: v for k, v in params.items() if k in fam.params()},
-                                  f"metric {fam.name!r}")
+def split_params(families: list[MetricFamily], params: Mapping[str, Any]) -> tuple[dict, dict[str, Any]]:
+    """Route user parameters, nested per family ({"hessian": {"samples": 64}}, context options at
+    the top): ({requested family: config}, context options). Every table given is validated, the
+    tables of unrequested families too; an old flat name is refused with its new spelling."""
+    by_name = {f.name: f for f in _FAMILIES.values()}
+    old = stored_index()
+    for key, table in params.items():
+        if key in _CONTEXT_PARAMS:
+            continue
+        if key in old:
+            raise InvalidValueError(f"metric parameter {key!r} is now '{old[key][0]}.{old[key][1]}' "
+                                    "(parameters are nested per metric family)")
+        if key not in by_name:
+            raise unknown_key("metric", key, [*(n for n, f in by_name.items() if f.params()), *_CONTEXT_PARAMS])
+        if not isinstance(table, Mapping):
+            raise fail("metric", key, table, f"must be a table of {key}'s parameters, e.g. "
+                       f"{key}.{next(iter(by_name[key].params()), 'name')}=...")
+    # values are kept as given (no conversion): they enter job ids
+    names = dict.fromkeys([*(f.name for f in families), *(k for k in params if k in by_name)])
+    configs = {n: build(by_name[n].config, params.get(n, {}), f"metric {n!r}") for n in names}
     context = {k: params.get(k, d) for k, d in _CONTEXT_PARAMS.items()}
-    return configs, context
+    return {f.name: configs[f.name] for f in families}, context
+
+
+# The stored form. Job ids, study ids and the stored params_json of every existing store hash the
+# flat, prefixed names parameters had before they were nested per family ('hessian_samples'): a
+# store resumes only if the same study plans the same ids, so the runner converts nested -> stored
+# where it plans jobs and stored -> nested where it runs one. Each config declares its old names
+# in one place: `stored_prefix` + field name, unless `stored_as` maps the field otherwise.
+
+def stored_names(config: type) -> dict[str, str]:
+    """Field -> its stored (pre-nesting) name for a metric config class."""
+    prefix = getattr(config, "stored_prefix", "")
+    overrides = getattr(config, "stored_as", {})
+    return {f.name: overrides.get(f.name, prefix + f.name) for f in dataclasses.fields(config)}
+
+
+def stored_index() -> dict[str, tuple[str, str]]:
+    """Stored name -> (family, field) over every registered family."""
+    return {old: (fam.name, f) for fam in _FAMILIES.values() for f, old in stored_names(fam.config).items()}
+
+
+def stored(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested parameters in their stored flat form: {"hessian": {"samples": 64}} -> {"hessian_samples":
+    64}. Values are not read (a grid's lists map alike); what is not a known family's stays as it is."""
+    by_name = {f.name: f for f in _FAMILIES.values()}
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in by_name and isinstance(value, Mapping):
+            names = stored_names(by_name[key].config)
+            out.update({names.get(f, f"{key}.{f}"): v for f, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def unstored(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of `stored`: stored flat names back into per-family tables; others (at,
+    memory_limit_gb) stay at the top."""
+    index = stored_index()
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in index:
+            fam, field = index[key]
+            out.setdefault(fam, {})[field] = value
+        else:
+            out[key] = value
+    return out
 
 
 @dataclass
@@ -190,7 +252,7 @@ class MetricContext:
     data: Dataset | Split | None
     device: torch.device
     seed: int
-    explicit: frozenset[str]  # parameter names the user set (an explicit size larger than the data is an error)
+    explicit: frozenset[str]  # the family's parameters the user set (an explicit size larger than the data is an error)
     memory_limit_gb: float = 2.0
     spec: Any = None  # ArchSpec when known (structure metrics)
     history_fn: Callable[[int | None], list] | None = None  # epochs -> training history (explain only)

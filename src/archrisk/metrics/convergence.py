@@ -8,10 +8,10 @@
                     censored at (run length + 1), which keeps their rank order for correlations
                     (`extra['reached']` says which).
 
-k is `conv_k`. The run is the one `train()` makes (or loads from its cache) with `conv_epochs`
+k is `convergence.k`. The run is the one `train()` makes (or loads from its cache) with `convergence.epochs`
 epochs; the default (None) is the size preset's length, i.e. the very run that
 explain(at='trained') measures, so these metrics cost nothing extra there. A NAS-like short
-proxy run is `conv_epochs=k`. Its cosine schedule is that run's, so compare like with like.
+proxy run is `convergence.epochs=k`. Its cosine schedule is that run's, so compare like with like.
 """
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ THRESHOLD = re.compile(r"conv_epochs_to_(\d{1,2})")
 @dataclass(frozen=True)
 class ConvergenceConfig(Checked):
     config_label: ClassVar[str] = "metric 'convergence'"
-    conv_k: Annotated[int, Ge(1)] = 3  # epochs in the early window
-    conv_epochs: Annotated[int, Ge(1)] | None = None  # training run length; None = the size preset's
+    stored_prefix: ClassVar[str] = "conv_"  # the names job ids hash (metrics/base.py, stored form)
+    k: Annotated[int, Ge(1)] = 3  # epochs in the early window
+    epochs: Annotated[int, Ge(1)] | None = None  # training run length; None = the size preset's
 
 
 @register_metric(kind="training", config=ConvergenceConfig, metrics={
@@ -44,14 +45,14 @@ class ConvergenceConfig(Checked):
               "conv_epochs_to_*": Meaning(-1, claims=("C8",), description="first epoch reaching the "
                                           "threshold % validation accuracy (censored at run length + 1)")})
 def convergence(ctx: MetricContext, cfg: ConvergenceConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
-    history = ctx.history_fn(cfg.conv_epochs)
+    history = ctx.history_fn(cfg.epochs)
     if not history:
         raise InvalidValueError("convergence metrics need a training run with at least one epoch")
-    if cfg.conv_k > len(history):
-        if "conv_k" in ctx.explicit:
-            raise fail(cfg.config_label, "conv_k", cfg.conv_k, f"is larger than the {len(history)}-epoch run; "
-                       f"use at most {len(history)} or raise conv_epochs")
-    early = history[:cfg.conv_k]
+    if cfg.k > len(history):
+        if "k" in ctx.explicit:
+            raise fail(cfg.config_label, "k", cfg.k, f"is larger than the {len(history)}-epoch run; "
+                       f"use at most {len(history)} or raise convergence.epochs")
+    early = history[:cfg.k]
     k = len(early)
     common = {"k": k, "run_epochs": len(history)}
     out = {

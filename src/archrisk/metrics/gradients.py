@@ -1,12 +1,12 @@
 """Gradient variance across samples: the study's statistic and size-free forms.
 
-Per-sample loss gradients g_i (batch of one, eval mode) over `grad_samples` random images of the
-`grad_split` split (the study: 512 test images), each clipped to L2 norm `grad_clip` (the
+Per-sample loss gradients g_i (batch of one, eval mode) over `samples` random images of the
+`split` split (the study: 512 test images), each clipped to L2 norm `clip` (the
 study: 5). Then, with P parameters and n samples,
 
 - `grad_var`      = sum_j std_i(g_ij)  (the study's statistic: sum over parameters of the
                     per-parameter population standard deviation, ddof=0). It grows with
-                    parameter count: clipping bounds it by grad_clip * sqrt(P).
+                    parameter count: clipping bounds it by clip * sqrt(P).
 - `grad_var_per_sqrt_p` = grad_var / sqrt(P): the study's statistic on the scale of its bound,
                     so nets of different sizes compare (log10 P is in `extra` as `log_params`).
 - `grad_var_norm` = sum_j var_i(g_ij) / ||mean_i g_i||^2 (ddof=1): total variance over the squared
@@ -18,12 +18,12 @@ study: 5). Then, with P parameters and n samples,
 
 A model whose batch-norm layers still hold their initial running statistics (mean 0, variance 1:
 a network at initialisation) does not normalise at all in eval mode; such a model is measured
-on a copy whose statistics were first recalibrated on `grad_bn_batches` training batches.
+on a copy whose statistics were first recalibrated on `bn_batches` training batches.
 
-Per-sample gradients come from torch.func (vmap over grad), `grad_chunk` samples at a time; only
+Per-sample gradients come from torch.func (vmap over grad), `chunk` samples at a time; only
 running per-group (count, mean, M2) sums in float64 are kept (Chan's parallel update), so memory is
 O(groups x parameters) whatever the number of samples. The standard error is a delete-one-group
-jackknife over `grad_groups` disjoint groups of samples.
+jackknife over `groups` disjoint groups of samples.
 """
 from __future__ import annotations
 
@@ -45,14 +45,15 @@ from archrisk.validate import Checked, Ge, OneOf
 @dataclass(frozen=True)
 class GradVarConfig(Checked):
     config_label: ClassVar[str] = "metric 'gradient_variance'"
-    grad_samples: Annotated[int, Ge(1)] = 512  # images (the study's 512)
+    stored_prefix: ClassVar[str] = "grad_"  # the names job ids hash (metrics/base.py, stored form)
+    samples: Annotated[int, Ge(1)] = 512  # images (the study's 512)
     # which split the images come from (the study: test images)
-    grad_split: Annotated[str, OneOf(("train", "test"))] = "test"
-    grad_clip: Annotated[float, Ge(0)] = 5.0  # per-sample L2 clipping norm (the study's 5); 0 disables
-    grad_groups: Annotated[int, Ge(1)] = 8  # jackknife groups for the standard error
-    grad_chunk: Annotated[int, Ge(1)] = 64  # per-sample gradients computed at once (capped by the memory budget)
+    split: Annotated[str, OneOf(("train", "test"))] = "test"
+    clip: Annotated[float, Ge(0)] = 5.0  # per-sample L2 clipping norm (the study's 5); 0 disables
+    groups: Annotated[int, Ge(1)] = 8  # jackknife groups for the standard error
+    chunk: Annotated[int, Ge(1)] = 64  # per-sample gradients computed at once (capped by the memory budget)
     # training batches of 64 that recalibrate initial batch-norm statistics
-    grad_bn_batches: Annotated[int, Ge(1)] = 4
+    bn_batches: Annotated[int, Ge(1)] = 4
 
 
 @dataclass
@@ -109,7 +110,7 @@ def recalibrated(ctx: MetricContext, batches: int) -> tuple[torch.nn.Module, boo
         return ctx.model, False
     model = copy.deepcopy(ctx.model).eval()
     layers = _fresh_batch_norm(model)
-    x, _ = ctx.sample("train", 64 * batches, "grad_bn_batches", offset=7)
+    x, _ = ctx.sample("train", 64 * batches, "bn_batches", offset=7)
     for m in layers:
         m.reset_running_stats()
         m.momentum = None  # a cumulative average over the batches
@@ -128,18 +129,18 @@ def recalibrated(ctx: MetricContext, batches: int) -> tuple[torch.nn.Module, boo
 }, meanings={**{k: Meaning(-1, claims=("C6",)) for k in ("grad_var", "grad_var_norm", "grad_var_per_sqrt_p")},
              "grad_snr": Meaning(1, claims=("C6",))})  # C6: lower (relative) variance = riskier
 def gradient_variance(ctx: MetricContext, cfg: GradVarConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
-    model, recal = recalibrated(ctx, cfg.grad_bn_batches)
+    model, recal = recalibrated(ctx, cfg.bn_batches)
     fn = ModelFn(model)
-    x, y = ctx.sample(cfg.grad_split, cfg.grad_samples, "grad_samples")
-    groups = min(cfg.grad_groups, len(x))
+    x, y = ctx.sample(cfg.split, cfg.samples, "samples")
+    groups = min(cfg.groups, len(x))
     state_bytes = (groups + 1) * 2 * fn.dim * 8
     # a vmapped backward keeps ~3 activation copies and the [chunk, P] gradient rows (+ float64 copy)
     per_sample = 3 * activation_bytes(model, x) + 3 * fn.dim * 4
     if state_bytes + per_sample > ctx.memory_limit_bytes:
         raise ResourceError(f"grad_var: {groups} groups x {fn.dim:,} parameters need "
                             f"{gib(state_bytes + per_sample)} (memory_limit_gb={ctx.memory_limit_gb}); "
-                            "lower grad_groups or raise memory_limit_gb")
-    chunk = chunk_size(per_sample, ctx.memory_limit_bytes - state_bytes, cfg.grad_chunk)
+                            "lower gradient_variance.groups or raise memory_limit_gb")
+    chunk = chunk_size(per_sample, ctx.memory_limit_bytes - state_bytes, cfg.chunk)
     # group g holds samples [bounds[g], bounds[g+1]); chunks never straddle a group boundary
     bounds = [round(k * len(x) / groups) for k in range(groups + 1)]
     per_group: list[Moments] = []
@@ -149,17 +150,17 @@ def gradient_variance(ctx: MetricContext, cfg: GradVarConfig, names: tuple[str, 
         for i in range(bounds[g], bounds[g + 1], chunk):
             j = min(i + chunk, bounds[g + 1])
             rows = fn.per_sample_grads(x[i:j], y[i:j])  # [chunk, P]
-            if cfg.grad_clip > 0:
-                clipped += int((rows.norm(dim=1) > cfg.grad_clip).sum())
-            acc = acc.merge(Moments.of(clip_rows(rows, cfg.grad_clip)))
+            if cfg.clip > 0:
+                clipped += int((rows.norm(dim=1) > cfg.clip).sum())
+            acc = acc.merge(Moments.of(clip_rows(rows, cfg.clip)))
         per_group.append(acc)
     total = _merge(per_group)
     stats = total.statistics()
     # delete-one-group jackknife
     loo = [_merge(per_group[:g] + per_group[g + 1:]).statistics() for g in range(groups)] if groups > 1 else []
     root_p = math.sqrt(max(fn.dim, 1))
-    extra = {"samples": len(x), "split": cfg.grad_split if not isinstance(ctx.data, Split) else "given",
-             "groups": groups, "params": fn.dim, "log_params": math.log10(max(fn.dim, 1)), "clip": cfg.grad_clip,
+    extra = {"samples": len(x), "split": cfg.split if not isinstance(ctx.data, Split) else "given",
+             "groups": groups, "params": fn.dim, "log_params": math.log10(max(fn.dim, 1)), "clip": cfg.clip,
              "clipped_fraction": clipped / len(x), "mean_grad_norm": float(total.mean.norm()),
              "ddof": 0, "bn_recalibrated": recal}
     se = [_jackknife([row[k] for row in loo]) for k in range(3)]

@@ -1,6 +1,6 @@
 """Loss smoothness in weight space: extreme Hessian eigenvalues and Hessian trace.
 
-The Hessian is that of the mean cross-entropy over `hessian_samples` random training images, in
+The Hessian is that of the mean cross-entropy over `samples` random training images, in
 eval mode, with respect to every parameter. It is never formed: only Hessian-vector products.
 
 Sign convention: `hessian_top` is the largest *algebraic* eigenvalue (the sharpest upward
@@ -10,20 +10,20 @@ algebraic) eigenvalue, from Lanczos on -H: with both, either convention can be r
 
 - Extreme eigenvalues: Lanczos with full reorthogonalisation from a random start, stopped when
   the residual norm of the top Ritz pair, r = ||H v - theta v|| = |beta_k s_k|, falls below
-  `hessian_tol * |theta|`. For a symmetric matrix r bounds the distance from theta to *some*
+  `tol * |theta|`. For a symmetric matrix r bounds the distance from theta to *some*
   eigenvalue (whatever the spectrum), so the tolerance means the same on every model. (The
   sharper r^2 / gap needs the true gap to the rest of the spectrum; the Ritz gap that stands in
   for it is larger whenever an eigenvalue is not yet resolved, and then the "bound" is not one.)
 - Trace: Hutchinson with Rademacher probes, deflated by the Lanczos basis Q (as in Hutch++):
   tr(H) = tr(Q^T H Q) + tr((I-P) H (I-P)) with P = QQ^T; the first term is the sum of the
   Lanczos alphas (exact), the second is estimated by z^T(I-P)H(I-P)z. Probes are added
-  `hessian_probes` at a time until the standard error is at most `hessian_trace_rse` of the
-  estimate or `hessian_probes_max` are spent.
+  `probes` at a time until the standard error is at most `trace_rse` of the
+  estimate or `probes_max` are spent.
 
-With `hessian_batches` > 1 the computation is repeated on disjoint random batches; eigenvalues
+With `batches` > 1 the computation is repeated on disjoint random batches; eigenvalues
 are the batch mean with the batch spread as standard error (data noise included; none for one
 batch, whose Lanczos residual bound is in `extra`). The trace's standard error is that of its
-probes (the estimator's own noise, which `hessian_trace_rse` controls), combined over batches;
+probes (the estimator's own noise, which `trace_rse` controls), combined over batches;
 the spread of the batch means (data noise) is in `extra` as `batch_spread`.
 """
 from __future__ import annotations
@@ -47,16 +47,17 @@ from archrisk.validate import Checked, Ge
 @dataclass(frozen=True)
 class HessianConfig(Checked):
     config_label: ClassVar[str] = "metric 'hessian'"
-    hessian_samples: Annotated[int, Ge(1)] = 64  # images per batch; the Hessian is that of their mean loss
-    hessian_batches: Annotated[int, Ge(1)] = 2  # independent batches (value = mean, stderr = spread)
-    hessian_iters: Annotated[int, Ge(1)] = 40  # Lanczos step budget per batch
+    stored_prefix: ClassVar[str] = "hessian_"  # the names job ids hash (metrics/base.py, stored form)
+    samples: Annotated[int, Ge(1)] = 64  # images per batch; the Hessian is that of their mean loss
+    batches: Annotated[int, Ge(1)] = 2  # independent batches (value = mean, stderr = spread)
+    iters: Annotated[int, Ge(1)] = 40  # Lanczos step budget per batch
     # relative residual bound on the top eigenvalue; 0 runs the full budget
-    hessian_tol: Annotated[float, Ge(0)] = 1e-3
-    hessian_probes: Annotated[int, Ge(1)] = 8  # Rademacher probes per round for the deflated trace estimate
+    tol: Annotated[float, Ge(0)] = 1e-3
+    probes: Annotated[int, Ge(1)] = 8  # Rademacher probes per round for the deflated trace estimate
     # add probe rounds until the trace's SE <= this share of it; 0: one round
-    hessian_trace_rse: Annotated[float, Ge(0)] = 0.1
-    hessian_probes_max: Annotated[int, Ge(1)] = 256  # probes per batch at most when chasing hessian_trace_rse
-    hessian_chunk: Annotated[int, Ge(1)] = 128  # images per forward pass (bounds memory; larger batches are chunked)
+    trace_rse: Annotated[float, Ge(0)] = 0.1
+    probes_max: Annotated[int, Ge(1)] = 256  # probes per batch at most when chasing trace_rse
+    chunk: Annotated[int, Ge(1)] = 128  # images per forward pass (bounds memory; larger batches are chunked)
 
 
 @dataclass(frozen=True)
@@ -147,41 +148,40 @@ def deflated_trace(matvec: Callable[[torch.Tensor], torch.Tensor], run: Lanczos,
 }, meanings={k: Meaning(-1, claims=("C7",)) for k in ("hessian_top", "hessian_trace")})  # C7: smoother = riskier
 def hessian(ctx: MetricContext, cfg: HessianConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
     fn = ModelFn(ctx.model)
-    basis_bytes = cfg.hessian_iters * fn.dim * 4
+    basis_bytes = cfg.iters * fn.dim * 4
     if basis_bytes > ctx.memory_limit_bytes:
-        raise ResourceError(f"Hessian: a Lanczos basis of hessian_iters={cfg.hessian_iters} x {fn.dim:,} "
+        raise ResourceError(f"Hessian: a Lanczos basis of hessian.iters={cfg.iters} x {fn.dim:,} "
                             f"parameters needs {gib(basis_bytes)} (memory_limit_gb={ctx.memory_limit_gb}); "
-                            "lower hessian_iters or raise memory_limit_gb")
-    x_all, y_all = ctx.sample("train", cfg.hessian_samples * cfg.hessian_batches,
-                              ("hessian_samples", "hessian_batches"))
-    per = len(x_all) // cfg.hessian_batches
+                            "lower hessian.iters or raise memory_limit_gb")
+    x_all, y_all = ctx.sample("train", cfg.samples * cfg.batches, ("samples", "batches"))
+    per = len(x_all) // cfg.batches
     if per < 1:
         per, batches = len(x_all), 1
     else:
-        batches = cfg.hessian_batches
+        batches = cfg.batches
     # a double-backward graph keeps roughly three copies of the activations
     chunk = chunk_size(3 * activation_bytes(ctx.model, x_all), ctx.memory_limit_bytes - basis_bytes,
-                       cfg.hessian_chunk)
+                       cfg.chunk)
     gen = ctx.generator(1)
     tops, traces, probe_se, bounds, steps, converged, ritz = [], [], [], [], [], [], []
     mins, min_bounds, min_steps, min_conv, probes_used = [], [], [], [], []
     for b in range(batches):
         xb, yb = x_all[b * per:(b + 1) * per], y_all[b * per:(b + 1) * per]
         hvp = fn.hvp_closure(xb, yb, chunk)
-        run = lanczos(hvp, fn.dim, cfg.hessian_iters, cfg.hessian_tol, gen, ctx.device)
+        run = lanczos(hvp, fn.dim, cfg.iters, cfg.tol, gen, ctx.device)
         tops.append(float(run.ritz[0]))
         bounds.append(run.error_bound)
         steps.append(run.steps)
         converged.append(run.converged)
         ritz.append([float(v) for v in run.ritz[:5]])
         if "hessian_trace" in names:
-            tr, se, vals = deflated_trace(hvp, run, cfg.hessian_probes, gen, ctx.device,
-                                          cfg.hessian_trace_rse, cfg.hessian_probes_max)
+            tr, se, vals = deflated_trace(hvp, run, cfg.probes, gen, ctx.device,
+                                          cfg.trace_rse, cfg.probes_max)
             traces.append(tr)
             probe_se.append(se)
             probes_used.append(len(vals))
         if "hessian_min" in names:
-            low = lanczos(lambda v: -hvp(v), fn.dim, cfg.hessian_iters, cfg.hessian_tol, gen, ctx.device)
+            low = lanczos(lambda v: -hvp(v), fn.dim, cfg.iters, cfg.tol, gen, ctx.device)
             mins.append(-float(low.ritz[0]))
             min_bounds.append(low.error_bound)
             min_steps.append(low.steps)
@@ -189,8 +189,8 @@ def hessian(ctx: MetricContext, cfg: HessianConfig, names: tuple[str, ...]) -> d
             del low
         del hvp, run
     if not all(converged + min_conv):
-        warnings.warn(f"hessian: Lanczos did not reach hessian_tol={cfg.hessian_tol} within "
-                      f"hessian_iters={cfg.hessian_iters} (residual bounds {bounds + min_bounds}); raise hessian_iters",
+        warnings.warn(f"hessian: Lanczos did not reach hessian.tol={cfg.tol} within "
+                      f"hessian.iters={cfg.iters} (residual bounds {bounds + min_bounds}); raise hessian.iters",
                       stacklevel=2)
     common = {"samples_per_batch": per, "batches": batches, "params": fn.dim}
     out = {"hessian_top": Estimate(float(np.mean(tops)), _spread(tops), {
@@ -204,12 +204,12 @@ def hessian(ctx: MetricContext, cfg: HessianConfig, names: tuple[str, ...]) -> d
         se = math.sqrt(sum(e**2 for e in probe_se)) / batches  # probe noise of the batch mean
         if len(traces) > 1:
             common["batch_spread"] = _spread(traces)
-        if cfg.hessian_trace_rse > 0 and not se <= cfg.hessian_trace_rse * abs(float(np.mean(traces))):
-            warnings.warn(f"hessian_trace: standard error {se:.3g} is above hessian_trace_rse={cfg.hessian_trace_rse} "
-                          f"of the estimate after {probes_used} probes; raise hessian_probes_max", stacklevel=2)
+        if cfg.trace_rse > 0 and not se <= cfg.trace_rse * abs(float(np.mean(traces))):
+            warnings.warn(f"hessian_trace: standard error {se:.3g} is above hessian.trace_rse={cfg.trace_rse} "
+                          f"of the estimate after {probes_used} probes; raise hessian.probes_max", stacklevel=2)
         out["hessian_trace"] = Estimate(float(np.mean(traces)), se, {
             **common, "per_batch": traces, "probe_stderr": probe_se, "probes": probes_used,
-            "target_rse": cfg.hessian_trace_rse})
+            "target_rse": cfg.trace_rse})
     return out
 
 

@@ -32,10 +32,13 @@ from archrisk.validate import Checked, Ge, Gt
 @dataclass(frozen=True)
 class InputConfig(Checked):
     config_label: ClassVar[str] = "metric 'input_smoothness'"
-    input_samples: Annotated[int, Ge(1)] = 128  # test images (stderr is already < 1% of the value at this size)
-    lipschitz_radius: Annotated[float, Gt(0)] = 0.5  # L2 radius of the neighbourhood, in [0, 1] pixel units
-    lipschitz_steps: Annotated[int, Ge(0)] = 10  # projected ascent steps on the ratio
-    input_chunk: Annotated[int, Ge(1)] = 256  # images per forward pass
+    # the names job ids hash (metrics/base.py, stored form): input_samples, lipschitz_radius, ...
+    stored_prefix: ClassVar[str] = "input_"
+    stored_as: ClassVar[dict[str, str]] = {"radius": "lipschitz_radius", "steps": "lipschitz_steps"}
+    samples: Annotated[int, Ge(1)] = 128  # test images (stderr is already < 1% of the value at this size)
+    radius: Annotated[float, Gt(0)] = 0.5  # L2 radius of the neighbourhood, in [0, 1] pixel units
+    steps: Annotated[int, Ge(0)] = 10  # projected ascent steps on the ratio
+    chunk: Annotated[int, Ge(1)] = 256  # images per forward pass
 
 
 @register_metric(kind="model", config=InputConfig, metrics={
@@ -43,24 +46,24 @@ class InputConfig(Checked):
     "lipschitz": "mean local Lipschitz constant of the logits in an L2 ball around test images",
 }, meanings={k: Meaning(-1, claims=("C7",)) for k in ("input_grad_norm", "lipschitz")})  # C7: smoother = riskier
 def input_smoothness(ctx: MetricContext, cfg: InputConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
-    x, y = ctx.sample("test", cfg.input_samples, "input_samples")
+    x, y = ctx.sample("test", cfg.samples, "samples")
     with torch.no_grad():
         k = ctx.model(x[:1]).shape[1]
     # per image: a backward's activations and the [K, D] input Jacobian
     per_image = 4 * activation_bytes(ctx.model, x) + (k + 2) * x[0].numel() * 4
-    chunk = chunk_size(per_image, ctx.memory_limit_bytes, cfg.input_chunk)
+    chunk = chunk_size(per_image, ctx.memory_limit_bytes, cfg.chunk)
     grads, lips = [], []
     for i in range(0, len(x), chunk):
         xb, yb = x[i:i + chunk], y[i:i + chunk]
         if "input_grad_norm" in names:
             grads.append(input_grad_norms(ctx.model, xb, yb))
         if "lipschitz" in names:
-            lips.append(local_lipschitz(ctx.model, xb, cfg.lipschitz_radius, cfg.lipschitz_steps))
+            lips.append(local_lipschitz(ctx.model, xb, cfg.radius, cfg.steps))
     out = {}
     if grads:
         out["input_grad_norm"] = _summary(torch.cat(grads), {})
     if lips:
-        out["lipschitz"] = _summary(torch.cat(lips), {"radius": cfg.lipschitz_radius, "norm": "l2"})
+        out["lipschitz"] = _summary(torch.cat(lips), {"radius": cfg.radius, "norm": "l2"})
     return out
 
 

@@ -1,15 +1,15 @@
 """Loss landscapes: 2-D loss surfaces around the trained point and scalar roughness summaries (C7).
 
-Three surfaces, each the loss on a `landscape_points` x `landscape_points` grid of (a, b):
+Three surfaces, each the loss on a `points` x `points` grid of (a, b):
 
 - conv:   L(theta + a d1 + b d2) with d1, d2 random orthogonal +-1 vectors over the FIRST conv
           layer's weights only (the study's contour plots), a, b in [-0.5, 0.5]; mean loss over
-          `landscape_samples` training images.
+          `samples` training images.
 - filter: the same over ALL weights with filter-normalised Gaussian directions (Li et al.,
           NeurIPS 2018): each output filter (row of a linear layer) of d is rescaled to the norm
           of the matching filter of theta; biases and BN parameters get no perturbation.
           a, b in [-1, 1].
-- input:  L(clamp(x + a d1 + b d2, 0, 1)) around each of `landscape_inputs` test images, with
+- input:  L(clamp(x + a d1 + b d2, 0, 1)) around each of `inputs` test images, with
           its own orthogonal +-1 pixel directions, a, b in [-0.2, 0.2].
 
 Orthogonal +-1 directions: d2 starts as an independent Rademacher vector and flips just enough
@@ -20,7 +20,7 @@ Summaries per surface (for correlating with attack results):
 - `_curvature`: mean |discrete Laplacian| over interior grid points, in loss per unit^2 of (a, b).
   Central differences are exact on quadratics, so for L = c + g.(a,b) + (a,b)H(a,b)^T/2 this is
   |tr H|: the sharpness the contour plots show.
-- `_rise`: the largest loss increase over the centre within radius `landscape_radius` x span.
+- `_rise`: the largest loss increase over the centre within radius `radius` x span.
 The residual of a least-squares quadratic fit (bumpiness beyond curvature), the grid and the
 surface itself (for contour figures) are in `extra`.
 
@@ -32,7 +32,7 @@ Measured on an H100 (128 images, 11x11 and 21x21 grids, tiny/small resnet18 and 
 batched weight surface took 0.3-1.7x the time of G^2 plain forward passes of the unperturbed
 model and 1.2-6x less than one functional_call per grid point; input surfaces 12-50x less than a
 per-point loop. On CPU vmapped and very large batches ran slower than plain calls, so there
-the weight surfaces loop over grid points (`landscape_batch` defaults by device).
+the weight surfaces loop over grid points (`batch` defaults by device).
 """
 from __future__ import annotations
 
@@ -65,23 +65,24 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 @dataclass(frozen=True)
 class LandscapeConfig(Checked):
     config_label: ClassVar[str] = "metric 'landscape'"
+    stored_prefix: ClassVar[str] = "landscape_"  # the names job ids hash (metrics/base.py, stored form)
     # grid points per axis; odd, so the grid holds the unperturbed point (and a curvature stencil)
-    landscape_points: Annotated[int, Ge(3)] = 11
-    landscape_conv_span: Annotated[float, Gt(0)] = 0.5  # conv surface over [-span, span]^2 (the study's)
-    landscape_filter_span: Annotated[float, Gt(0)] = 1.0  # filter-normalised surface over [-span, span]^2 (Li et al.)
-    landscape_input_span: Annotated[float, Gt(0)] = 0.2  # input surfaces over [-span, span]^2 (the study's)
-    landscape_samples: Annotated[int, Ge(1)] = 64  # training images whose mean loss is a weight surface
-    landscape_inputs: Annotated[int, Ge(1)] = 8  # test images, one input surface each
-    landscape_radius: Annotated[float, Gt(0)] = 0.5  # `_rise` looks within this fraction of the span
+    points: Annotated[int, Ge(3)] = 11
+    conv_span: Annotated[float, Gt(0)] = 0.5  # conv surface over [-span, span]^2 (the study's)
+    filter_span: Annotated[float, Gt(0)] = 1.0  # filter-normalised surface over [-span, span]^2 (Li et al.)
+    input_span: Annotated[float, Gt(0)] = 0.2  # input surfaces over [-span, span]^2 (the study's)
+    samples: Annotated[int, Ge(1)] = 64  # training images whose mean loss is a weight surface
+    inputs: Annotated[int, Ge(1)] = 8  # test images, one input surface each
+    radius: Annotated[float, Gt(0)] = 0.5  # `_rise` looks within this fraction of the span
     # images per forward call (a weight-surface call covers batch // samples grid points); 0 = auto:
     # on CUDA 16384; on CPU, where big batches ran slower, one grid point (weights) or 256 images
     # (inputs) per call. Always capped by memory_limit_gb
-    landscape_batch: Annotated[int, Ge(0)] = 0
+    batch: Annotated[int, Ge(0)] = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.landscape_points % 2 == 0:
-            raise out_of_range(self.config_label, "landscape_points", self.landscape_points,
+        if self.points % 2 == 0:
+            raise out_of_range(self.config_label, "points", self.points,
                                "odd (the grid must hold its centre)")
 
 
@@ -213,8 +214,8 @@ SURFACES = ("conv", "filter", "input")
 
 
 def _images_per_call(cfg: LandscapeConfig, ctx: MetricContext, cpu_default: int) -> int:
-    if cfg.landscape_batch:
-        return cfg.landscape_batch
+    if cfg.batch:
+        return cfg.batch
     return 16384 if ctx.device.type == "cuda" else cpu_default
 
 
@@ -225,14 +226,14 @@ def _weight_estimates(ctx: MetricContext, cfg: LandscapeConfig, kind: str, gen: 
         warnings.warn(f"landscape_conv_*: {type(model).__name__} has no Conv2d layer; reporting NaN", stacklevel=2)
         return {f"landscape_conv_{f}": Estimate(math.nan, None, {"skipped": "no Conv2d layer"})
                 for f in ("curvature", "rise")}
-    coords = grid(cfg.landscape_conv_span if kind == "conv" else cfg.landscape_filter_span, cfg.landscape_points)
-    x, y = ctx.sample("train", cfg.landscape_samples, "landscape_samples", offset=1)
+    coords = grid(cfg.conv_span if kind == "conv" else cfg.filter_span, cfg.points)
+    x, y = ctx.sample("train", cfg.samples, "samples", offset=1)
     dirs = conv_directions(model, gen) if kind == "conv" else filter_directions(model, gen)
     moved = sum(t.numel() for t in dirs[0].values())
     per_point = len(x) * activation_bytes(model, x) + 2 * moved * 4  # activations + perturbed copies
     chunk = chunk_size(per_point, ctx.memory_limit_bytes, max(1, _images_per_call(cfg, ctx, 1) // len(x)))
     surface = weight_surface(model, x, y, dirs, coords, chunk=chunk)
-    r = summarize(surface, coords, cfg.landscape_radius)
+    r = summarize(surface, coords, cfg.radius)
     extra = {"grid": coords.tolist(), "surface": surface.tolist(), "samples": len(x),
              "perturbed_params": moved, "fit_residual": r.fit_residual}
     if kind == "conv":
@@ -243,14 +244,14 @@ def _weight_estimates(ctx: MetricContext, cfg: LandscapeConfig, kind: str, gen: 
 
 def _input_estimates(ctx: MetricContext, cfg: LandscapeConfig, gen: torch.Generator) -> dict[str, Estimate]:
     model = ctx.model
-    coords = grid(cfg.landscape_input_span, cfg.landscape_points)
-    x, y = ctx.sample("test", cfg.landscape_inputs, "landscape_inputs", offset=2)
+    coords = grid(cfg.input_span, cfg.points)
+    x, y = ctx.sample("test", cfg.inputs, "inputs", offset=2)
     pairs = [orthogonal_signs(x[0].numel(), gen) for _ in range(len(x))]
     d1 = torch.stack([p[0] for p in pairs]).view_as(x).to(x.device)
     d2 = torch.stack([p[1] for p in pairs]).view_as(x).to(x.device)
     batch = chunk_size(activation_bytes(model, x), ctx.memory_limit_bytes, _images_per_call(cfg, ctx, 256))
     surfaces = input_surfaces(model, x, y, d1, d2, coords, batch=batch)
-    rough = [summarize(s, coords, cfg.landscape_radius) for s in surfaces]
+    rough = [summarize(s, coords, cfg.radius) for s in surfaces]
     extra = {"grid": coords.tolist(), "surfaces": surfaces.tolist(), "inputs": len(x),
              "fit_residual": float(np.mean([r.fit_residual for r in rough]))}
     out = {}

@@ -12,7 +12,7 @@ The Gram products are formed in float64 (a float32 product loses the small eigen
 set the condition number). Reported: `ntk_cond` = lambda_max / lambda_min (inf
 when lambda_min <= 0, i.e. numerically singular), `ntk_min`, `ntk_max`, `ntk_trace` = tr(Theta).
 Measured at the model's current weights (explain(at='init') gives the initialisation, the study's
-and TE-NAS's setting), eval mode, on `ntk_samples` random training images.
+and TE-NAS's setting), eval mode, on `samples` random training images.
 
 Per-sample Jacobians come from torch.func: vmap over jacrev (one forward per image, one
 vectorised backward for all its logits, as many logits and images at a time as
@@ -47,9 +47,10 @@ LOOP_ABOVE_PARAMS = 200_000
 @dataclass(frozen=True)
 class NTKConfig(Checked):
     config_label: ClassVar[str] = "metric 'ntk'"
-    ntk_samples: Annotated[int, Ge(1)] = 64  # images in the kernel (Theta is ntk_samples x ntk_samples)
-    ntk_batches: Annotated[int, Ge(1)] = 1  # independent batches (value = mean, stderr = spread)
-    ntk_chunk: Annotated[int, Ge(1)] = 64  # images per vectorised Jacobian call (capped by the memory budget)
+    stored_prefix: ClassVar[str] = "ntk_"  # the names job ids hash (metrics/base.py, stored form)
+    samples: Annotated[int, Ge(1)] = 64  # images in the kernel (Theta is samples x samples)
+    batches: Annotated[int, Ge(1)] = 1  # independent batches (value = mean, stderr = spread)
+    chunk: Annotated[int, Ge(1)] = 64  # images per vectorised Jacobian call (capped by the memory budget)
 
 
 def ntk_bytes(n: int, params: int, act_per_sample: int, logits: int, group: int = 1, chunk: int = 1) -> int:
@@ -97,8 +98,8 @@ def empirical_ntk(model: torch.nn.Module, x: torch.Tensor, chunk: int = 64, grou
 }, meanings={k: Meaning() for k in ("ntk_cond", "ntk_min", "ntk_max", "ntk_trace")})  # the study claims nothing here
 def ntk(ctx: MetricContext, cfg: NTKConfig, names: tuple[str, ...]) -> dict[str, Estimate]:
     fn = ModelFn(ctx.model)
-    x_all, _ = ctx.sample("train", cfg.ntk_samples * cfg.ntk_batches, ("ntk_samples", "ntk_batches"))
-    batches = cfg.ntk_batches if len(x_all) >= cfg.ntk_batches else 1
+    x_all, _ = ctx.sample("train", cfg.samples * cfg.batches, ("samples", "batches"))
+    batches = cfg.batches if len(x_all) >= cfg.batches else 1
     n = len(x_all) // batches
     act = activation_bytes(ctx.model, x_all)
     with torch.no_grad():
@@ -106,10 +107,10 @@ def ntk(ctx: MetricContext, cfg: NTKConfig, names: tuple[str, ...]) -> dict[str,
     need = ntk_bytes(n, fn.dim, act, k)  # the least: one logit and one image at a time
     if need > ctx.memory_limit_bytes:
         raise ResourceError(f"NTK on {n} images x {fn.dim:,} parameters needs about {gib(need)} "
-                            f"(memory_limit_gb={ctx.memory_limit_gb}); lower ntk_samples or raise memory_limit_gb")
+                            f"(memory_limit_gb={ctx.memory_limit_gb}); lower ntk.samples or raise memory_limit_gb")
     # as many logits, then as many images, at once as the budget allows
     group = max(g for g in range(1, k + 1) if ntk_bytes(n, fn.dim, act, k, g) <= ctx.memory_limit_bytes)
-    chunk = max([c for c in range(1, min(cfg.ntk_chunk, n) + 1)
+    chunk = max([c for c in range(1, min(cfg.chunk, n) + 1)
                  if ntk_bytes(n, fn.dim, act, k, group, c) <= ctx.memory_limit_bytes], default=1)
     rows = []
     for b in range(batches):

@@ -24,6 +24,7 @@ and the key, on one line.
     [[metrics]]
     name = "gradient_variance"
     at = ["init", "trained"]
+    params = { gradient_variance = { samples = 128 } }  # nested per metric family; grids alike
 
 A `model` entry is the user's own network, `package.module:factory` (a callable returning a fresh
 nn.Module for inputs in [0, 1]): validating the study IMPORTS AND RUNS that module (their own
@@ -34,17 +35,17 @@ those weights are attacked as they are (nothing trained; paths are relative to t
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
-import math
 import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from archrisk.errors import ArchriskError, InvalidValueError, StudyError  # noqa: F401  (StudyError: imported from here too)
+from archrisk.runner.entries import AttackEntry, MetricEntry, StrictModel, check_metric, metric_names  # noqa: F401
+from archrisk.validate import nest
 
 # A study larger than this is a typo (a grid of thousands of values), not a plan: refused up front.
 MAX_JOBS = 100_000
@@ -53,11 +54,7 @@ EXHAUSTIVE_CHECK = 1_000  # grids up to this many points are checked point by po
 GROUPS = ("nas", "random", "manual", "remedy", "custom")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class DataConfig(_Model):
+class DataConfig(StrictModel):
     name: str = "mnist5k"  # a registered dataset (`archrisk list`)
     limit: int | None = Field(None, ge=1)  # cap on training images (fast studies)
     split_seed: int = Field(0, ge=0)  # which train/val/pool carving
@@ -80,7 +77,7 @@ def _check_seeds(v: list[int]) -> list[int]:
     return v
 
 
-class ArchEntry(_Model):
+class ArchEntry(StrictModel):
     name: str | None = None  # registry name or 'random(k)'
     genotype: str | None = None  # DARTS syntax or JSON; mutually exclusive with name
     model: str | None = None  # the user's own network: package.module:factory (imported at validation)
@@ -123,56 +120,7 @@ class ArchEntry(_Model):
         return self.name if self.name is not None else self.genotype if self.genotype is not None else self.model
 
 
-class AttackEntry(_Model):
-    name: str  # a registered attack (`archrisk attack --help`)
-    params: dict[str, Any] = {}  # fixed overrides of the attack's defaults
-    grid: dict[str, list[Any]] = {}  # each combination of these values becomes one job
-
-    @field_validator("grid")
-    @classmethod
-    def _nonempty(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        for k, values in grid.items():
-            if not values:
-                raise ValueError(f"grid {k!r} is an empty list")
-            if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
-                raise ValueError(f"grid {k!r} repeats a value")
-        return grid
-
-    @model_validator(mode="after")
-    def _disjoint(self):
-        both = sorted(set(self.params) & set(self.grid))
-        if both:
-            raise ValueError(f"{both[0]!r} is in both params and grid; keep one")
-        return self
-
-    def grid_size(self) -> int:
-        """How many points `points()` would list, without listing them."""
-        return math.prod(len(v) for v in self.grid.values())
-
-    def distinct_points(self) -> list[dict[str, Any]]:
-        """The params alone, then each distinct grid value once (the others at their first value):
-        checks every value a huge grid holds without walking its product."""
-        first = {k: v[0] for k, v in self.grid.items()}
-        return [{**self.params, **first, k: v} for k, values in sorted(self.grid.items()) for v in values] or [self.params]
-
-    def points(self) -> list[dict[str, Any]]:
-        """Every parameter set of the grid (params merged in), in a deterministic order."""
-        keys = sorted(self.grid)
-        return [{**self.params, **dict(zip(keys, combo))}
-                for combo in itertools.product(*(self.grid[k] for k in keys))]
-
-
-class MetricEntry(AttackEntry):
-    name: str  # a metric (e.g. hessian_top) or a metric family (e.g. gradient_variance: all its metrics)
-    at: list[Literal["init", "trained"]] = ["trained"]  # measure at initialisation and/or after training
-
-    @field_validator("at", mode="before")
-    @classmethod
-    def _listify(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
-
-
-class Study(_Model):
+class Study(StrictModel):
     name: str = Field(min_length=1)
     description: str = ""
     seeds: list[int] = Field(min_length=1)  # one victim per (architecture, dataset, seed)
@@ -206,6 +154,12 @@ class Study(_Model):
         """Canonical JSON-able form (what the study id hashes); an unset match_size is left out, so
         studies written before it existed keep their ids."""
         spec = self.model_dump(mode="json", exclude={"match_size"} if self.match_size is None else None)
+        if spec["metrics"]:  # metric parameters in their stored form (metrics/base.py), as the ids always hashed them
+            import archrisk.metrics  # noqa: F401  (registers the families `stored` maps)
+            from archrisk.metrics.base import stored
+
+            for m in spec["metrics"]:
+                m.update(params=stored(nest(m["params"])), grid=stored(nest(m["grid"])))
         for a in spec["archs"]:
             for key in ("seeds", "model", "weights"):  # unset: studies written before they existed keep their ids
                 if a.get(key) is None:
@@ -375,30 +329,3 @@ def make_attack(name: str, params: dict[str, Any]):
     from archrisk.attacks import get_attack
 
     return get_attack(name, **params)
-
-
-def metric_names(name: str) -> list[str]:
-    """The metrics one metric job computes: a metric name, or a family name meaning all of its
-    default metrics (computed together, e.g. grad_var and grad_var_norm share their gradients)."""
-    import archrisk.metrics  # noqa: F401  (the package registers its families on import)
-    from archrisk.errors import UnknownNameError
-    from archrisk.metrics.base import family_of, list_metrics, metric_families
-
-    for fam in metric_families():
-        if fam.name == name:
-            return list(fam.metrics)
-    try:
-        family_of(name)
-    except UnknownNameError:
-        raise UnknownNameError("metric or metric family", name,
-                               [*list_metrics(), *(f.name for f in metric_families())]) from None
-    return [name]
-
-
-def check_metric(name: str, points: list[dict[str, Any]]) -> None:
-    """The metric (or family) is registered and each parameter set is accepted by its family."""
-    from archrisk.metrics.base import family_of, split_params
-
-    fam = family_of(metric_names(name)[0])
-    for p in points:
-        split_params([fam], p)

@@ -198,12 +198,14 @@ def _attack(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
 
 def _metric(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
     from archrisk import metrics
-    from archrisk.runner.config import metric_names
+    from archrisk.metrics.base import unstored
+    from archrisk.runner.entries import metric_names
 
     victim = train_victim(spec, device) if spec["at"] == "trained" else None
+    # the spec holds the stored flat names (hessian_samples); explain takes them nested per family
     out = metrics.explain(architecture_of(spec), dataset_of(spec), size=spec["size"], seed=spec["seed"],
                           at=spec["at"], metrics=metric_names(spec["name"]), recipe=recipe_of(spec), device=device,
-                          victim=victim, progress=False, **spec["params"])
+                          victim=victim, progress=False, **unstored(spec["params"]))
     results: dict[str, float] = {}
     artifacts: dict[str, Any] = {"config": {"metric": spec["name"], "at": spec["at"], **spec["params"]}}
     for key, m in out.items():

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archrisk.paths import file_sha256
-from archrisk.runner.config import ArchEntry, Study, build_recipe, make_attack, metric_names
+from archrisk.runner.config import ArchEntry, Study, build_recipe, make_attack
+from archrisk.runner.entries import metric_names
 from archrisk.runner.matching import matched_widths
 
 if TYPE_CHECKING:
@@ -72,8 +73,10 @@ def job_id(spec: dict[str, Any]) -> str:
 
 def plan(study: Study) -> list[Job]:
     """Every job of the study, sorted by priority (train jobs precede what depends on them)."""
+    import archrisk.metrics  # noqa: F401  (registers the families `stored` maps)
     from archrisk.arch import resolve
     from archrisk.arch.zoo import with_width
+    from archrisk.metrics.base import stored
 
     recipe = build_recipe(study).to_dict()
     attacks = [(a, p, make_attack(a.name, p).family) for a in study.attacks for p in a.points()]
@@ -106,6 +109,7 @@ def plan(study: Study) -> list[Job]:
                             priority=prio("train"), spec=train_spec, **meta)
                 jobs.append(train)
                 for rank, (m, params, at) in enumerate(metrics):
+                    params = stored(params)  # flat, as the ids of existing stores hashed them (metrics/base.py)
                     js = {"kind": "metric", "name": m.name, "at": at, "params": params, **base}
                     jobs.append(Job(job_id(js), "metric", m.name, families[m.name],
                                     params={**params, "at": at}, priority=prio("metric", rank), spec=js,

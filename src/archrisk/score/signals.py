@@ -97,11 +97,11 @@ def _measure(arch, cfg: SignalConfig, device: str, dataset) -> dict[str, float]:
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, limit=cfg.limit)
     recipe = resolve_recipe("study", cfg.size, batch_size=cfg.batch_size)
     common = dict(size=cfg.size, seed=cfg.seed, device=device, progress=False, recipe=recipe)
-    raw = {k: r.value for k, r in explain(arch, ds, at="init", metrics=_INIT, ntk_samples=cfg.ntk_samples,
-                                          grad_samples=cfg.grad_samples, **common).items()}
+    raw = {k: r.value for k, r in explain(arch, ds, at="init", metrics=_INIT, ntk={"samples": cfg.ntk_samples},
+                                          gradient_variance={"samples": cfg.grad_samples}, **common).items()}
     raw.update({k: r.value for k, r in explain(arch, ds, at="trained", metrics=_SHORT, epochs=cfg.short_epochs,
-                                               conv_k=cfg.short_epochs, input_samples=cfg.input_samples,
-                                               **common).items()})
+                                               convergence={"k": cfg.short_epochs},
+                                               input_smoothness={"samples": cfg.input_samples}, **common).items()})
     raw["params"] = float(count_params(build(arch, num_classes=ds.num_classes, in_channels=ds.shape[0],
                                              size=cfg.size)))
     out = {name: _transform(raw[metric], how) for name, (metric, how, _) in SIGNALS.items()}

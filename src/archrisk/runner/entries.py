@@ -1,0 +1,114 @@
+"""Study entries that expand into jobs: attacks and metrics, each with fixed parameters and an
+optional grid (one job per grid point).
+
+A metric entry's parameters are nested per metric family, as everywhere (`params = { hessian = {
+samples = 64 } }`, `grid = { hessian.samples = [32, 64] }`); the runner hashes and stores them in
+their flat stored form (metrics/base.py), so studies written before the nesting keep their ids.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from archrisk.validate import flatten, nest
+
+
+class StrictModel(BaseModel):
+    """Study-file schema: unknown keys, wrong types and edits after parsing are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class AttackEntry(StrictModel):
+    name: str  # a registered attack (`archrisk attack --help`)
+    params: dict[str, Any] = {}  # fixed overrides of the attack's defaults
+    grid: dict[str, list[Any]] = {}  # each combination of these values becomes one job
+
+    @field_validator("grid")
+    @classmethod
+    def _nonempty(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for k, values in grid.items():
+            if not values:
+                raise ValueError(f"grid {k!r} is an empty list")
+            if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+                raise ValueError(f"grid {k!r} repeats a value")
+        return grid
+
+    @model_validator(mode="after")
+    def _disjoint(self):
+        both = sorted(set(self.params) & set(self.grid))
+        if both:
+            raise ValueError(f"{both[0]!r} is in both params and grid; keep one")
+        return self
+
+    def grid_size(self) -> int:
+        """How many points `points()` would list, without listing them."""
+        return math.prod(len(v) for v in self.grid.values())
+
+    def distinct_points(self) -> list[dict[str, Any]]:
+        """The params alone, then each distinct grid value once (the others at their first value):
+        checks every value a huge grid holds without walking its product."""
+        first = {k: v[0] for k, v in self.grid.items()}
+        return [{**self.params, **first, k: v} for k, values in sorted(self.grid.items()) for v in values] or [self.params]
+
+    def points(self) -> list[dict[str, Any]]:
+        """Every parameter set of the grid (params merged in), in a deterministic order."""
+        keys = sorted(self.grid)
+        return [{**self.params, **dict(zip(keys, combo))}
+                for combo in itertools.product(*(self.grid[k] for k in keys))]
+
+
+class MetricEntry(AttackEntry):
+    name: str  # a metric (e.g. hessian_top) or a metric family (e.g. gradient_variance: all its metrics)
+    at: list[Literal["init", "trained"]] = ["trained"]  # measure at initialisation and/or after training
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dotted(cls, v: Any) -> Any:
+        """Per-family tables (`params = { hessian = { samples = 64 } }`, grids alike) held as dotted
+        keys ('hessian.samples'), so a grid combines them like any key; points() nests them back."""
+        if isinstance(v, dict):
+            return {**v, **{k: flatten(v[k]) for k in ("params", "grid") if isinstance(v.get(k), dict)}}
+        return v
+
+    def distinct_points(self) -> list[dict[str, Any]]:
+        return [nest(p) for p in super().distinct_points()]
+
+    def points(self) -> list[dict[str, Any]]:
+        return [nest(p) for p in super().points()]
+
+
+def metric_names(name: str) -> list[str]:
+    """The metrics one metric job computes: a metric name, or a family name meaning all of its
+    default metrics (computed together, e.g. grad_var and grad_var_norm share their gradients)."""
+    import archrisk.metrics  # noqa: F401  (the package registers its families on import)
+    from archrisk.errors import UnknownNameError
+    from archrisk.metrics.base import family_of, list_metrics, metric_families
+
+    for fam in metric_families():
+        if fam.name == name:
+            return list(fam.metrics)
+    try:
+        family_of(name)
+    except UnknownNameError:
+        raise UnknownNameError("metric or metric family", name,
+                               [*list_metrics(), *(f.name for f in metric_families())]) from None
+    return [name]
+
+
+def check_metric(name: str, points: list[dict[str, Any]]) -> None:
+    """The metric (or family) is registered and each parameter set is accepted by its family."""
+    from archrisk.metrics.base import family_of, split_params
+
+    fam = family_of(metric_names(name)[0])
+    for p in points:
+        split_params([fam], p)
