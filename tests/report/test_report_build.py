@@ -323,3 +323,14 @@ def test_a_registered_plan_is_cited_and_unfinished_jobs_are_announced(tmp_path):
     assert "Analysis plan: " in text and "(exploratory)" in text and "(confirmatory" in text
     plain = " ".join(check_report(report(db, tmp_path / "out2"))["text"].split())
     assert "(exploratory)" not in plain and "Analysis plan" not in plain
+
+
+def test_long_series_labels_keep_distinct_stable_file_names():
+    from archrisk.report.series import Quantity
+
+    variant = (("at", "trained"), ("gradient_variance.samples", "128"), ("dataset", "mnist5k"))
+    keys = ("grad_var", "grad_var_norm", "grad_snr", "grad_var_per_sqrt_p")
+    slugs = [Quantity("metric", "gradient_variance", "gradient_variance", variant, k).slug for k in keys]
+    assert len(set(slugs)) == len(keys) and all(len(s) <= 80 for s in slugs)
+    assert slugs == [Quantity("metric", "gradient_variance", "gradient_variance", variant, k).slug for k in keys]
+    assert Quantity("attack", "pgd", "evasion", (("eps", "0.2"),), "success_rate").slug == "pgd_eps_0_2_success_rate"

@@ -202,3 +202,20 @@ def test_plan_and_store_agree_on_the_grid(tmp_path, cache):
     stored = {r[0]: r[1] for r in query(tmp_path / "r.db", "SELECT id, kind FROM jobs")}
     assert stored == {j.id: j.kind for j in jobs}
     assert len(query(tmp_path / "r.db", "SELECT * FROM deps")) == sum(len(j.deps) for j in jobs)
+
+
+def test_the_report_shows_metric_parameters_nested_as_the_study_file_writes_them(tmp_path, cache):
+    """Job ids and params_json keep the flat stored names (fake_sleep); the audit records how users
+    write them, so the report labels the series fake_weights.sleep, as the study file does."""
+    from archrisk.report.series import build_series
+    from archrisk.store.read import load_store
+
+    store = tmp_path / "r.db"
+    audit(study_toml(seeds=(0,), archs=VGG), store, progress=False)
+    assert query(store, "SELECT params_json FROM jobs WHERE kind='metric'")[0][0].count("fake_sleep") == 1
+    data = load_store(store)
+    assert data.metric_param_names()["fake_sleep"] == "fake_weights.sleep"
+    labels = {s.q.label for s in build_series(data).series.values() if s.q.kind == "metric"}
+    assert labels and all("fake_weights.sleep=0" in x and "fake_sleep" not in x for x in labels), labels
+    attack = {s.q.label for s in build_series(data).series.values() if s.q.name == "fake_poison"}
+    assert attack and all(", sleep=0" in x for x in attack), attack  # attack parameters keep their names

@@ -11,6 +11,7 @@ histories.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -57,7 +58,12 @@ class Quantity:
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "_", self.label.lower()).strip("_")[:80] or "series"
+        """File-name form of the label; a long one keeps its start and a hash of the whole, so series
+        that differ only past the cut (their key, say) keep distinct, stable names."""
+        slug = re.sub(r"[^a-z0-9]+", "_", self.label.lower()).strip("_") or "series"
+        if len(slug) <= 80:
+            return slug
+        return f"{slug[:71]}_{hashlib.sha1(slug.encode()).hexdigest()[:8]}"
 
     def param(self, name: str) -> str | None:
         return dict(self.variant).get(name)
@@ -212,9 +218,11 @@ def variants(store: StoreData) -> dict[str, tuple[tuple[str, str], ...]]:
     done = store.done
     many_data = len({j.dataset for j in done}) > 1
     many_size = len({j.size for j in done}) > 1
+    names = store.metric_param_names()  # a metric's stored flat parameter names, shown nested
     out = {}
     for job in done:
-        variant = [(k, _fmt(v)) for k, v in sorted(job.params.items()) if k != "adv_train"]
+        shown = {(names.get(k, k) if job.kind == "metric" else k): v for k, v in job.params.items()}
+        variant = [(k, _fmt(v)) for k, v in sorted(shown.items()) if k != "adv_train"]
         if job.adv_train:
             variant.append(("adv_train", job.adv_train))
         if many_data:

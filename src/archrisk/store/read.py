@@ -59,6 +59,11 @@ class StoredJob:
         return str(value) if value else None
 
 
+# Meta key under which the runner records how stored metric parameter names are written by users:
+# job ids keep the flat names older stores hold, the report shows the nested ones.
+METRIC_PARAMS_KEY = "metric_param_names"
+
+
 @dataclass
 class StoreData:
     """Everything the report reads from one store."""
@@ -79,6 +84,12 @@ class StoreData:
         recorded no meaning (a store written before meanings were recorded)."""
         art = self.artifacts.get(job_id, {})
         return read_recorded(art[ARTIFACT]) if ARTIFACT in art else None
+
+    def metric_param_names(self) -> dict[str, str]:
+        """Stored metric parameter name -> the name users write (hessian_samples -> hessian.samples),
+        as the runner recorded it; empty for a store written before parameters were nested."""
+        names = _json(self.meta.get(METRIC_PARAMS_KEY), "metric parameter names")
+        return {k: v for k, v in names.items() if isinstance(v, str)}
 
     def groups(self) -> dict[str, str]:
         """Architecture -> group label (the label of its first job)."""
