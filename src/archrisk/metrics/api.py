@@ -12,14 +12,14 @@ from typing import Any, Iterable
 
 import torch
 
-from archrisk.arch import ArchSpec, build
-from archrisk.arch.user import Factory, from_factory, is_factory
+from archrisk.arch import ArchSpec
+from archrisk.arch.user import Factory
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.errors import InvalidValueError
 from archrisk.metrics.base import (Estimate, MetricContext, MetricFamily, MetricResult, family_of,
                                    list_metrics, metric_families, split_params)
-from archrisk.train import (Recipe, TrainRequest, TrainResult, resolve_arch, resolve_device, resolve_recipe,
-                            run_training, train_epochs)
+from archrisk.train import (Recipe, TrainRequest, TrainResult, initial_model, resolve_arch, resolve_device,
+                            resolve_recipe, run_training, train_epochs)
 from archrisk.train.precision import float32
 
 AT = ("trained", "init")
@@ -156,10 +156,7 @@ def _init_model(arch: ArchSpec | Factory, ds: Dataset, size: str, seed: int, rec
     """The initial weights of train(arch, ds, seed=seed): same seed, same global-RNG fork."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        if is_factory(arch):  # the user's own model: the factory's fresh module
-            return from_factory(arch, size, ds.shape[0])
-        return build(arch, num_classes=ds.num_classes, in_channels=ds.shape[0], mean=ds.mean, std=ds.std,
-                     size=size, dropout=rec.dropout, auxiliary=rec.aux_weight > 0)
+        return initial_model(arch, ds, rec, size)
 
 
 def list_params() -> dict[str, dict[str, Any]]:

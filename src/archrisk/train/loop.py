@@ -245,6 +245,15 @@ def train(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *,
                                      after_augment=after_augment, recorded=recorded, cache=cache, progress=progress))
 
 
+def initial_model(arch: ArchSpec | Factory, ds: Dataset, rec: Recipe, size: str) -> torch.nn.Module:
+    """The untrained network a training run starts from, drawn from the global RNG (the caller
+    seeds it): the zoo's build for a spec, or the user's factory's fresh module."""
+    if isinstance(arch, ArchSpec):
+        return build(arch, num_classes=ds.num_classes, in_channels=ds.shape[0], mean=ds.mean, std=ds.std,
+                     size=size, dropout=rec.dropout, auxiliary=rec.aux_weight > 0)
+    return from_factory(arch, size, ds.shape[0])
+
+
 def run_training(req: TrainRequest) -> TrainResult:
     """Train what `req` describes (or load it from the checkpoint cache); see `train`."""
     t0 = time.perf_counter()
@@ -252,11 +261,7 @@ def run_training(req: TrainRequest) -> TrainResult:
     init, tag = req.init, req.tag
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
-        if isinstance(req.arch, ArchSpec):
-            model = build(req.arch, num_classes=ds.num_classes, in_channels=ds.shape[0], mean=ds.mean, std=ds.std,
-                          size=req.size, dropout=rec.dropout, auxiliary=rec.aux_weight > 0)
-        else:
-            model = from_factory(req.arch, req.size, ds.shape[0])
+        model = initial_model(req.arch, ds, rec, req.size)
         key = checkpoint.cache_key({
             "spec": model.spec.to_dict(), "dataset": ds.fingerprint(), "recipe": rec.cache_fields(dev),
             "epochs": n_epochs, "seed": seed, "init": init.key if init else None, "tag": tag or {},
