@@ -8,6 +8,8 @@ an `ArchSpec` (pure data, hashable, stored with every result); `build` turns a s
 """
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -216,6 +218,7 @@ def match_width(arch: str, params: int, *, num_classes: int = 10, in_channels: i
     if params <= 0:
         raise InvalidValueError(f"params must be positive, got {params}")
 
+    @functools.cache  # the final pick re-reads the last two probes
     def count(w: float) -> int:
         # The probe builds leave the global RNG alone: otherwise `build(arch, params=N)` after a seed
         # would initialise other weights than `build("arch(width=w)")`, which has the same spec and
