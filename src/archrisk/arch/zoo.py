@@ -9,10 +9,10 @@ an `ArchSpec` (pure data, hashable, stored with every result); `build` turns a s
 from __future__ import annotations
 
 import functools
-
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+
 import torch
 import torch.nn as nn
 
