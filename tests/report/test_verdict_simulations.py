@@ -176,10 +176,9 @@ def test_holm_and_benjamini_hochberg_match_their_definitions():
     assert bh == pytest.approx([0.02, 0.04, 0.04, 0.02])
 
 
-def test_seed_disagreement_gates_a_verdict():
-    """A measurement that is pure seed noise (seeds rank architectures at random) is inconclusive
-    because its seeds disagree, whatever its test says; the rule itself gates a significant test."""
-    rng = np.random.default_rng(2)
+def _seed_noise_store(seed: int) -> SeriesSet:
+    """C1's primary on 8 NAS vs 8 manual architectures, 2 seeds each, every value independent noise."""
+    rng = np.random.default_rng(seed)
     s = Series(Quantity("attack", "pgd", "evasion", (), "success_rate"))
     groups = {}
     for g in ("nas", "manual"):
@@ -187,7 +186,13 @@ def test_seed_disagreement_gates_a_verdict():
             groups[f"{g}{i}"] = g
             for sd in range(2):
                 s.add(f"{g}{i}", sd, rng.normal())
-    c1 = judge_all(SeriesSet({s.q: s}, groups)).verdicts[0]
+    return SeriesSet({s.q: s}, groups)
+
+
+def test_seed_disagreement_gates_a_verdict():
+    """A measurement that is pure seed noise (seeds rank architectures at random) is inconclusive
+    because its seeds disagree, whatever its test says; the rule itself gates a significant test."""
+    c1 = judge_all(_seed_noise_store(2)).verdicts[0]
     assert c1.verdict == "inconclusive" and "seeds disagree" in c1.reason, c1.reason
     t = c1.tests[0]
     t.test = inference.welch([5.0, 5.1, 5.2, 5.3], [0.0, 0.1, 0.2, 0.3])  # decisive on its own
@@ -231,15 +236,7 @@ def test_interval_floor_predicts_the_interval_of_unlimited_seeds(sd_a, sd_s):
 
 
 def test_an_inconclusive_powered_test_says_whether_seeds_or_architectures_would_decide_it():
-    rng = np.random.default_rng(3)
-    s = Series(Quantity("attack", "pgd", "evasion", (), "success_rate"))
-    groups = {}
-    for g in ("nas", "manual"):
-        for i in range(8):
-            groups[f"{g}{i}"] = g
-            for sd in range(2):
-                s.add(f"{g}{i}", sd, rng.normal())
-    t = judge_all(SeriesSet({s.q: s}, groups)).verdicts[0].tests[0]
+    t = judge_all(_seed_noise_store(3)).verdicts[0].tests[0]
     t.test = inference.welch([0.0, 0.2, 0.1, 0.3], [0.1, 0.0, 0.2, 0.25])  # no difference, interval wider than the SESOI
     t.p_adj, t.reliability, t.power = 0.9, 0.9, 0.95
     t.sd_arch = 0.2  # architectures alone spread the interval past the SESOI (0.06)
