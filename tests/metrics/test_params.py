@@ -73,3 +73,33 @@ def test_bad_family_tables_get_one_line_hints():
         measure(mlp(), split, ["ntk_trace"], ntk=5)
     with pytest.raises(InvalidValueError, match=r"^metric 'ntk' has no parameter 'sample' \(did you mean 'samples'\?\)"):
         measure(mlp(), split, ["ntk_trace"], ntk={"sample": 4})
+
+
+def test_a_family_added_after_nesting_stores_its_parameters_under_their_nested_names():
+    """A new family declares no old names: its parameters are stored as 'family.field', so two new
+    families may both have a 'samples' without clashing."""
+    from dataclasses import dataclass
+
+    from archrisk.metrics.base import _FAMILIES, Estimate, register_metric
+
+    def make(name: str):
+        @dataclass(frozen=True)
+        class Cfg:
+            samples: int = 8
+
+        def fn(ctx, cfg, names):
+            return {f"{name}_v": Estimate(float(cfg.samples))}
+        fn.__name__ = name
+        register_metric(kind="model", config=Cfg, metrics={f"{name}_v": "a test value"})(fn)
+
+    try:
+        make("newfam_a")
+        make("newfam_b")
+        assert stored({"newfam_a": {"samples": 3}, "newfam_b": {"samples": 4}}) == {
+            "newfam_a.samples": 3, "newfam_b.samples": 4}
+        assert unstored({"newfam_a.samples": 3}) == {"newfam_a": {"samples": 3}}
+        assert stored({"hessian": {"samples": 64}}) == {"hessian_samples": 64}  # old families keep theirs
+    finally:
+        for name in ("newfam_a", "newfam_b"):
+            if name in _FAMILIES:
+                _FAMILIES.unregister(name)

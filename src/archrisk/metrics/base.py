@@ -5,7 +5,6 @@ A metric family is one function registered with one decorator:
     @dataclass(frozen=True)
     class CurvatureConfig(Checked):  # its parameters, with defaults and rules
         config_label: ClassVar[str] = "metric 'curvature'"
-        stored_prefix: ClassVar[str] = "curv_"  # job ids hash its old name, curv_samples (see `stored`)
         samples: Annotated[int, Ge(1)] = 64
 
     @register_metric(kind="model", config=CurvatureConfig, metrics={
@@ -116,7 +115,7 @@ def register_metric(*, kind: str, metrics: dict[str, str], config: type | None =
         if fn.__name__ in _CONTEXT_PARAMS:
             raise InvalidValueError(f"metric family {fn.__name__!r} clashes with a measure() option")
         taken = {**_CONTEXT_PARAMS, **stored_index()}
-        clash = next((n for n in stored_names(cfg).values() if n in taken), None)
+        clash = next((n for n in stored_names(cfg, fn.__name__).values() if n in taken), None)
         if clash is not None:
             raise DuplicateNameError("stored metric parameter", clash)
         fam = MetricFamily(fn.__name__, kind, fn, cfg, dict(metrics), dict(patterns or {}))
@@ -201,18 +200,20 @@ def split_params(families: list[MetricFamily], params: Mapping[str, Any]) -> tup
 # flat, prefixed names parameters had before they were nested per family ('hessian_samples'): a
 # store resumes only if the same study plans the same ids, so the runner converts nested -> stored
 # where it plans jobs and stored -> nested where it runs one. Each config declares its old names
-# in one place: `stored_prefix` + field name, unless `stored_as` maps the field otherwise.
+# in one place: `stored_prefix` + field name, unless `stored_as` maps the field otherwise. A family
+# that had no flat names (any added since) declares neither and stores 'family.field', which no
+# other family's names can clash with.
 
-def stored_names(config: type) -> dict[str, str]:
-    """Field -> its stored (pre-nesting) name for a metric config class."""
-    prefix = getattr(config, "stored_prefix", "")
+def stored_names(config: type, family: str) -> dict[str, str]:
+    """Field -> its stored name for the metric config class of `family`."""
+    prefix = getattr(config, "stored_prefix", f"{family}.")
     overrides = getattr(config, "stored_as", {})
     return {f.name: overrides.get(f.name, prefix + f.name) for f in dataclasses.fields(config)}
 
 
 def stored_index() -> dict[str, tuple[str, str]]:
     """Stored name -> (family, field) over every registered family."""
-    return {old: (fam.name, f) for fam in _FAMILIES.values() for f, old in stored_names(fam.config).items()}
+    return {old: (fam.name, f) for fam in _FAMILIES.values() for f, old in stored_names(fam.config, fam.name).items()}
 
 
 def stored(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -222,7 +223,7 @@ def stored(params: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in params.items():
         if key in by_name and isinstance(value, Mapping):
-            names = stored_names(by_name[key].config)
+            names = stored_names(by_name[key].config, key)
             out.update({names.get(f, f"{key}.{f}"): v for f, v in value.items()})
         else:
             out[key] = value
