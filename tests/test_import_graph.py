@@ -9,7 +9,6 @@ package's `__init__`). Imports under `if TYPE_CHECKING:` never run and are skipp
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
 from pathlib import Path
 
 import pytest

@@ -101,5 +101,4 @@ def test_a_family_added_after_nesting_stores_its_parameters_under_their_nested_n
         assert stored({"hessian": {"samples": 64}}) == {"hessian_samples": 64}  # old families keep theirs
     finally:
         for name in ("newfam_a", "newfam_b"):
-            if name in _FAMILIES:
-                _FAMILIES.unregister(name)
+            _FAMILIES.unregister(name)

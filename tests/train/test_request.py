@@ -98,4 +98,3 @@ def test_retraining_attacks_hand_the_contexts_objects_on(digits, monkeypatch) ->
     (req,) = seen
     assert req.arch is spec and req.dataset is digits and req.recipe == rec.with_(lr=0.01)
     assert (req.epochs, req.seed, req.device, req.tag, req.cache) == (3, 4, CPU, {"attack": "x"}, False)
-

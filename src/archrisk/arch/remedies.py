@@ -94,4 +94,3 @@ def apply(genotype: Genotype, *, deepen: int | str = 0, no_skip: bool = False, s
     then `cells` deepened by `deepen` (the two commute: one changes ops, the other inputs)."""
     g = suppress_skips(genotype, skip_op, cells) if no_skip else genotype
     return _deepen(g, deepen, cells) if deepen != 0 else g
-

@@ -267,4 +267,3 @@ def count_flops(model: nn.Module, shape: tuple[int, int, int]) -> int:
     finally:
         model.train(was_training)
     return counter.get_total_flops() // 2
-

@@ -166,4 +166,3 @@ def list_params() -> dict[str, dict[str, Any]]:
 
 def _cuda(dev: torch.device) -> list:
     return [dev] if dev.type == "cuda" else []
-

@@ -176,7 +176,6 @@ def split_params(families: list[MetricFamily], params: Mapping[str, Any]) -> tup
     """Route user parameters, nested per family ({"hessian": {"samples": 64}}, context options at
     the top): ({requested family: config}, context options). Every table given is validated, the
     tables of unrequested families too; an old flat name is refused with its new spelling."""
-    by_name = {f.name: f for f in _FAMILIES.values()}
     old = stored_index()
     for key, table in params.items():
         if key in _CONTEXT_PARAMS:
@@ -184,14 +183,14 @@ def split_params(families: list[MetricFamily], params: Mapping[str, Any]) -> tup
         if key in old:
             raise InvalidValueError(f"metric parameter {key!r} is now '{old[key][0]}.{old[key][1]}' "
                                     "(parameters are nested per metric family)")
-        if key not in by_name:
-            raise unknown_key("metric", key, [*(n for n, f in by_name.items() if f.params()), *_CONTEXT_PARAMS])
+        if key not in _FAMILIES:
+            raise unknown_key("metric", key, [*(n for n, f in _FAMILIES.items() if f.params()), *_CONTEXT_PARAMS])
         if not isinstance(table, Mapping):
             raise fail("metric", key, table, f"must be a table of {key}'s parameters, e.g. "
-                       f"{key}.{next(iter(by_name[key].params()), 'name')}=...")
+                       f"{key}.{next(iter(_FAMILIES[key].params()), 'name')}=...")
     # values are kept as given (no conversion): they enter job ids
-    names = dict.fromkeys([*(f.name for f in families), *(k for k in params if k in by_name)])
-    configs = {n: build(by_name[n].config, params.get(n, {}), f"metric {n!r}") for n in names}
+    names = dict.fromkeys([*(f.name for f in families), *(k for k in params if k in _FAMILIES)])
+    configs = {n: build(_FAMILIES[n].config, params.get(n, {}), f"metric {n!r}") for n in names}
     context = {k: params.get(k, d) for k, d in _CONTEXT_PARAMS.items()}
     return {f.name: configs[f.name] for f in families}, context
 
@@ -219,11 +218,10 @@ def stored_index() -> dict[str, tuple[str, str]]:
 def stored(params: Mapping[str, Any]) -> dict[str, Any]:
     """Nested parameters in their stored flat form: {"hessian": {"samples": 64}} -> {"hessian_samples":
     64}. Values are not read (a grid's lists map alike); what is not a known family's stays as it is."""
-    by_name = {f.name: f for f in _FAMILIES.values()}
     out: dict[str, Any] = {}
     for key, value in params.items():
-        if key in by_name and isinstance(value, Mapping):
-            names = stored_names(by_name[key].config, key)
+        if key in _FAMILIES and isinstance(value, Mapping):
+            names = stored_names(_FAMILIES[key].config, key)
             out.update({names.get(f, f"{key}.{f}"): v for f, v in value.items()})
         else:
             out[key] = value

@@ -136,4 +136,3 @@ def seed_agreement(per_seed: dict[int, dict[str, float]]) -> tuple[float, int]:
         for arch, v in values.items():
             per_arch.setdefault(arch, {})[seed] = v
     return by_pairs(per_arch)
-

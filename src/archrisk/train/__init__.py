@@ -6,8 +6,8 @@ from archrisk.train.recipe import RECIPES, SIZE_RECIPES, Recipe, get_recipe, res
 from archrisk.train.request import TrainRequest, resolve_arch
 
 __all__ = ["EpochLog", "RECIPES", "Recipe", "SIZE_RECIPES", "TrainRequest", "TrainResult", "evaluate", "fit",
-           "get_recipe", "initial_model", "load_weights", "predict", "resolve_arch", "resolve_device", "resolve_recipe", "run_training",
-           "torch_threads", "train", "train_epochs"]
+           "get_recipe", "initial_model", "load_weights", "predict", "resolve_arch", "resolve_device", "resolve_recipe",
+           "run_training", "torch_threads", "train", "train_epochs"]
 
 from archrisk._callable import make_callable  # noqa: E402
 
