@@ -29,8 +29,9 @@ ALLOWED = {
     "attacks": {"data", "arch", "train", "perturb"},  # never metrics (and vice versa), runner or report
     "metrics": {"data", "arch", "train", "perturb"},
     "store": set(),  # torch-free, read by runner, report and score alike
+    "stats": set(),  # pure statistics (numpy/scipy only), below the report and the score
     "runner": {"data", "arch", "train", "attacks", "metrics", "store", "perturb"},
-    "report": {"store", "score"},  # reads the store, never trains
+    "report": {"store", "score", "stats"},  # reads the store, never trains
 }
 
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from archrisk.meaning import Meaning
-from archrisk.report import inference
+from archrisk.stats import inference
 from archrisk.report.claims import ADJUSTED, judge_all
 from archrisk.report.data import load_store
 from archrisk.report.fixtures import write_synthetic_store

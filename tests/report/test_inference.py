@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from archrisk.report import inference
+from archrisk.stats import inference
 
 
 def test_seed_agreement_with_extra_seeds_on_a_few_architectures() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from archrisk.report.claims import CLAIMS
-from archrisk.report.inference import welch
+from archrisk.stats.inference import welch
 from archrisk.report.scales import scale_trend
 from archrisk.report.verdicts import PrimaryTest
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from archrisk.meaning import Meaning
-from archrisk.report import inference
+from archrisk.stats import inference
 from archrisk.report.compare import correlations, rank_intervals, risk_ranking
 from archrisk.report.results import summary
 from archrisk.report.series import Quantity, Series, SeriesSet

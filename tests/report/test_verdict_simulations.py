@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from archrisk.report import inference, stats
+from archrisk.stats import bootstrap, inference
 from archrisk.report.claims import CLAIMS, judge_all
 from archrisk.report.compare import compare_groups, compare_remedies
 from archrisk.report.series import Quantity, Series, SeriesSet
@@ -210,7 +210,7 @@ def test_every_claim_is_declared_with_a_primary_and_an_effect_size():
         for p in c.primaries:
             assert p.sesoi > 0 and p.g > 0 and p.g_note and p.sign in (-1, 1), (cid, p)
     # stats kept for display: the percentile bootstrap is still what the group tables show
-    assert stats.LEVEL == 0.95
+    assert bootstrap.LEVEL == 0.95
 
 
 @pytest.mark.parametrize("sd_a,sd_s", [(0.05, 0.12), (0.08, 0.1)])  # seed noise larger than / like the spread

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from archrisk.report import plots, stats
+from archrisk.report import plots
+from archrisk.stats import bootstrap
 from archrisk.report.compare import compare_groups
 from archrisk.report.page import Block, Fig, Section, Table, ci
 from archrisk.report.series import Series, SeriesSet
@@ -42,9 +43,9 @@ class Cost:
     method: str
     group: str
     archs: int
-    before: stats.IntervalEstimate  # clean test accuracy, standard training
-    after: stats.IntervalEstimate  # adversarially trained
-    change: stats.IntervalEstimate  # after - before, paired by seed within each architecture
+    before: bootstrap.IntervalEstimate  # clean test accuracy, standard training
+    after: bootstrap.IntervalEstimate  # adversarially trained
+    change: bootstrap.IntervalEstimate  # after - before, paired by seed within each architecture
 
 
 def _acc_series(ss: SeriesSet) -> tuple[Series | None, dict[str, Series]]:
@@ -72,8 +73,8 @@ def accuracy_costs(ss: SeriesSet) -> list[Cost]:
             diffs = [[s.values[a][sd] - std.values[a][sd] for sd in sorted(s.values[a]) if sd in std.values[a]]
                      for a in archs]
             rng = np.random.default_rng(zlib.crc32(f"{method}|{g}".encode()))
-            out.append(Cost(method, g, len([d for d in diffs if d]), stats.cluster_mean(std.clusters(archs), rng=rng),
-                            stats.cluster_mean(s.clusters(archs), rng=rng), stats.cluster_mean(diffs, rng=rng)))
+            out.append(Cost(method, g, len([d for d in diffs if d]), bootstrap.cluster_mean(std.clusters(archs), rng=rng),
+                            bootstrap.cluster_mean(s.clusters(archs), rng=rng), bootstrap.cluster_mean(diffs, rng=rng)))
     return out
 
 

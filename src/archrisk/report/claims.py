@@ -24,7 +24,7 @@ import numpy as np
 
 from archrisk.meaning import budget
 from archrisk.registry import Registry
-from archrisk.report import inference, stats
+from archrisk.stats import bootstrap, inference
 from archrisk.report.advtrain import accuracy_costs
 from archrisk.report.compare import paired_diffs, remedy_pairs
 from archrisk.report.page import ci, fmt
@@ -225,7 +225,7 @@ def _group_test(claim: Claim, p: Primary, s: Series, groups: dict[str, str], a: 
     ma = [float(np.mean(v)) for v in ga if np.all(np.isfinite(v))]
     mb = [float(np.mean(v)) for v in gb if np.all(np.isfinite(v))]
     nz = inference.noise([ga, gb])
-    perm = stats.permutation_test(ma, mb, n_perm=N_PERM)
+    perm = bootstrap.permutation_test(ma, mb, n_perm=N_PERM)
     both = {x: vals[x] for x in [*s.archs(groups, a), *s.archs(groups, b)]}
     rel, seeds = inference.seed_agreement(both)
     t = PrimaryTest(claim.id, p, s.q.label, _scale_label(s), "groups", inference.welch(ma, mb), nz.sd_means,
@@ -270,7 +270,7 @@ def _gap_test(claim: Claim, p: Primary, after: Series, before: Series, groups: d
     gb = [change[x] for x in sorted(change) if groups.get(x) == "manual"]
     ma, mb = [float(np.mean(v)) for v in ga], [float(np.mean(v)) for v in gb]
     nz = inference.noise([ga, gb])
-    perm = stats.permutation_test(ma, mb, n_perm=N_PERM)
+    perm = bootstrap.permutation_test(ma, mb, n_perm=N_PERM)
     return PrimaryTest(claim.id, p, f"{before.q.label}, before minus after adversarial training", _scale_label(after),
                        "groups", inference.welch(ma, mb), nz.sd_means, nz.inflation,
                        seeds=max((len(v) for v in change.values()), default=0), exact_p=perm.p,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from archrisk.report import inference, stats
+from archrisk.stats import bootstrap, inference
 from archrisk.report.series import Series, SeriesSet
 
 ALPHA = 0.05
@@ -35,10 +35,10 @@ class GroupComparison:
     n_a: int  # architectures in group a
     n_b: int
     seeds: int  # most seeds any architecture has
-    mean_a: stats.IntervalEstimate
-    mean_b: stats.IntervalEstimate
-    diff: stats.IntervalEstimate  # mean_a - mean_b
-    perm: stats.PermTest  # two-sided, labels permuted among architectures
+    mean_a: bootstrap.IntervalEstimate
+    mean_b: bootstrap.IntervalEstimate
+    diff: bootstrap.IntervalEstimate  # mean_a - mean_b
+    perm: bootstrap.PermTest  # two-sided, labels permuted among architectures
     welch: inference.TTest  # mean_a - mean_b, Welch t on per-architecture means
 
     @property
@@ -56,7 +56,7 @@ class GroupComparison:
 
 
 def compare_groups(s: Series, groups: dict[str, str], a: str = "nas", b: str = "manual",
-                   n_boot: int = stats.N_BOOT) -> GroupComparison:
+                   n_boot: int = bootstrap.N_BOOT) -> GroupComparison:
     arch_a, arch_b = s.archs(groups, a), s.archs(groups, b)
     ca, cb = s.clusters(arch_a), s.clusters(arch_b)
     rng = np.random.default_rng(_seed(s.q.label, a, b))
@@ -64,9 +64,9 @@ def compare_groups(s: Series, groups: dict[str, str], a: str = "nas", b: str = "
     return GroupComparison(
         series=s, a=a, b=b, n_a=len(arch_a), n_b=len(arch_b),
         seeds=max((len(v) for v in s.values.values()), default=0),
-        mean_a=stats.cluster_mean(ca, n_boot, rng=rng), mean_b=stats.cluster_mean(cb, n_boot, rng=rng),
-        diff=stats.cluster_difference(ca, cb, n_boot, rng=rng),
-        perm=stats.permutation_test([means[x] for x in arch_a], [means[x] for x in arch_b], rng=rng),
+        mean_a=bootstrap.cluster_mean(ca, n_boot, rng=rng), mean_b=bootstrap.cluster_mean(cb, n_boot, rng=rng),
+        diff=bootstrap.cluster_difference(ca, cb, n_boot, rng=rng),
+        perm=bootstrap.permutation_test([means[x] for x in arch_a], [means[x] for x in arch_b], rng=rng),
         welch=inference.welch([means[x] for x in arch_a], [means[x] for x in arch_b]),
     )
 
@@ -116,7 +116,7 @@ def risk_ranking(ss: SeriesSet) -> tuple[list[Series], list[RankRow]]:
 
 
 def rank_intervals(ss: SeriesSet, eps: list[Series], archs: list[str], n_boot: int = 500,
-                   level: float = stats.LEVEL) -> dict[str, tuple[float, float]]:
+                   level: float = bootstrap.LEVEL) -> dict[str, tuple[float, float]]:
     """95% intervals of each architecture's position in the risk ranking (1 = riskiest), from a
     bootstrap over seeds: each draw resamples every architecture's seeds, ranks each endpoint, and
     ranks the architectures by mean rank as `risk_ranking` does."""
@@ -156,9 +156,9 @@ class RemedyComparison:
     remedy: str
     source: str
     series: Series
-    remedy_mean: stats.IntervalEstimate  # over the remedy's seeds
-    source_mean: stats.IntervalEstimate
-    diff: stats.IntervalEstimate  # remedy - source, seeds resampled independently (display)
+    remedy_mean: bootstrap.IntervalEstimate  # over the remedy's seeds
+    source_mean: bootstrap.IntervalEstimate
+    diff: bootstrap.IntervalEstimate  # remedy - source, seeds resampled independently (display)
     paired: inference.TTest  # remedy - source over the seeds both have, paired by seed
     sign_flip_p: float  # exact sign-flip p of the paired differences
     sign_flip_min: float  # the smallest p the sign-flip test can give with this many seeds
@@ -190,7 +190,7 @@ def remedy_pairs(ss: SeriesSet) -> list[tuple[str, str]]:
     return pairs
 
 
-def compare_remedies(ss: SeriesSet, series: list[Series], n_boot: int = stats.N_BOOT) -> list[RemedyComparison]:
+def compare_remedies(ss: SeriesSet, series: list[Series], n_boot: int = bootstrap.N_BOOT) -> list[RemedyComparison]:
     out = []
     for remedy, source in remedy_pairs(ss):
         for s in series:
@@ -200,9 +200,9 @@ def compare_remedies(ss: SeriesSet, series: list[Series], n_boot: int = stats.N_
             rng = np.random.default_rng(_seed(s.q.label, remedy, source))
             d = paired_diffs(s, remedy, source)
             flip_p, flip_min = inference.sign_flip(d)
-            out.append(RemedyComparison(remedy, source, s, stats.cluster_mean([r], n_boot, rng=rng),
-                                        stats.cluster_mean([src], n_boot, rng=rng),
-                                        stats.cluster_difference([r], [src], n_boot, rng=rng),
+            out.append(RemedyComparison(remedy, source, s, bootstrap.cluster_mean([r], n_boot, rng=rng),
+                                        bootstrap.cluster_mean([src], n_boot, rng=rng),
+                                        bootstrap.cluster_difference([r], [src], n_boot, rng=rng),
                                         inference.one_sample(d), flip_p, flip_min))
     return out
 
@@ -215,7 +215,7 @@ class CorrRow:
 
     x: Series
     y: Series
-    corr: stats.Correlation
+    corr: bootstrap.Correlation
     archs: list[str]
     within: dict[str, tuple[float, float, int]]  # group -> (rho, p, n)
     partial: tuple[float, float, int]  # (rho, p, n) controlling for the covariates
@@ -238,11 +238,11 @@ def correlations(xs: list[Series], ys: list[Series], groups: dict[str, str] | No
         for y in ys:
             my = y.arch_means()
             archs = sorted(set(mx) & set(my))
-            corr = stats.spearman_ci([mx[a] for a in archs], [my[a] for a in archs])
+            corr = bootstrap.spearman_ci([mx[a] for a in archs], [my[a] for a in archs])
             within = {}
             for g in sorted({groups.get(a, "custom") for a in archs}):
                 sub = [a for a in archs if groups.get(a, "custom") == g]
-                c = stats.spearman_ci([mx[a] for a in sub], [my[a] for a in sub])
+                c = bootstrap.spearman_ci([mx[a] for a in sub], [my[a] for a in sub])
                 within[g] = (c.rho, c.p, c.n)
             cv = [[cov.get(a, (math.nan, math.nan))[i] for a in archs] for i in (0, 1)]
             cv = [c for c in cv if np.isfinite(c).sum() >= 3]

@@ -6,7 +6,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from archrisk.report import inference, plots, stats
+from archrisk.report import plots
+from archrisk.stats import bootstrap, inference
 from archrisk.report.compare import compare_remedies, correlations, covariates, rankable, remedy_pairs
 from archrisk.report.data import StoreData
 from archrisk.report.page import Block, Fig, Section, Table, ci
@@ -81,7 +82,7 @@ def explanations(store: StoreData, ss: SeriesSet) -> Section:
         means = [y.arch_means() for y in ys]
         archs = sorted(set().union(*means))
         cols = [[m.get(a, math.nan) for a in archs] for m in means]
-        mat = stats.correlation_matrix(cols)
+        mat = bootstrap.correlation_matrix(cols)
         labels = [_short(y) for y in ys]
         rows = [[labels[i], *mat[i]] for i in range(len(ys))]
         sec.blocks.append(Block(
@@ -131,7 +132,7 @@ def remedies(ss: SeriesSet) -> Section:
         bs = []
         for arch in dict.fromkeys([p[1] for p in pairs] + [p[0] for p in pairs]):
             if arch in s.values:
-                e = stats.cluster_mean([list(s.values[arch].values())])
+                e = bootstrap.cluster_mean([list(s.values[arch].values())])
                 bs.append(plots.Bar(arch, ss.groups.get(arch, "custom"), e.value, e.lo, e.hi))
         if len(bs) > 1:
             panels.append((_short(s), bs))

@@ -6,7 +6,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from archrisk.report import inference, plots, stats
+from archrisk.report import plots
+from archrisk.stats import bootstrap, inference
 from archrisk.report.compare import GroupComparison, compare_groups, rank_intervals, risk_ranking
 from archrisk.report.data import StoreData
 from archrisk.report.page import Block, Fig, Section, Table, ci, fmt
@@ -57,7 +58,7 @@ def summary(ss: SeriesSet) -> Section:
                           f"intervals overlap its own ({', '.join(tied[:6])}{', ...' if len(tied) > 6 else ''}).")
     accs = [(r.acc, r.mean_rank) for r in rows if math.isfinite(r.acc)]
     if len(accs) >= 4:
-        c = stats.spearman_ci(*zip(*accs))
+        c = bootstrap.spearman_ci(*zip(*accs))
         block.text.append(f"Spearman rho between clean accuracy and mean risk rank: {ci(c.rho, c.lo, c.hi)} "
                           f"(n = {c.n}); a rho far from 0 means risk and accuracy are confounded here.")
     sec.blocks.append(block)

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from scipy import stats as _st
 
-from archrisk.report.inference import ALPHA
+from archrisk.stats.inference import ALPHA
 from archrisk.report.page import Block, Section, Table, ci, fmt
 from archrisk.report.verdicts import PrimaryTest
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from archrisk.report import inference
+from archrisk.stats import inference
 from archrisk.report.page import ci, fmt
 
 VERDICTS = ("reproduced", "reversed", "no effect", "inconclusive", "conflicting", "not measured")

@@ -128,8 +128,8 @@ def _ranks01(values: dict[str, float], sign: int) -> dict[str, float]:
 
 def seed_agreement(per_seed: dict[int, dict[str, float]]) -> tuple[float, int]:
     """(seed-to-seed rank agreement of a target, seeds per architecture): the report's rule
-    (`report.inference.seed_agreement`), so a fit's ceiling and a claim's reliability agree."""
-    from archrisk.report.inference import seed_agreement as by_pairs
+    (`stats.inference.seed_agreement`), so a fit's ceiling and a claim's reliability agree."""
+    from archrisk.stats.inference import seed_agreement as by_pairs
 
     per_arch: dict[str, dict[int, float]] = {}
     for seed, values in per_seed.items():

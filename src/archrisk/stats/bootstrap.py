@@ -206,7 +206,7 @@ def spearman_ci(x: Sequence[float], y: Sequence[float], level: float = LEVEL) ->
     The p-value is a permutation p (exact up to n = 8, where the usual t approximation is poor).
     Needs n >= 4 for an interval.
     """
-    from archrisk.report.inference import spearman_p
+    from archrisk.stats.inference import spearman_p
 
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
