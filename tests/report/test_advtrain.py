@@ -6,7 +6,7 @@ import csv
 import pytest
 
 from archrisk.report.advtrain import advtrain_section
-from archrisk.report.claims import judge_all
+from archrisk.report.judge import judge_all
 from archrisk.report.data import load_store
 from archrisk.report.fixtures import FixtureWriter
 from archrisk.report.series import build_series

@@ -7,10 +7,12 @@ import numpy as np
 
 from archrisk.meaning import Meaning
 from archrisk.stats import inference
-from archrisk.report.claims import ADJUSTED, judge_all
+from archrisk.report.judge import ADJUSTED, judge_all
 from archrisk.report.data import load_store
 from archrisk.report.fixtures import write_synthetic_store
-from archrisk.report.results import low_accuracy, nas_vs_manual, size_line, summary
+from archrisk.analysis import Analysis
+from archrisk.report import quality
+from archrisk.report.results import nas_vs_manual, size_line, summary
 from archrisk.report.series import Quantity, Series, SeriesSet, build_series
 
 
@@ -70,7 +72,7 @@ def _store(acc: dict[str, float]) -> SeriesSet:
     return SeriesSet({s.q: s for s in ss}, groups)
 
 
-def test_ranking_shows_size_and_group_sections_state_median_sizes_and_low_accuracy_is_flagged():
+def test_ranking_shows_size_and_group_sections_state_median_sizes_and_the_gate_flags_low_accuracy():
     acc = {"n1": 0.95, "n2": 0.94, "n3": 0.96, "m1": 0.80, "m2": 0.93, "m3": 0.94}
     ss = _store(acc)
     table = summary(ss).blocks[0].tables[0]
@@ -82,9 +84,17 @@ def test_ranking_shows_size_and_group_sections_state_median_sizes_and_low_accura
     assert "clean accuracy 0.950 vs 0.930" in line
     sec = nas_vs_manual(ss, {})
     assert sec.blocks and all(line in b.text for b in sec.blocks)
-    flags = low_accuracy(ss)
-    assert len(flags) == 1 and flags[0].startswith("m1 ") and any(f == flags[0] for f in summary(ss).missing)
-    assert not low_accuracy(_store({**acc, "m1": 0.84}))  # within 0.1 of the median: no flag
+    ss.analysis = Analysis(min_clean_acc=0.85)  # the registered flag rule
+    flags = quality.flagged(quality.apply(ss))
+    assert len(flags) == 2 and all(f.startswith("m1 seed") and "flagged" in f for f in flags), flags
+    assert "m1" in ss.accuracy().values  # flagged, not excluded
+    ss = _store(acc)
+    ss.analysis = Analysis(min_clean_acc=0.85, below_min="exclude")
+    quality.apply(ss)
+    assert "m1" not in ss.accuracy().values and all("m1" not in s.values for s in ss.series.values())
+    ss = _store({**acc, "m1": 0.86})
+    ss.analysis = Analysis(min_clean_acc=0.85)
+    assert not quality.flagged(quality.apply(ss))
 
 
 def test_claims_carry_an_adjusted_line_or_say_why_not(tmp_path):

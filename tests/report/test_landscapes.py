@@ -8,7 +8,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from archrisk.report.claims import judge_all
+from archrisk.report.judge import judge_all
 from archrisk.report.data import load_store
 from archrisk.report.fixtures import FixtureWriter, write_synthetic_store
 from archrisk.report.landscapes import landscape_section
@@ -42,9 +42,9 @@ def _store(path):
                  {"landscape_conv_curvature": cur, "landscape_conv_rise": s, "landscape_input_curvature": 12 * s})
         _job(w, arch, group, 0, "init", 100.0, 100.0, {})  # untrained point: not drawn
     _job(w, "R1", "remedy", 0, "trained", 7.0, 7.0, {})  # remedy cells are not drawn either
-    w.job("metric", "landscape", "landscape", "N1", "nas", 0, {"at": "trained"}, {},
-          {"landscape_filter_curvature.grid": [0, 1], "landscape_filter_curvature.surface": [[1, 2]]},
-          recipe={"lr": 1})  # malformed surface: skipped with a warning
+    w.job("metric", "landscape", "landscape", "N1", "nas", 0, {"at": "trained", "decoy": 1}, {},
+          {"landscape_filter_curvature.grid": [0, 1], "landscape_filter_curvature.surface": [[1, 2]]})
+    # malformed surface: skipped with a warning (its own parameters keep its job id apart; no scalars)
     w.job("metric", "landscape", "landscape", "N2", "nas", 0, {"at": "trained"}, {},
           {"landscape_conv_curvature.grid": GRID.tolist(), "landscape_conv_curvature.surface": _surface(50.0)},
           recipe={"adv_train": "pgd"})  # adversarially trained victim: not drawn

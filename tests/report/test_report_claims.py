@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from archrisk.report.claims import CLAIMS, VERDICTS, judge_all
+from archrisk.report.claims import CLAIMS, VERDICTS
+from archrisk.report.judge import judge_all
 from archrisk.report.verdicts import TARGET_POWER, combine
 from archrisk.report.data import load_store
 from archrisk.report.fixtures import write_synthetic_store

@@ -162,7 +162,7 @@ def test_series_carry_their_meaning_and_claims_find_them(tmp_path):
     assert all(s.direction == -1 for s in ss.bearing_on("C6"))
     assert {s.q.key for s in ss.bearing_on("C4")} == {"agreement", "kl", "ce"}
     c8 = {s.q.key: s.direction for s in ss.bearing_on("C8")}
-    assert c8 == {"conv_acc_auc": 1, "cell_depth": -1, "cell_skips": 1, "early_acc_share": 1}
+    assert c8 == {"conv_acc_auc": 1, "cell_depth": -1, "cell_skips": 1, "early_acc_share": 1, "epochs_to_share": -1}
     assert ss.bearing_on("C10") == []  # C10 is read from C1's results by the victim's training
 
 

@@ -6,12 +6,15 @@ import math
 from archrisk.report.claims import CLAIMS
 from archrisk.stats.inference import welch
 from archrisk.report.scales import scale_trend
-from archrisk.report.verdicts import PrimaryTest
+from archrisk.report.verdicts import Estimate, PrimaryTest
+from archrisk.stats.components import components
 
 
 def _test(scale: str, nas: list[float], manual: list[float], claim: str = "C1") -> PrimaryTest:
     t = welch(nas, manual)
-    return PrimaryTest(claim, CLAIMS[claim].primaries[0], "PGD success", scale, "groups", t, 0.05)
+    comps = (components([[x] for x in nas]), components([[x] for x in manual]))
+    return PrimaryTest(claim, CLAIMS[claim].primaries[0], "PGD success", scale, "groups",
+                       {"random": Estimate("random", t)}, "random", comps=comps)
 
 
 def test_a_gap_that_grows_with_scale_is_named_and_one_that_does_not_is_not():

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from archrisk import __version__
 from archrisk.errors import InvalidValueError
 from archrisk.report.advtrain import advtrain_section
-from archrisk.report.claims import VERDICTS, Judgement, judge_all
+from archrisk.report.judge import VERDICTS, Judgement, judge_all
 from archrisk.report.data import StoreData, load_store
 from archrisk.report.deviations import deviations_section
 from archrisk.report.explain import explanations, remedies
@@ -27,6 +27,7 @@ from archrisk.report.results import curves, nas_vs_manual, study_groups, summary
 from archrisk.report.riskscore import risk_score_section
 from archrisk.report.scales import scale_trend
 from archrisk.report.series import build_series
+from archrisk.report.victims import victims_section
 from archrisk.report.vulnerability import shared_section
 
 log = logging.getLogger(__name__)
@@ -57,12 +58,13 @@ def _sections(store: StoreData) -> tuple[list[Section], Judgement, Section]:
             advtrain_section(ss, comparisons), risk_score_section(store), deviations_section(store)]
     judgement = judge_all(ss, comparisons, _scale(store))
     body.insert(2, scale_trend(judgement.tests))
+    body.insert(1, victims_section(ss))
     body = [sec for sec in body if sec is not None]
     return body, judgement, provenance(store)
 
 
 def claims_rows(j: Judgement) -> list[list]:
-    """One row per claim: its verdict, the reason, and its power at the study's effect."""
+    """One row per claim: its verdict, the reason, and its confirmatory power at the SESOI."""
     rows = [["id", "claim", "verdict", "reason", "power", "decidable", "scale", "evidence", "caveats"]]
     for v in j.verdicts:
         rows.append([v.id, v.claim, v.verdict, v.reason, _num(v.power), v.decidable, v.scale, " | ".join(v.evidence),
@@ -70,18 +72,41 @@ def claims_rows(j: Judgement) -> list[list]:
     return rows
 
 
+CLAIM_TEST_COLUMNS = [
+    "claim", "primary", "series", "scale", "design", "estimand", "role", "log_scale", "study_direction", "estimate",
+    "lo", "hi", "p", "p_holm", "exact_p", "exact_p_min", "alpha_family", "power", "power_study_gap", "power_g_transfer",
+    "sesoi", "study_gap", "study_g", "mde", "type_m", "needed", "needed_hi", "needed_at_seeds", "decide_by", "units_a",
+    "units_b", "seeds", "reliability", "sd_arch_a", "sd_arch_b", "sd_seed_a", "sd_seed_b", "acc_median_a",
+    "acc_median_b", "verdict", "reason"]
+
+
 def claim_test_rows(j: Judgement) -> list[list]:
-    """One row per primary test: estimate, interval, raw and Holm-adjusted p, power, MDE, SESOI, and
-    the interval's half-width with unlimited seeds of the same architectures."""
-    rows = [["claim", "primary", "series", "scale", "design", "log_scale", "study_direction", "estimate", "lo", "hi",
-             "p", "p_holm", "exact_p", "exact_p_min", "alpha_family", "power", "study_g", "mde", "mde_g", "sesoi",
-             "interval_floor", "units_a", "units_b", "seeds", "seed_agreement", "verdict", "reason"]]
+    """One row per primary test and question (estimand): the confirmatory row carries the Holm-adjusted p
+    and the verdict; the other question's row is shown beside it and never votes. `power` is at the
+    SESOI (raw units); `power_study_gap` at the study's raw gap; `power_g_transfer` is a sensitivity
+    figure (the study's g transferred with the seed inflation); `needed` is what would give power 0.8
+    at the SESOI (seeds per architecture, architectures per group at `needed_at_seeds`, or paired seeds)."""
+    rows = [CLAIM_TEST_COLUMNS]
     for t in j.tests:
         p = t.primary
-        rows.append([t.claim, p.label, t.series, t.scale, t.design, p.log, p.sign, *map(_num, (
-            t.test.diff, t.test.lo, t.test.hi, t.test.p, t.p_adj, t.exact_p, t.exact_p_min, t.alpha, t.power, p.g,
-            t.mde, t.mde_g, p.sesoi, t.floor)), t.test.n_a, t.test.n_b, t.seeds, _num(t.reliability), t.verdict, t.reason])
+        a, b = t.comps if t.comps else (None, None)
+        comp = [_num(x.sd_arch) if x else None for x in (a, b)] + [_num(x.sd_seed) if x else None for x in (a, b)]
+        acc = [_num(x.median) for x in (t.match.a, t.match.b)] if t.match else [None, None]
+        for e in t.estimates.values():
+            main = e.estimand == t.confirmatory
+            rows.append([t.claim, p.label, t.series, t.scale, t.design, e.estimand,
+                         "confirmatory" if main else "other", p.log, p.sign, *map(_num, (
+                             e.test.diff, e.test.lo, e.test.hi, e.test.p, t.p_adj if main else math.nan,
+                             t.exact_p, t.exact_p_min, t.alpha, e.power, e.power_study, e.power_g, p.sesoi,
+                             p.study_gap, p.g, e.mde, e.type_m)), _count(e.needed), _count(e.needed_hi),
+                         _num(e.at_seeds), e.outlook(), e.test.n_a, e.test.n_b, t.seeds, _num(t.reliability), *comp,
+                         *acc, t.verdict if main else "", t.reason if main else ""])
     return rows
+
+
+def _count(x: float) -> float | str | None:
+    """A sample size for the CSV: a number, 'inf' when out of reach, empty when not computed."""
+    return "inf" if x == math.inf else _num(x)
 
 
 def _num(x: float) -> float | None:

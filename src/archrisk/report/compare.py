@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from archrisk.stats import bootstrap, inference
-from archrisk.report.series import Series, SeriesSet
+from archrisk.report.series import Scale, Series, SeriesSet
 
 ALPHA = 0.05
 # Remedy cells of the study and the cell they were derived from; other remedy-group
@@ -82,9 +82,11 @@ class RankRow:
     cells: dict[str, tuple[float, float]]  # endpoint label -> (mean value, rank)
 
 
-def rankable(ss: SeriesSet) -> list[Series]:
-    """Headline endpoints that can rank architectures: oriented, not adversarially trained, not constant."""
-    return [s for s in ss.endpoints(adv=False) if s.direction != 0 and s.spread() > 0 and len(s.values) > 1]
+def rankable(ss: SeriesSet, scale: Scale | None = None) -> list[Series]:
+    """Headline endpoints that can rank architectures: oriented, not adversarially trained, not constant
+    (at `scale` when given)."""
+    return [s for s in ss.endpoints(adv=False) if s.direction != 0 and s.spread() > 0 and len(s.values) > 1
+            and (scale is None or s.q.scale == scale)]
 
 
 def _ranks(values: dict[str, float], sign: int) -> dict[str, float]:
@@ -95,10 +97,11 @@ def _ranks(values: dict[str, float], sign: int) -> dict[str, float]:
     return dict(zip(archs, map(float, r)))
 
 
-def risk_ranking(ss: SeriesSet) -> tuple[list[Series], list[RankRow]]:
-    """Architectures ordered by mean risk rank; each attack (all its settings together) counts once."""
-    eps = rankable(ss)
-    acc_means, params, flops = (ss.victim_means(k) for k in ("test_acc", "params", "flops"))
+def risk_ranking(ss: SeriesSet, scale: Scale = ()) -> tuple[list[Series], list[RankRow]]:
+    """Architectures ordered by mean risk rank at one scale; each attack (all its settings together)
+    counts once."""
+    eps = rankable(ss, scale)
+    acc_means, params, flops = (ss.victim_means(k, scale) for k in ("test_acc", "params", "flops"))
     per_attack: dict[str, dict[str, list[float]]] = {}
     cells: dict[str, dict[str, tuple[float, float]]] = {}
     for s in eps:
@@ -221,17 +224,18 @@ class CorrRow:
     partial: tuple[float, float, int]  # (rho, p, n) controlling for the covariates
 
 
-def covariates(ss: SeriesSet) -> dict[str, tuple[float, float]]:
-    """Architecture -> (log parameter count, clean test accuracy) of standard-trained victims."""
-    acc = ss.accuracy()
-    params = next((s for s in ss.select(kind="train", key="params") if not s.q.param("adv_train")), None)
+def covariates(ss: SeriesSet, scale: Scale = ()) -> dict[str, tuple[float, float]]:
+    """Architecture -> (log parameter count, clean test accuracy) of standard-trained victims at `scale`."""
+    acc, params = ss.accuracy(scale=scale), ss.trained("params", scale=scale)
     pm, am = (params.arch_means() if params else {}), (acc.arch_means() if acc else {})
     return {a: (math.log(pm[a]) if pm.get(a, 0) > 0 else math.nan, am.get(a, math.nan)) for a in set(pm) | set(am)}
 
 
 def correlations(xs: list[Series], ys: list[Series], groups: dict[str, str] | None = None,
-                 cov: dict[str, tuple[float, float]] | None = None) -> list[CorrRow]:
-    groups, cov = groups or {}, cov or {}
+                 cov: dict[Scale, dict[str, tuple[float, float]]] | None = None) -> list[CorrRow]:
+    """Every property against every attack result; the partial correlation holds fixed the covariates
+    (`covariates`, by scale) of the attack's victims' scale."""
+    groups, by_scale = groups or {}, cov or {}
     out = []
     for x in xs:
         mx = x.arch_means()
@@ -244,6 +248,7 @@ def correlations(xs: list[Series], ys: list[Series], groups: dict[str, str] | No
                 sub = [a for a in archs if groups.get(a, "custom") == g]
                 c = bootstrap.spearman_ci([mx[a] for a in sub], [my[a] for a in sub])
                 within[g] = (c.rho, c.p, c.n)
+            cov = by_scale.get(y.q.scale, {})
             cv = [[cov.get(a, (math.nan, math.nan))[i] for a in archs] for i in (0, 1)]
             cv = [c for c in cv if np.isfinite(c).sum() >= 3]
             partial = inference.partial_spearman([mx[a] for a in archs], [my[a] for a in archs], cv) if cv \

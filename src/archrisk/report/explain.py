@@ -59,7 +59,7 @@ def explanations(store: StoreData, ss: SeriesSet) -> Section:
     if not xs:
         sec.missing.append("no property measurements (metric jobs) in this store")
     if xs and ys:
-        corr = correlations(xs, ys, ss.groups, covariates(ss))
+        corr = correlations(xs, ys, ss.groups, {sc: covariates(ss, sc) for sc in ss.scales()})
         qs = inference.benjamini_hochberg([r.corr.p for r in corr])
         rows = [[r.x.q.label, r.y.q.label, r.corr.n, r.corr.rho, r.corr.lo, r.corr.hi, r.corr.p, q,
                  r.within.get("nas", (math.nan,))[0], r.within.get("manual", (math.nan,))[0], *r.partial[:2]]
@@ -112,7 +112,7 @@ def remedies(ss: SeriesSet) -> Section:
         sec.missing.append(f"remedy architectures {found} have no source cell in this store" if found
                            else "no remedy-group architectures in this store")
         return sec
-    series = [s for s in [ss.accuracy(), *ss.select(kind="train", key="train_wall"),
+    series = [s for s in [*(ss.accuracy(scale=sc) for sc in ss.scales()), *ss.select(kind="train", key="train_wall"),
                           *ss.select(kind="derived"), *rankable(ss)] if s is not None]
     comps = compare_remedies(ss, series)
     rows = []

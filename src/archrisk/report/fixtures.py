@@ -105,15 +105,17 @@ class FixtureWriter:
     (default `FIXTURE_MEANINGS`, as the runner records them; {}: a store from before meanings)."""
 
     def __init__(self, path: str | Path, study_id: str = "study0", source: str = "", study_name: str = "synthetic",
-                 declared: Mapping[tuple[str, str], Mapping[str, Meaning]] | None = None):
+                 declared: Mapping[tuple[str, str], Mapping[str, Meaning]] | None = None,
+                 analysis: Mapping[str, object] | None = None):
         path = Path(path)
         self.declared = dict(FIXTURE_MEANINGS if declared is None else declared)
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         self.con, self.study_id, self.n = sqlite3.connect(path), study_id, 0
         create_schema(self.con, created_by=f"{__version__} (synthetic fixture)")
+        spec = json.dumps({"analysis": dict(analysis)} if analysis is not None else {})  # the registered analysis
         self.con.execute("INSERT INTO studies VALUES (?,?,?,?,?,?)",
-                         (study_id, study_name, f"studies/{study_name}.toml", source, "{}", time.time()))
+                         (study_id, study_name, f"studies/{study_name}.toml", source, spec, time.time()))
         self.path = path
 
     def close(self) -> Path:
@@ -124,11 +126,13 @@ class FixtureWriter:
     def job(self, kind: str, name: str, family: str, arch: str, group: str, seed: int, params: dict,
             results: dict[str, float], artifacts: dict | None = None, status: str = "done",
             error: str | None = None, recipe: dict | None = None, wall: float = 1.0,
-            genotype: str | None = None, meanings: Mapping[str, Meaning] | None = None) -> str:
+            genotype: str | None = None, meanings: Mapping[str, Meaning] | None = None,
+            dataset: str = "mnist5k", size: str = "tiny") -> str:
         """Write one job; `meanings` (a declaration table, as an attack's) is resolved for the
         result keys and stored as the job's `meaning` artifact; None stores none."""
         recipe = {"name": "study", "adv_train": None, **(recipe or {})}
-        spec = json.dumps([kind, name, arch, seed, params, recipe], sort_keys=True)
+        scale = [] if (dataset, size) == ("mnist5k", "tiny") else [dataset, size]  # older fixtures keep their ids
+        spec = json.dumps([kind, name, arch, seed, params, recipe, *scale], sort_keys=True)
         jid = hashlib.sha256(spec.encode()).hexdigest()[:16]
         depth_skip = CELL.get(arch)
         if genotype is None and depth_skip:
@@ -138,7 +142,7 @@ class FixtureWriter:
         self.con.execute(
             f"INSERT INTO jobs ({', '.join(_JOB_FIELDS)}) VALUES ({', '.join('?' * len(_JOB_FIELDS))})",
             (jid, self.study_id, kind, name, family, arch, group, hashlib.md5(arch.encode()).hexdigest()[:16],
-             genotype, "mnist5k", "tiny", json.dumps(recipe), seed, json.dumps(params), status, error,
+             genotype, dataset, size, json.dumps(recipe), seed, json.dumps(params), status, error,
              wall if status == "done" else None, "host0", "cpu", "0.1.0", now, now + wall, 1, 0.0))
         self.con.execute("INSERT OR IGNORE INTO study_jobs VALUES (?, ?)", (self.study_id, jid))
         if status == "done":

@@ -42,13 +42,17 @@ def _effect(t: dict[str, str]) -> str:
     est, lo, hi = (_num(t[k]) for k in ("estimate", "lo", "hi"))
     unit = " (log)" if t["log_scale"] == "True" else ""
     interval = f" [{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) else ""
-    return f"{_scale(t['scale'])}: {fmt(est)}{interval}{unit}, {t['verdict']}, power {fmt(_num(t['power']))}"
+    question = f" ({t['estimand']} effects)" if t.get("estimand") in ("fixed", "random") else ""
+    at = " at the SESOI" if "estimand" in t else ""  # tables written before power moved to the SESOI say less
+    return (f"{_scale(t['scale'])}: {fmt(est)}{interval}{unit}{question}, {t['verdict']}, "
+            f"power {fmt(_num(t['power']))}{at}")
 
 
 def claims_markdown(tables: str | Path) -> str:
-    """The table, from `tables`/claims.csv and `tables`/claim_tests.csv."""
+    """The table, from `tables`/claims.csv and `tables`/claim_tests.csv (their confirmatory rows)."""
     tables = Path(tables)
-    claims, tests = _rows(tables / "claims.csv"), _rows(tables / "claim_tests.csv")
+    claims = _rows(tables / "claims.csv")
+    tests = [t for t in _rows(tables / "claim_tests.csv") if t.get("role", "confirmatory") == "confirmatory"]
     lines = ["| claim | verdict | primary effect per scale: estimate [95% CI], test verdict, power | why |",
              "|---|---|---|---|"]
     for c in claims:

@@ -11,7 +11,7 @@ from archrisk.stats import bootstrap, inference
 from archrisk.report.compare import GroupComparison, compare_groups, rank_intervals, risk_ranking
 from archrisk.report.data import StoreData
 from archrisk.report.page import Block, Fig, Section, Table, ci, fmt
-from archrisk.report.series import FAMILIES, GROUP_ORDER, Series, SeriesSet
+from archrisk.report.series import FAMILIES, GROUP_ORDER, Scale, Series, SeriesSet, scale_label, scale_slug
 
 
 def _order(ss: SeriesSet, archs) -> list[str]:
@@ -26,15 +26,26 @@ def summary(ss: SeriesSet) -> Section:
                   "rank among architectures. Clean accuracy, parameter count and FLOPs (multiply-accumulates of one forward pass) are "
                   "beside each so risk is not mistaken for accuracy or size. "
                   "The position interval is a 95% bootstrap over seeds (each architecture's seeds resampled): "
-                  "architectures whose intervals overlap cannot be told apart by this store.")
-    eps, rows = risk_ranking(ss)
+                  "architectures whose intervals overlap cannot be told apart by this store. A store of several "
+                  "scales (dataset, size, recipe) gets one ranking per scale.")
     note = ss.meaning_note()
     if note:
         sec.missing.append(note)
-    sec.missing += low_accuracy(ss)
-    if not rows:
+    for scale in ss.scales():
+        block = _ranking(ss, scale)
+        if block is not None:
+            sec.blocks.append(block)
+    if not sec.blocks:
         sec.missing.append("no attack results with a headline metric that differs between architectures")
-        return sec
+    return sec
+
+
+def _ranking(ss: SeriesSet, scale: Scale) -> Block | None:
+    eps, rows = risk_ranking(ss, scale)
+    if not rows:
+        return None
+    where = f" [{scale_label(scale)}]" if scale else ""
+    slug = f"_{scale_slug(scale)}" if scale else ""
     labels = [s.q.label for s in eps]
     pos = rank_intervals(ss, eps, [r.arch for r in rows])
     span = lambda a: f"{pos[a][0]:g}-{pos[a][1]:g}" if a in pos else "-"  # noqa: E731
@@ -44,11 +55,11 @@ def summary(ss: SeriesSet) -> Section:
     long = [[r.arch, r.group, *pos.get(r.arch, (math.nan, math.nan)), r.acc, r.params, r.flops, r.mean_rank, l,
              *r.cells[l]]
             for r in rows for l in labels if l in r.cells]
-    block = Block("Ranking", tables=[Table(
-        "risk_ranking", "Risk ranking", ["#", "architecture", "group", "position 95%", "clean acc", "params", "FLOPs",
-                                         "mean risk rank", *labels], display,
-        csv_columns=["architecture", "group", "position_lo", "position_hi", "clean_acc", "params", "flops", "mean_risk_rank", "endpoint",
-                     "value", "rank"], csv_rows=long)])
+    block = Block(f"Ranking{where}", tables=[Table(
+        f"risk_ranking{slug}", f"Risk ranking{where}", ["#", "architecture", "group", "position 95%", "clean acc",
+                                                        "params", "FLOPs", "mean risk rank", *labels], display,
+        csv_columns=["architecture", "group", "position_lo", "position_hi", "clean_acc", "params", "flops",
+                     "mean_risk_rank", "endpoint", "value", "rank"], csv_rows=long)])
     top = ", ".join(f"{r.arch} ({r.group}, position {span(r.arch)})" for r in rows[:3])
     first = rows[0].arch
     tied = [r.arch for r in rows[1:] if r.arch in pos and first in pos and pos[r.arch][0] <= pos[first][1]]
@@ -61,34 +72,15 @@ def summary(ss: SeriesSet) -> Section:
         c = bootstrap.spearman_ci(*zip(*accs))
         block.text.append(f"Spearman rho between clean accuracy and mean risk rank: {ci(c.rho, c.lo, c.hi)} "
                           f"(n = {c.n}); a rho far from 0 means risk and accuracy are confounded here.")
-    sec.blocks.append(block)
-    return sec
+    return block
 
 
-LOW_ACCURACY = 0.1  # a victim this far below its group's median clean accuracy is flagged
-
-
-def low_accuracy(ss: SeriesSet, gap: float = LOW_ACCURACY) -> list[str]:
-    """A note per victim whose clean accuracy is more than `gap` below its group's median: its risk
-    may be that of an undertrained or ill-fitting model, not of its architecture."""
-    acc = ss.victim_means("test_acc")
-    out = []
-    for group in sorted({ss.groups.get(a, "custom") for a in acc}):
-        mine = {a: v for a, v in acc.items() if ss.groups.get(a, "custom") == group}
-        med = float(np.median(list(mine.values())))
-        for a, v in sorted(mine.items()):
-            if v < med - gap:
-                out.append(f"{a} reaches clean accuracy {v:.3f}, more than {gap:g} below its group's ({group}) median "
-                           f"{med:.3f}: its risk may reflect a poorly fitting model rather than its architecture")
-    return out
-
-
-def size_line(ss: SeriesSet, a: str, b: str, la: str, lb: str) -> str | None:
-    """The two groups' median parameter count, FLOPs and clean accuracy, and their ratio (one line)."""
+def size_line(ss: SeriesSet, a: str, b: str, la: str, lb: str, scale: Scale | None = None) -> str | None:
+    """The two groups' median parameter count, FLOPs and clean accuracy at `scale`, and their ratio."""
     parts = []
     for key, name, f in (("params", "parameters", lambda x: f"{x:,.0f}"), ("flops", "FLOPs", lambda x: f"{x:,.0f}"),
                          ("test_acc", "clean accuracy", lambda x: f"{x:.3f}")):
-        m = ss.victim_means(key)
+        m = ss.victim_means(key, scale)
         ma = [v for x, v in m.items() if ss.groups.get(x) == a]
         mb = [v for x, v in m.items() if ss.groups.get(x) == b]
         if ma and mb:
@@ -97,7 +89,8 @@ def size_line(ss: SeriesSet, a: str, b: str, la: str, lb: str) -> str | None:
             parts.append(f"{name} {f(xa)} vs {f(xb)} ({ratio})")
     if not parts:
         return None
-    return f"Medians, {la} vs {lb} (ratio {la}/{lb}): " + "; ".join(parts) + "."
+    where = f" [{scale_label(scale)}]" if scale else ""
+    return f"Medians{where}, {la} vs {lb} (ratio {la}/{lb}): " + "; ".join(parts) + "."
 
 
 def comparison_row(c: GroupComparison) -> list:
@@ -152,10 +145,10 @@ def _group_blocks(sec: Section, ss: SeriesSet, comparisons: dict, a: str, b: str
     if n_a < 2 or n_b < 2:
         sec.missing.append(f"{n_a} {la} and {n_b} {lb} architectures: a group comparison needs at least 2 "
                            "of each; per-architecture charts are shown without a test")
-    acc = ss.accuracy()
-    sizes = size_line(ss, a, b, la, lb)
-    heads = {id(s) for s in ss.endpoints(adv=None) if s.spread() > 0} | ({id(acc)} if acc else set())
-    blocks = [("accuracy", "Clean accuracy (for a fair comparison)", [acc] if acc else [])]
+    accs = [s for s in (ss.accuracy(scale=sc) for sc in ss.scales()) if s is not None]
+    sizes = [line for sc in ss.scales() if (line := size_line(ss, a, b, la, lb, sc))]
+    heads = {id(s) for s in ss.endpoints(adv=None) if s.spread() > 0} | {id(s) for s in accs}
+    blocks = [("accuracy", "Clean accuracy (for a fair comparison)", accs)]
     for fam in dict.fromkeys([*FAMILIES, *ss.families()]):  # a family the store adds goes last
         blocks.append((fam, fam.capitalize(), [s for s in ss.select(kind="attack", family=fam)]))
     for fam, title, series in blocks:
@@ -163,8 +156,7 @@ def _group_blocks(sec: Section, ss: SeriesSet, comparisons: dict, a: str, b: str
             sec.missing.append(f"{title}: no results in this store")
             continue
         block = Block(f"{title}: {la} vs {lb}" if slug else title)
-        if sizes:
-            block.text.append(sizes)
+        block.text += sizes
         rows = []
         for s in sorted(series, key=lambda s: (s.q.name, s.q.variant, s.q.key)):
             c = comparisons.get(s.q) or compare_groups(s, ss.groups, a, b)

@@ -21,7 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from archrisk.analysis import Analysis, parse_analysis
+from archrisk.errors import InvalidValueError
 from archrisk.meaning import BOOKKEEPING_SUFFIXES, FAMILIES, UNDECLARED, Meaning, budget
+from archrisk.report import quality
 from archrisk.report.data import StoreData
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,13 @@ GROUP_ORDER = ("nas", "random", "manual", "remedy", "custom")
 # Derived here from training histories: the study ties fast early convergence to risk (C8).
 EARLY_CONVERGENCE = Meaning(1, False, ("C8",), "share of the run's best validation accuracy reached, averaged "
                                                 "over the first half of the epochs (0..1)")
+SHARE = 0.9  # of the run's best validation accuracy, for the length-free convergence speed
+CONVERGENCE_SPEED = Meaning(-1, False, ("C8",), f"epochs until validation accuracy first reaches {SHARE:g} of the "
+                                                 "run's best (where a run stops does not move it)")
+# Job parameters that say at which scale a result was measured: a store that mixes several gets one
+# series per scale, and every lookup of a victim's accuracy, size or flag is keyed by them too.
+SCALE_KEYS = ("dataset", "size", "recipe")
+Scale = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,20 @@ class Quantity:
 
     def param(self, name: str) -> str | None:
         return dict(self.variant).get(name)
+
+    @property
+    def scale(self) -> Scale:
+        """The dataset, size and recipe of this quantity, where the store mixes several (else ())."""
+        return tuple(kv for kv in self.variant if kv[0] in SCALE_KEYS)
+
+
+def scale_label(scale: Scale) -> str:
+    return ", ".join(f"{k}={v}" for k, v in scale)
+
+
+def scale_slug(scale: Scale) -> str:
+    """File-name form of a scale ('' for the one scale of a store that holds one)."""
+    return re.sub(r"[^a-z0-9]+", "_", scale_label(scale).lower()).strip("_")
 
 
 @dataclass
@@ -114,6 +138,12 @@ class SeriesSet:
     series: dict[Quantity, Series]
     groups: dict[str, str]
     unrecorded: int = 0  # done jobs with results but no recorded meaning (stores older than meanings)
+    analysis: Analysis = field(default_factory=Analysis)  # what the studies registered (protocol, gate)
+    victims: list = field(default_factory=list)  # quality.Victim records, gated by `quality.apply`
+
+    def scales(self) -> list[Scale]:
+        """Every scale the store's victims were trained at (one `()` when it holds one)."""
+        return sorted({q.scale for q in self.series if q.kind == "train"}) or [()]
 
     def select(self, kind: str | None = None, family: str | None = None, name: str | None = None,
                key: str | None = None) -> list[Series]:
@@ -156,19 +186,25 @@ class SeriesSet:
                 "so they enter no ranking, comparison direction or claim; record today's declarations with "
                 "archrisk.runner.record_meanings(store)")
 
-    def accuracy(self, adv: bool = False) -> Series | None:
-        return self.trained("test_acc", adv)
+    def accuracy(self, adv: bool = False, scale: Scale | None = None) -> Series | None:
+        return self.trained("test_acc", adv, scale)
 
-    def trained(self, key: str, adv: bool = False) -> Series | None:
-        """A train job's result across victims: test_acc, params, flops, ..."""
+    def trained(self, key: str, adv: bool = False, scale: Scale | None = None) -> Series | None:
+        """A train job's result across victims (test_acc, params, flops, ...) at `scale`; None (no
+        scale given) only in a store of one scale: a lookup never mixes the accuracies of two."""
+        if scale is None:
+            scales = self.scales()
+            if len(scales) > 1:
+                raise ValueError(f"this store mixes {len(scales)} scales: name the scale of a '{key}' lookup")
+            scale = scales[0]
         for q, s in self.series.items():
-            if q.kind == "train" and q.key == key and any(k == "adv_train" for k, _ in q.variant) == adv:
+            if q.kind == "train" and q.key == key and _is_adv(q) == adv and q.scale == scale:
                 return s
         return None
 
-    def victim_means(self, key: str) -> dict[str, float]:
-        """Per architecture, the mean over seeds of a standard-trained victim's `key` ({} if absent)."""
-        s = self.trained(key)
+    def victim_means(self, key: str, scale: Scale | None = None) -> dict[str, float]:
+        """Per architecture, the mean over seeds of a standard-trained victim's `key` at `scale`."""
+        s = self.trained(key, scale=scale)
         return s.arch_means() if s else {}
 
     def explanatory(self) -> list[Series]:
@@ -201,23 +237,56 @@ def _variant_sort(variant: tuple[tuple[str, str], ...]) -> tuple:
     return tuple(out)
 
 
+def _val_accs(history: list[dict[str, Any]]) -> list[float]:
+    return [float(h["val_acc"]) for h in history if isinstance(h, dict) and h.get("val_acc") is not None]
+
+
+def convergence_speed(history: list[dict[str, Any]], share: float = SHARE) -> float | None:
+    """Epochs until validation accuracy first reaches `share` of the run's best. A rule that stops
+    training later than this point changes the best only as much as accuracy still rises, so the
+    measure does not depend on the run's length, unlike the share of the best reached early."""
+    accs = _val_accs(history)
+    if not accs or max(accs) <= 0:
+        return None
+    return float(next(i + 1 for i, a in enumerate(accs) if a >= share * max(accs)))
+
+
 def early_convergence(history: list[dict[str, Any]]) -> float | None:
     """How fast a run converges early: the validation accuracy of each epoch in the first half of
     training as a share of the run's best, averaged. Relative to the run's own best, so it measures
     speed, not final accuracy; over half the run, so it is not one or two noisy epochs."""
-    accs = [float(h["val_acc"]) for h in history if isinstance(h, dict) and h.get("val_acc") is not None]
+    accs = _val_accs(history)
     if not accs or max(accs) <= 0:
         return None
     k = max(1, math.ceil(len(accs) / 2))
     return float(np.mean(accs[:k]) / max(accs))
 
 
+def recipe_labels(jobs) -> dict[str, str]:
+    """Recipe JSON -> a short label naming the fields in which the store's recipes differ (adversarial
+    training aside: it is its own variant), e.g. 'epochs=4' and 'epochs=6'; {} when they all agree."""
+    recipes = {}
+    for j in jobs:
+        r = {k: v for k, v in j.recipe.items() if k != "adv_train"}
+        recipes.setdefault(json.dumps(r, sort_keys=True), r)
+    if len(recipes) < 2:
+        return {}
+    keys = sorted({k for r in recipes.values() for k in r})
+    differ = [k for k in keys if len({json.dumps(r.get(k), sort_keys=True) for r in recipes.values()}) > 1]
+    return {text: ",".join(f"{k}={_fmt(r.get(k))}" for k in differ) for text, r in recipes.items()}
+
+
+def _recipe_key(job) -> str:
+    return json.dumps({k: v for k, v in job.recipe.items() if k != "adv_train"}, sort_keys=True)
+
+
 def variants(store: StoreData) -> dict[str, tuple[tuple[str, str], ...]]:
     """Job id -> variant of every done job: its parameters, the victim's adversarial training, and
-    the dataset/size when the store mixes several."""
+    the dataset, size and recipe where the store mixes several."""
     done = store.done
     many_data = len({j.dataset for j in done}) > 1
     many_size = len({j.size for j in done}) > 1
+    recipes = recipe_labels(done)
     names = store.metric_param_names()  # a metric's stored flat parameter names, shown nested
     out = {}
     for job in done:
@@ -229,13 +298,15 @@ def variants(store: StoreData) -> dict[str, tuple[tuple[str, str], ...]]:
             variant.append(("dataset", str(job.dataset)))
         if many_size:
             variant.append(("size", str(job.size)))
+        if recipes:
+            variant.append(("recipe", recipes[_recipe_key(job)]))
         out[job.id] = tuple(variant)
     return out
 
 
 def build_series(store: StoreData) -> SeriesSet:
     """Group every done result into series with its recorded meaning; add early convergence from
-    training histories."""
+    training histories; apply the registered victim quality gate (`quality.apply`)."""
     variant_of = variants(store)
     series: dict[Quantity, Series] = {}
     unrecorded = 0
@@ -252,12 +323,14 @@ def build_series(store: StoreData) -> SeriesSet:
             q = Quantity(job.kind, job.name, job.family, tuple(variant), key)
             _series(series, q, meanings.get(key, UNDECLARED)).add(job.arch, job.seed, value)
         hist = store.artifacts.get(job.id, {}).get("history")
-        if job.kind == "train" and isinstance(hist, list):
-            early = early_convergence(hist)
-            if early is not None:
-                q = Quantity("derived", "early_convergence", "convergence", tuple(variant), "early_acc_share")
-                _series(series, q, EARLY_CONVERGENCE).add(job.arch, job.seed, early)
-    return SeriesSet(series, store.groups(), unrecorded)
+        if job.kind == "train" and isinstance(hist, list) and not job.adv_train:
+            for name, key, meaning, fn in (("early_convergence", "early_acc_share", EARLY_CONVERGENCE, early_convergence),
+                                           ("convergence_speed", "epochs_to_share", CONVERGENCE_SPEED, convergence_speed)):
+                value = fn(hist)
+                if value is not None:
+                    q = Quantity("derived", name, "convergence", tuple(variant), key)
+                    _series(series, q, meaning).add(job.arch, job.seed, value)
+    return quality.apply(SeriesSet(series, store.groups(), unrecorded, registered_analysis(store)))
 
 
 def _core(m: Meaning) -> tuple:
@@ -274,3 +347,22 @@ def _series(series: dict[Quantity, Series], q: Quantity, meaning: Meaning) -> Se
     elif meaning != UNDECLARED and _core(meaning) != _core(s.meaning):
         log.warning("jobs of %s record different meanings (%s vs %s); the first is used", q.label, s.meaning, meaning)
     return s
+
+
+def registered_analysis(store: StoreData) -> Analysis:
+    """The analysis the store's studies registered (the latest study of each name); every study must
+    register the same one, since one report judges all of their claims together."""
+    latest: dict[str, dict] = {}
+    for st in sorted(store.studies, key=lambda r: r.get("created") or 0):
+        try:
+            spec = json.loads(st.get("spec_json") or "{}")
+        except json.JSONDecodeError:
+            spec = {}
+        latest[str(st.get("name"))] = spec.get("analysis") or {} if isinstance(spec, dict) else {}
+    found = {name: parse_analysis(values) for name, values in latest.items()}
+    distinct = set(found.values())
+    if len(distinct) > 1:
+        shown = "; ".join(f"{name}: {a.describe()}" for name, a in sorted(found.items()))
+        raise InvalidValueError(f"the studies in {store.path!r} register different analyses ({shown}); "
+                                "report them from separate stores or register one analysis in every study")
+    return distinct.pop() if distinct else Analysis()

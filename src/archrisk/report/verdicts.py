@@ -1,41 +1,47 @@
 """The verdict vocabulary and its decision rule, fixed before any data is seen.
 
-Each claim names one *primary* measurement with the study's direction, a smallest effect of
-interest (SESOI) in that measurement's units and the study's standardised effect (Hedges g). Its
-primary test gives one of:
+Each claim names one *primary* measurement with the study's direction and a smallest effect of
+interest (SESOI) in that measurement's units. A primary test answers a named question (estimand,
+`archrisk.stats.estimands`): *fixed effects* (do these named architectures differ? seeds sampled)
+or *random effects* (would another draw of architectures like them differ? Welch on architecture
+means); the study registers which one is confirmatory (`archrisk.analysis`) and the report shows the
+other beside it, without a vote. Its confirmatory answer gives one of:
 
 - reproduced / reversed: the 95% interval excludes 0 and the Holm-adjusted p (across every claim's
-  primary test) is below 0.05, in the study's direction / the other;
-- no effect: the 95% interval lies inside (-SESOI, +SESOI), an equivalence result, and the design had
-  the target power at the study's effect (the SESOI is in raw units: on a scale where the study's
-  standardised effect would be smaller than the SESOI, a narrow interval alone proves nothing);
-- inconclusive: neither, with the reason: too few architectures or seeds for a test, seeds that
-  disagree on the ranking (the reliability of the architecture means, Spearman-Brown from the
-  seed-to-seed rank agreement, below `RELIABILITY_MIN`), too little power, or a powered test whose
-  interval still reaches the SESOI;
-- conflicting: tests of one claim (at several scales, or its parts) decided in both directions;
+  confirmatory primary test) is below 0.05, in the study's direction / the other; when the power at
+  the SESOI is below 0.8 the reason says how much a significant estimate exaggerates an effect of
+  that size (type M);
+- no effect: the 95% interval lies inside (-SESOI, +SESOI), an equivalence result, with power 0.8 at
+  the SESOI;
+- inconclusive: neither, with the reason: too few architectures or seeds for a test, victims not
+  trained to the same standard (the registered accuracy gate), too little power at the SESOI, or a
+  powered test whose interval still reaches the SESOI; each says what would decide it (seeds per
+  architecture for fixed effects, architectures per group for random effects);
+- conflicting: tests of one claim (at several scales) decided in both directions;
 - not measured: the store holds no primary measurement for the claim.
 
-Power is that of the claim's t test at the study's effect size and at Holm's first-step level
-alpha / m (a lower bound for Holm), so "reproduced" appears at about the rate the power predicts
-when one claim carries an effect. The study ran one seed per model, so its g is in units of the
-single-seed spread between models; with several seeds an architecture's mean is less noisy, and
-`inference.noise` converts g accordingly. Secondary measurements are shown beside a claim and
-never vote.
+Power is at the SESOI in raw units, at Holm's first-step level alpha / m (a lower bound for Holm),
+so "reproduced" appears at about the rate the power predicts when the true effect is the SESOI.
+Beside it: power at the study's own raw gap where this is the study's measurement, and, as a labelled
+sensitivity figure only, power at the study's standardised g transferred with the seed inflation.
+The reliability of the architecture means (variance components, in [0, 1]) is shown, not gated on:
+the tests carry seed noise in their standard errors. Secondary measurements never vote.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-from archrisk.stats import inference
+from scipy import optimize
+
 from archrisk.report.page import ci, fmt
+from archrisk.report.quality import Match
+from archrisk.stats import estimands as est
+from archrisk.stats.components import Components, inflation, pooled
+from archrisk.stats.inference import ALPHA, TARGET_POWER, TTest, holm, power_t
 
 VERDICTS = ("reproduced", "reversed", "no effect", "inconclusive", "conflicting", "not measured")
 DECIDED = ("reproduced", "reversed", "no effect")
-ALPHA = inference.ALPHA
-TARGET_POWER = inference.TARGET_POWER
-RELIABILITY_MIN = 0.5  # reliability of architecture means below this: they are mostly seed noise
 
 
 @dataclass(frozen=True)
@@ -53,9 +59,58 @@ class Primary:
     sign: int = 1  # +1: the study has the raw value higher for NAS (or after the remedy / before adv. training)
     log: bool = False  # compare log values (ratios): for positive scale-dependent quantities
     unit: str = ""  # unit of the raw value, for display
+    study_gap: float = math.nan  # the study's own raw difference in these units, where this is its measurement
 
     def units(self, x: float) -> str:
         return f"{fmt(x)} (x{fmt(math.exp(x))})" if self.log and math.isfinite(x) else fmt(x)
+
+
+def detectable_effect(se: float, df: float, alpha: float, power: float = TARGET_POWER) -> float:
+    """The raw effect a t test with this standard error and df detects with the given power."""
+    if not (math.isfinite(se) and df > 0):
+        return math.nan
+    if se == 0:
+        return 0.0
+    f = lambda e: est.power_nct(e, se, df, alpha) - power  # noqa: E731
+    hi = se
+    while f(hi) < 0:
+        hi *= 2
+    return float(optimize.brentq(f, 0.0, hi, xtol=se * 1e-4))
+
+
+def _count(x: float, unit: str) -> str:
+    if not math.isfinite(x):
+        return f"more than {est.MOST:,} {unit}"
+    return f"{x:,.0f} {unit}"
+
+
+@dataclass
+class Estimate:
+    """One estimand's answer in one primary test, with its power and what would decide it."""
+
+    estimand: str  # est.FIXED | est.RANDOM | est.PAIRED
+    test: TTest
+    power: float = math.nan  # at the SESOI, at the family's first-step level
+    power_study: float = math.nan  # at the study's raw gap (where the measurement is the study's)
+    power_g: float = math.nan  # sensitivity only: the study's g transferred with the seed inflation
+    mde: float = math.nan  # the raw effect this design detects with power 0.8
+    type_m: float = math.nan  # expected exaggeration of a significant estimate at the SESOI (decided, power < 0.8)
+    needed: float = math.nan  # seeds per architecture (fixed), architectures per group (random), paired seeds
+    needed_hi: float = math.nan  # random effects: at the top of the between-architecture SD's interval
+    at_seeds: float = math.nan  # random effects: the seeds per architecture `needed` assumes
+
+    def outlook(self) -> str:
+        """What would give this question power 0.8 at the SESOI ('' where it cannot be computed)."""
+        if math.isnan(self.needed):
+            return ""
+        if self.estimand == est.FIXED:
+            return f"{_count(self.needed, 'seeds')} per architecture would give power {TARGET_POWER} at the SESOI"
+        if self.estimand == est.PAIRED:
+            return f"{_count(self.needed, 'paired seeds')} would give power {TARGET_POWER} at the SESOI"
+        hi = (f" ({_count(self.needed_hi, '')}at the top of the between-architecture SD's 95% interval)"
+              if self.needed_hi != self.needed and not math.isnan(self.needed_hi) else "")
+        return (f"{_count(self.needed, 'architectures')} per group at {self.at_seeds:g} seeds each{hi} would give "
+                f"power {TARGET_POWER} at the SESOI")
 
 
 @dataclass
@@ -65,119 +120,168 @@ class PrimaryTest:
     claim: str
     primary: Primary
     series: str  # label of the series tested
-    scale: str  # dataset/size of this test when a store holds several, else ''
-    design: str  # "groups": NAS vs manual architectures; "paired": seeds of a paired change
-    test: inference.TTest  # raw difference in compared units: NAS - manual, or the paired change
-    sd_unit: float  # SD of one unit (an architecture's mean, or one seed's paired difference)
-    inflation: float = 1.0  # converts the study's single-seed g into units of sd_unit
-    reliability: float = math.nan  # seed-to-seed rank agreement of the measurement
+    scale: str  # dataset/size/recipe of this test when a store holds several, else ''
+    design: str  # "groups": NAS vs another group; "paired": seeds of a paired change
+    estimates: dict[str, Estimate]  # by estimand; the confirmatory one decides
+    confirmatory: str
+    versus: str = "manual"
+    comps: tuple[Components, Components] | None = None  # groups: each group's variance components
+    sd_diff: float = math.nan  # paired: SD of one seed's paired difference
+    match: Match | None = None  # groups: how alike the two groups' victims were trained
     seeds: int = 0
     exact_p: float = math.nan  # permutation (groups) or sign-flip (paired) p, shown beside
     exact_p_min: float = math.nan  # the smallest p that exact test can give here
-    p_adj: float = math.nan  # Holm-adjusted across every claim's primary tests
+    p_adj: float = math.nan  # Holm-adjusted across every claim's confirmatory primary tests
     alpha: float = ALPHA  # Holm's first-step level alpha / m, at which power is computed
-    power: float = math.nan  # at the study's effect size
-    mde: float = math.nan  # minimum detectable effect at TARGET_POWER, compared units
-    mde_g: float = math.nan  # the same in the study's g units
-    sd_arch: float = math.nan  # SD between architectures' true means (seed noise removed; groups design)
     verdict: str = "inconclusive"
     reason: str = ""
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def main(self) -> Estimate:
+        return self.estimates[self.confirmatory]
+
+    @property
+    def test(self) -> TTest:
+        return self.main.test
+
+    @property
+    def power(self) -> float:
+        return self.main.power
 
     @property
     def n_units(self) -> tuple[int, int]:
         return self.test.n_a, self.test.n_b
 
     @property
-    def mean_reliability(self) -> float:
-        """Spearman-Brown reliability of the mean over `seeds` seeds from the seed-to-seed agreement r."""
-        r, k = self.reliability, self.seeds
-        if not math.isfinite(r) or k < 2:
-            return math.nan
-        return k * r / (1 + (k - 1) * r) if r > -1 / (k - 1) else -math.inf
-
-    @property
     def oriented(self) -> float:
         """The estimate in the study's direction (> 0: the way the study found)."""
         return self.primary.sign * self.test.diff
 
+    @property
+    def pooled(self) -> Components | None:
+        return pooled(self.comps) if self.comps else None
+
+    @property
+    def reliability(self) -> float:
+        """Share of the spread of architecture means that is the architectures' own (0..1)."""
+        return self.pooled.reliability if self.comps else math.nan
+
+    @property
+    def sd_unit(self) -> float:
+        """SD of one unit: an architecture's mean (pooled within groups), or one seed's paired change."""
+        return self.pooled.sd_means if self.comps else self.sd_diff
+
     def plan(self, alpha_family: float) -> None:
-        """Power and minimum detectable effect at the family's first-step level."""
+        """Each estimand's power, detectable effect, type M and sample size at the family's level."""
         self.alpha = alpha_family
-        na, nb = self.n_units
-        if not self.test.testable:
+        p = self.primary
+        for e in self.estimates.values():
+            t = e.test
+            if not t.testable:
+                continue
+            e.power = est.power_nct(p.sesoi, t.se, t.df, alpha_family)
+            e.power_study = est.power_nct(p.study_gap, t.se, t.df, alpha_family)
+            e.mde = detectable_effect(t.se, t.df, alpha_family)
+            self._size(e, alpha_family)
+
+    def _size(self, e: Estimate, alpha: float) -> None:
+        p = self.primary
+        if e.estimand == est.PAIRED:
+            e.needed = est.pairs_needed(p.sesoi, self.sd_diff, alpha)
             return
-        self.power = inference.power_t(self.primary.g * self.inflation, na, nb, alpha_family)
-        d = inference.detectable(na, nb, alpha_family)
-        self.mde = d * self.sd_unit if math.isfinite(self.sd_unit) else math.nan
-        self.mde_g = d / self.inflation
+        a, b = self.comps
+        if e.estimand == est.FIXED:
+            e.needed = est.seeds_needed(p.sesoi, a, b, alpha)
+            return
+        e.power_g = power_t(p.g * inflation(self.pooled), a.n, b.n, alpha)
+        e.at_seeds = max(round(self.pooled.seeds), 1)
+        if math.isfinite(a.var_seed) and math.isfinite(b.var_seed):
+            e.needed = est.archs_needed(p.sesoi, a, b, alpha, e.at_seeds)
+            tops = (a.arch_interval()[1], b.arch_interval()[1])
+            if all(map(math.isfinite, tops)):
+                e.needed_hi = est.archs_needed(p.sesoi, a, b, alpha, e.at_seeds, tau=tops)
 
     def decide(self) -> None:
-        t, p = self.test, self.primary
+        t, p, e = self.test, self.primary, self.main
         na, nb = self.n_units
         if not t.testable:
             self.verdict = "inconclusive"
-            self.reason = (f"too few architectures for a test ({na} NAS vs {nb} manual; each group needs 2)"
-                           if self.design == "groups" else f"too few paired seeds for a test ({na}; needs 2)")
+            if self.design == "paired":
+                self.reason = f"too few paired seeds for a test ({na}; needs 2)"
+            elif e.estimand == est.FIXED and na >= 1 and nb >= 1:
+                self.reason = ("the fixed-effects question needs seed noise measured in both groups (two seeds of "
+                               "some architecture in each)")
+            else:
+                self.reason = (f"too few architectures for a test ({na} NAS vs {nb} {self.versus}; each group "
+                               f"needs {1 if e.estimand == est.FIXED else 2})")
             return
-        if self.mean_reliability < RELIABILITY_MIN:  # nan (one seed, few architectures) does not gate
-            self.verdict = "inconclusive"
-            self.reason = (f"seeds disagree: seed-to-seed rank agreement {fmt(self.reliability)}, so the mean of "
-                           f"{self.seeds} seeds has reliability {fmt(self.mean_reliability)} < {RELIABILITY_MIN}")
+        blocked = self.match.reason("NAS", self.versus) if self.match else ""
+        if blocked:
+            self.verdict, self.reason = "inconclusive", blocked
             return
+        question = f"{e.estimand} effects" if e.estimand != est.PAIRED else "paired"
+        power = f"power {fmt(e.power)} at the smallest effect of interest +-{p.units(p.sesoi)} ({question})"
         if t.excludes(0.0) and self.p_adj < ALPHA:
             self.verdict = "reproduced" if self.oriented > 0 else "reversed"
             self.reason = f"Holm-adjusted p = {fmt(self.p_adj)} < {ALPHA}, interval excludes 0"
+            if e.power < TARGET_POWER:
+                e.type_m = est.type_m(p.sesoi, t.se, t.df, self.alpha)
+                self.reason += (f"; {power}: a significant estimate exaggerates a true effect of that size about "
+                                f"x{fmt(e.type_m)} on average (type M)")
             return
-        if t.within(p.sesoi) and self.power >= TARGET_POWER:
+        if t.within(p.sesoi) and e.power >= TARGET_POWER:
             self.verdict = "no effect"
             self.reason = f"the 95% interval lies inside +-{p.units(p.sesoi)}, the smallest effect of interest"
             return
         self.verdict = "inconclusive"
-        if not (self.power >= TARGET_POWER):
-            self.reason = (f"underpowered: power {fmt(self.power)} at the study's effect (g = {fmt(p.g)}); this "
-                           f"design detects {p.units(self.mde)} (g = {fmt(self.mde_g)}) with power {TARGET_POWER}")
+        outlook = e.outlook()
+        tail = f"; {outlook}" if outlook else ""
+        if not e.power >= TARGET_POWER:
+            self.reason = (f"underpowered: {power}; this design detects {p.units(e.mde)} with power "
+                           f"{TARGET_POWER}{tail}")
         else:
             self.reason = (f"no difference detected (Holm p = {fmt(self.p_adj)}), but the interval still reaches "
-                           f"the smallest effect of interest +-{p.units(p.sesoi)}") + self._outlook()
+                           f"the smallest effect of interest +-{p.units(p.sesoi)}{tail}")
 
-    @property
-    def floor(self) -> float:
-        """Half-width the interval would keep with unlimited seeds of these architectures."""
-        na, nb = self.n_units
-        return inference.interval_floor(self.sd_arch, na, nb) if self.design == "groups" else math.nan
+    def lines(self) -> list[str]:
+        """The evidence: the confirmatory answer first, then the other question's, each with its power."""
+        others = [e for e in self.estimates.values() if e.estimand != self.confirmatory]
+        return [self._line(self.main, True), *(self._line(e, False) for e in others)]
 
-    def _outlook(self) -> str:
-        """Whether more seeds could decide an inconclusive powered test, or only more architectures."""
-        f, p = self.floor, self.primary
-        if not math.isfinite(f):
-            return ""
-        if f >= p.sesoi:
-            return (f"; with unlimited seeds it would still be about +-{p.units(f)} wide (the architectures differ by SD "
-                    f"{fmt(self.sd_arch)} beyond seed noise), so only more architectures could decide it")
-        return f"; more seeds could decide it: with unlimited seeds it would be about +-{p.units(f)} wide"
-
-    def line(self) -> str:
-        t, p = self.test, self.primary
-        what = {"groups": "NAS - manual", "paired": "change"}[self.design]
-        units = {"groups": f"{t.n_a} NAS vs {t.n_b} manual architectures", "paired": f"{t.n_a} paired seeds"}[self.design]
+    def _line(self, e: Estimate, main: bool) -> str:
+        t, p = e.test, self.primary
+        what = f"NAS - {self.versus}" if self.design == "groups" else "change"
+        units = (f"{t.n_a} NAS vs {t.n_b} {self.versus} architectures" if self.design == "groups"
+                 else f"{t.n_a} paired seeds")
         scale = f" [{self.scale}]" if self.scale else ""
-        exact = (f"; exact {'permutation' if self.design == 'groups' else 'sign-flip'} p = {fmt(self.exact_p)} "
-                 f"(smallest possible {fmt(self.exact_p_min)})" if math.isfinite(self.exact_p) else "")
-        rel = (f"; seed agreement {fmt(self.reliability)} (reliability of the means {fmt(self.mean_reliability)})"
-               if math.isfinite(self.reliability) else "")
         log = " (log scale)" if p.log else ""
-        return (f"Primary{scale}: {self.series}{log}: {what} = {ci(t.diff, t.lo, t.hi)} ({units}, {self.seeds} seeds; "
-                f"study's direction {'+' if p.sign > 0 else '-'}), t-test p = {fmt(t.p)}, Holm-adjusted "
-                f"{fmt(self.p_adj)}; power {fmt(self.power)} at the study's g = {fmt(p.g)} (alpha {fmt(self.alpha)}), "
-                f"minimum detectable effect {p.units(self.mde)}; smallest effect of interest "
-                f"+-{p.units(p.sesoi)}{exact}{rel} -> {self.verdict}")
+        role = "Primary" if main else "Other question (does not vote)"
+        adjusted = f", Holm-adjusted {fmt(self.p_adj)}" if main else ""
+        study = f"; power {fmt(e.power_study)} at the study's raw gap {p.units(p.study_gap)}" \
+            if math.isfinite(e.power_study) else ""
+        sens = f"; sensitivity: power {fmt(e.power_g)} at the study's g = {fmt(p.g)} transferred" \
+            if math.isfinite(e.power_g) else ""
+        outlook = e.outlook()
+        text = (f"{role}{scale}, {est.QUESTION[e.estimand]}: {self.series}{log}: {what} = {ci(t.diff, t.lo, t.hi)} "
+                f"({units}, {self.seeds} seeds; study's direction {'+' if p.sign > 0 else '-'}), t-test p = "
+                f"{fmt(t.p)}{adjusted}; power {fmt(e.power)} at the smallest effect of interest +-{p.units(p.sesoi)} "
+                f"(alpha {fmt(self.alpha)}){study}{sens}; minimum detectable effect {p.units(e.mde)}"
+                f"{'; ' + outlook if outlook else ''}")
+        if main:
+            exact = (f"; exact {'permutation' if self.design == 'groups' else 'sign-flip'} p = {fmt(self.exact_p)} "
+                     f"(smallest possible {fmt(self.exact_p_min)})" if math.isfinite(self.exact_p) else "")
+            rel = (f"; reliability of the architecture means {fmt(self.reliability)} (variance components)"
+                   if math.isfinite(self.reliability) else "")
+            acc = f"; {self.match.line('NAS', self.versus)}" if self.match else ""
+            text += f"{exact}{rel}{acc} -> {self.verdict}"
+        return text
 
 
 def multiplicity(tests: list[PrimaryTest]) -> None:
-    """Holm across every primary test, then power at alpha/m and each test's verdict."""
+    """Holm across every confirmatory primary test, then power at alpha/m and each test's verdict."""
     p = [t.test.p for t in tests]
-    adj = inference.holm(p)
+    adj = holm(p)
     m = max(sum(math.isfinite(x) for x in p), 1)
     for t, a in zip(tests, adj):
         t.p_adj = a
@@ -186,7 +290,7 @@ def multiplicity(tests: list[PrimaryTest]) -> None:
 
 
 def combine(verdicts: list[str]) -> str:
-    """One claim's verdict from its tests (one per scale, or its parts)."""
+    """One claim's verdict from its tests (one per scale)."""
     if not verdicts:
         return "not measured"
     if "reproduced" in verdicts and "reversed" in verdicts:

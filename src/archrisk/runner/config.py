@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from archrisk.analysis import parse_analysis
 from archrisk.errors import ArchriskError, InvalidValueError, StudyError  # noqa: F401  (StudyError: imported from here too)
 from archrisk.runner.entries import AttackEntry, MetricEntry, StrictModel, check_metric, metric_names  # noqa: F401
 from archrisk.validate import nest
@@ -134,6 +135,9 @@ class Study(StrictModel):
     # "cells": rebuild each manual net at the width whose parameter count matches the median of the
     # study's NAS and random cells (runner/matching.py), so groups differ in design, not size
     match_size: Literal["cells"] | None = None
+    # what the report's analysis registers (archrisk/analysis.py): claims protocol, confirmatory
+    # estimand, victim quality gate; unset: the defaults of studies registered before it existed
+    analysis: dict[str, Any] | None = None
 
     @field_validator("data", mode="before")
     @classmethod
@@ -151,9 +155,10 @@ class Study(StrictModel):
         return _check_seeds(v)
 
     def spec(self) -> dict[str, Any]:
-        """Canonical JSON-able form (what the study id hashes); an unset match_size is left out, so
-        studies written before it existed keep their ids."""
-        spec = self.model_dump(mode="json", exclude={"match_size"} if self.match_size is None else None)
+        """Canonical JSON-able form (what the study id hashes); an unset match_size or analysis is left
+        out, so studies written before they existed keep their ids."""
+        unset = {k for k in ("match_size", "analysis") if getattr(self, k) is None}
+        spec = self.model_dump(mode="json", exclude=unset or None)
         if spec["metrics"]:  # metric parameters in their stored form (metrics/base.py), as the ids always hashed them
             import archrisk.metrics  # noqa: F401  (registers the families `stored` maps)
             from archrisk.metrics.base import stored
@@ -245,6 +250,10 @@ def check_names(study: Study, source: str) -> None:
             raise StudyError(f"{source}: {key}: {e}") from None
 
     at("size", get_size, study.size)
+    try:  # its errors already name the table: "analysis: protocol=3 ..."
+        parse_analysis(study.analysis)
+    except ArchriskError as e:
+        raise StudyError(f"{source}: {e}") from None
     at("device", check_device, study.device, available=False)
     for i, d in enumerate(study.data):
         at(f"data[{i}].name", get_dataset_entry, d.name)

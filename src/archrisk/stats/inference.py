@@ -160,62 +160,6 @@ def detectable(n_a: int, n_b: int = 0, alpha: float = ALPHA, power: float = TARG
     return float(optimize.brentq(f, 0.0, hi, xtol=1e-4))
 
 
-@dataclass(frozen=True)
-class Noise:
-    """Variance components of one measurement: between architectures (within a group) and between
-    seeds of one architecture; `inflation` converts a single-seed standardised effect (the study's
-    Hedges g, one seed per model) into units of the SD of per-architecture means over `seeds`."""
-
-    sd_means: float  # SD of per-architecture means within groups (pooled)
-    sd_seed: float  # SD between seeds of one architecture (pooled); nan with one seed
-    seeds: float  # mean seeds per architecture
-    inflation: float  # sqrt(single-seed variance / variance of an architecture mean), >= 1
-
-    @property
-    def sd_arch(self) -> float:
-        """SD of the architectures' true means (seed noise removed; 0 when seed noise explains all
-        of the spread); nan without two seeds of one architecture to measure seed noise by."""
-        if not (math.isfinite(self.sd_means) and math.isfinite(self.sd_seed)):
-            return math.nan
-        return math.sqrt(max(self.sd_means ** 2 - self.sd_seed ** 2 / self.seeds, 0.0))
-
-
-def interval_floor(sd_arch: float, n_a: int, n_b: int, level: float = 1 - ALPHA) -> float:
-    """Half-width of a two-group interval on architecture means measured with unlimited seeds: the
-    narrowest any number of seeds can make it with these architectures (equal spreads assumed)."""
-    if n_a < 2 or n_b < 2 or not math.isfinite(sd_arch):
-        return math.nan
-    crit = float(_st.t.ppf(0.5 + level / 2, n_a + n_b - 2))
-    return crit * sd_arch * math.sqrt(1 / n_a + 1 / n_b)
-
-
-def noise(groups: Sequence[Sequence[Sequence[float]]]) -> Noise:
-    """Pooled variance components from groups of architectures, each a list of its seed values."""
-    within_ss, within_df, mean_ss, mean_df, seeds = 0.0, 0, 0.0, 0, []
-    for g in groups:
-        means = []
-        for vals in g:
-            v = _finite(vals)
-            if v.size:
-                means.append(v.mean())
-                seeds.append(v.size)
-                within_ss += float(((v - v.mean()) ** 2).sum())
-                within_df += v.size - 1
-        if len(means) > 1:
-            m = np.asarray(means)
-            mean_ss += float(((m - m.mean()) ** 2).sum())
-            mean_df += len(means) - 1
-    var_m = mean_ss / mean_df if mean_df else math.nan
-    var_s = within_ss / within_df if within_df else math.nan
-    s = float(np.mean(seeds)) if seeds else math.nan
-    infl = 1.0
-    if math.isfinite(var_m) and math.isfinite(var_s) and var_m > 0:
-        var_a = max(var_m - var_s / s, 0.0)
-        infl = min(max(math.sqrt((var_a + var_s) / var_m), 1.0), math.sqrt(s))
-    return Noise(math.sqrt(var_m) if math.isfinite(var_m) else math.nan,
-                 math.sqrt(var_s) if math.isfinite(var_s) else math.nan, s, infl)
-
-
 def seed_agreement(per_arch: dict[str, dict[int, float]]) -> tuple[float, int]:
     """Seed-to-seed rank agreement: the Spearman rho between two seeds' rankings of the
     architectures both measured, averaged over seed pairs weighted by those architectures' number,
