@@ -99,3 +99,28 @@ def test_adversarial_training_claim_tests_the_change_of_the_gap(tmp_path, scale,
     assert v["C10"].verdict == expected, v["C10"].evidence
     assert "before minus after adversarial training" in v["C10"].evidence[0]
 
+
+
+def test_a_primary_changes_only_for_studies_registered_under_the_new_protocol(tmp_path):
+    """Protocol 1 (no [analysis] table, as the reference study v1) decides C4 on the thief's KL and C8 in
+    one test; a study registering protocol 2 gets C4 on the study's own measure (cross-entropy) and C8
+    in its two parts, the convergence part on a measure that does not depend on the run's length."""
+    old = _verdicts(tmp_path, n_nas=6, n_manual=5)
+    assert "knockoff: kl" in old["C4"].evidence[0] and "C8" in old and "C8a" not in old
+    db = write_synthetic_store(tmp_path / "v2.db", n_nas=6, n_manual=5)
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    con.execute("""UPDATE studies SET spec_json = '{"analysis": {"protocol": 2, "estimand": "fixed"}}'""")
+    con.commit()
+    con.close()
+    j = judge_all(build_series(load_store(db)))
+    new = {v.id: v for v in j.verdicts}
+    assert j.protocol == 2 and j.estimand == "fixed"
+    assert "C8" not in new and {"C8a", "C8b"} <= set(new)
+    assert "knockoff: ce" in new["C4"].evidence[0] and "fixed effects" in new["C4"].evidence[0]
+    assert any("protocol 2" in c for c in new["C4"].caveats)
+    assert any(e.startswith("Secondary: knockoff: kl") for e in new["C4"].evidence)  # KL stays, secondary
+    assert "epochs to reach 0.9" in new["C8b"].evidence[0]
+    # C8a compares NAS cells with random cells of the space: this store has none
+    assert new["C8a"].verdict == "not measured" and "no random architectures" in new["C8a"].reason

@@ -263,7 +263,8 @@ class PrimaryTest:
         sens = f"; sensitivity: power {fmt(e.power_g)} at the study's g = {fmt(p.g)} transferred" \
             if math.isfinite(e.power_g) else ""
         outlook = e.outlook()
-        text = (f"{role}{scale}, {est.QUESTION[e.estimand]}: {self.series}{log}: {what} = {ci(t.diff, t.lo, t.hi)} "
+        text = (f"{role}{scale}, {est.QUESTION[e.estimand]}: {p.label} ({self.series}){log}: {what} = "
+                f"{ci(t.diff, t.lo, t.hi)} "
                 f"({units}, {self.seeds} seeds; study's direction {'+' if p.sign > 0 else '-'}), t-test p = "
                 f"{fmt(t.p)}{adjusted}; power {fmt(e.power)} at the smallest effect of interest +-{p.units(p.sesoi)} "
                 f"(alpha {fmt(self.alpha)}){study}{sens}; minimum detectable effect {p.units(e.mde)}"
