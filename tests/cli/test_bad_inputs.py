@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from archrisk.cli import main
-from archrisk.errors import ArchriskError
+from archrisk.errors import ArchriskError, InvalidValueError
 
 STUDY = """
 name = "t"
@@ -80,10 +80,12 @@ def test_bad_input_one_line_exit_2(files, argv, words, capsys):
     (lambda: __import__("archrisk").build(None), "must be a name"),
     (lambda: __import__("archrisk").build("resnet18", num_classes=0), "num_classes=0"),
     (lambda: __import__("archrisk").build("resnet18", in_channels=0), "in_channels=0"),
+    (lambda: __import__("archrisk").build("darts_v2", num_classes=0, in_channels=1), "num_classes=0"),
+    (lambda: __import__("archrisk").build("darts_v2", in_channels=0), "in_channels=0"),
     (lambda: __import__("archrisk").load_dataset(["digits"]), "must be one name"),
 ])
 def test_bad_library_input_is_one_archrisk_error(call, words):
-    with pytest.raises(ArchriskError) as e:
+    with pytest.raises(InvalidValueError) as e:
         call()
     assert words in str(e.value) and "\n" not in str(e.value)
 
