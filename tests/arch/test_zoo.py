@@ -120,3 +120,12 @@ def test_a_manual_net_string_can_carry_its_width() -> None:
         resolve("darts_v2(width=0.5)")
     with pytest.raises(InvalidValueError, match="width"):
         resolve("resnet18(width=0)")
+
+
+@pytest.mark.parametrize("name", [*NAMES, "random(3)", "remedy(darts_v2, deepen=1)"])
+@pytest.mark.parametrize("bad, words", [(dict(num_classes=0), "num_classes=0"), (dict(in_channels=0), "in_channels=0"),
+                                        (dict(num_classes=-2, in_channels=1), "num_classes=-2"),
+                                        (dict(dropout=1.0), "dropout=1.0")])
+def test_build_refuses_bad_arguments_for_every_kind(name: str, bad: dict, words: str) -> None:
+    with pytest.raises(InvalidValueError, match=words):
+        build(name, **bad)

@@ -187,6 +187,36 @@ def test_cli_missing_files_exit_2_one_line(tmp_path, capsys):
     assert not any(tmp_path.iterdir())  # nothing written into the data folder
 
 
+def _one_class_cifar10(root, fmt, label=3):
+    """A CIFAR-10 binary folder whose every record, train and test, carries `label`."""
+    rng = np.random.default_rng(0)
+    rec = b"".join(fmt.cifar_record(bytes([label]), img) for img in rng.integers(0, 256, (30, 3, 32, 32), np.uint8))
+    files = {f"data_batch_{i}.bin": rec for i in range(1, 6)}
+    files.update({"test_batch.bin": rec, "batches.meta.txt": "\n".join(map(str, range(10))).encode()})
+    fmt.write_members(root, "cifar-10-batches-bin", files, None)
+
+
+def test_a_one_class_archive_is_refused(tmp_path, fmt):
+    _one_class_cifar10(tmp_path / "cifar", fmt)
+    with pytest.raises(DataError, match="every label is 3 .*at least 2 classes") as e:
+        load_dataset("cifar10", data_dir=tmp_path / "cifar")
+    assert "\n" not in str(e.value)
+    w = fmt.idx_set(tmp_path / "mnist", gz=False)
+    w.paths["train-labels-idx1-ubyte"].write_bytes(fmt.idx_bytes(np.zeros(len(w.y_train), np.uint8)))
+    with pytest.raises(DataError, match="every label is 0"):
+        load_dataset("mnist", data_dir=tmp_path / "mnist")
+
+
+def test_cli_one_class_archive_exit_2_one_line(tmp_path, fmt, capsys, monkeypatch):
+    from archrisk.train import loop
+
+    monkeypatch.setattr(loop, "fit", lambda *a, **k: pytest.fail("training started"))
+    _one_class_cifar10(tmp_path, fmt)
+    assert main(["train", "resnet18", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "every label is 3" in err
+
+
 def test_cli_unknown_dataset_exit_2_one_line(capsys):
     rc = main(["train", "resnet18", "--dataset", "no_such_data"])
     out = capsys.readouterr()

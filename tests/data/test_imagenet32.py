@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from archrisk.data import list_datasets, load_dataset
-from archrisk.data.imagenet32 import TRAIN_FILES, VAL_FILE, load_imagenet32, read_batch
+from archrisk.data.imagenet32 import TRAIN_FILES, VAL_FILE, load_imagenet32, read_batch, register_imagenet32_subset
 from archrisk.errors import DataError, InvalidValueError
 
 N_LABELS = 70  # the generated files hold labels 1..70: enough for the 60-class subset, not for 1000
@@ -119,7 +119,7 @@ def test_subset_larger_than_files(files):
     root, _ = files
     with pytest.raises(InvalidValueError, match="larger than"):
         load_imagenet32(root, 1000)
-    with pytest.raises(InvalidValueError, match="1..1000"):
+    with pytest.raises(InvalidValueError, match="2..1000"):
         load_imagenet32(root, 1001)
 
 
@@ -148,3 +148,11 @@ def test_cli_exit_2_one_line(case, files, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert ("train_data_batch_1.npz" in err) if case == "missing" else ("larger than" in err)
+
+
+def test_a_one_class_subset_is_refused(files):
+    root, _ = files
+    with pytest.raises(InvalidValueError, match="2..1000"):
+        register_imagenet32_subset(1)
+    with pytest.raises(InvalidValueError, match="2..1000"):
+        load_imagenet32(root, 1)

@@ -91,6 +91,35 @@ def test_export_csv_and_json_hold_the_tidy_rows(store, tmp_path, capsys):
     assert {"curve.eps", "fooled", "config", "history"} <= keys
 
 
+def test_export_creates_missing_folders_and_never_writes_through_a_link(store, tmp_path, capsys):
+    out = tmp_path / "new" / "deeper" / "t.csv"
+    assert main(["export", str(store), "-o", str(out)]) == 0
+    assert len(list(csv.DictReader(out.open()))) == query(store, "SELECT count(*) FROM tidy")[0][0]
+    target, link = tmp_path / "keep.txt", tmp_path / "link.csv"
+    target.write_text("keep me")
+    link.symlink_to(target)
+    assert main(["export", str(store), "-o", str(link)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "symbolic link" in err and target.read_text() == "keep me"
+
+
+def test_export_checks_its_output_before_reading_the_store(store, tmp_path, monkeypatch):
+    from archrisk.errors import InvalidValueError
+    from archrisk.runner import export as mod
+
+    def boom(*a, **k):
+        raise AssertionError("the store was read before the output was checked")
+
+    monkeypatch.setattr(mod, "rows", boom)
+    (tmp_path / "a_file").write_text("x")
+    for bad in (tmp_path, tmp_path / "a_file" / "x.csv"):
+        with pytest.raises(InvalidValueError):
+            mod.export(store, out=bad)
+    (tmp_path / "r-tidy.csv").mkdir()  # the default file, beside the store
+    with pytest.raises(InvalidValueError, match="r-tidy.csv"):
+        mod.export(store)
+
+
 def test_a_family_name_measures_all_its_metrics_in_one_job(store):
     rows = query(store, "SELECT j.name, j.family, r.key FROM tidy r JOIN jobs j ON j.id=r.job_id WHERE j.name='fake_weights'")
     assert {r[2] for r in rows} == {"fake_norm", "fake_norm.stderr", "fake_norm.cost_s", "fake_headnorm",
@@ -115,7 +144,8 @@ def test_export_parquet(store, tmp_path, capsys):
     (["export", "{store}", "--format", "xlsx"], "unknown export format 'xlsx'"),
     (["export", "{store}", "--table", "everything"], "unknown table 'everything'"),
     (["export", "{tmp}/none.db"], "no results store"),
-    (["export", "{store}", "-o", "{tmp}/no/such/dir/x.csv"], "does not exist"),
+    (["export", "{store}", "-o", "{tmp}"], "is a folder"),
+    (["export", "{store}", "-o", "{store}/x.csv"], "is a file, not a folder"),
     (["audit", "{tmp}/none.toml"], "study file"),
     (["audit", "{study}", "--store", "{store}", "--executor", "slurm"], "'slurm' is not one of"),
     (["audit", "{study}", "--store", "{store}", "--workers", "3"], "--workers 3 needs --executor process or ray"),

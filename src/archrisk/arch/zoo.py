@@ -21,6 +21,7 @@ from archrisk.arch.cellnet import CellNet
 from archrisk.arch.genotype import Genotype, random_genotype
 from archrisk.arch.genotypes import GENOTYPES
 from archrisk.arch.manual import MANUAL_FAMILIES
+from archrisk.arch.manual._base import check_args
 from archrisk.arch.spec import ArchString, CustomCell, RandomCell, RemedySpec, Widened, parse
 from archrisk.errors import InvalidValueError, UnknownNameError
 from archrisk.registry import Registry
@@ -239,11 +240,10 @@ def build(arch: str | Genotype | ArchSpec, *, num_classes: int = 10, in_channels
           dropout: float = 0.0, auxiliary: bool = False) -> Classifier:
     """Build a classifier for inputs in [0, 1]. `params` picks the manual width that matches a
     parameter budget (to remove the study's NAS-vs-manual size confound)."""
+    check_args(num_classes, in_channels, 1.0, dropout)  # for cell nets too (resolve checks the width)
     if params is not None:
         width = match_width(arch, params, num_classes=num_classes, in_channels=in_channels, size=size)
     spec = resolve(arch, size, width)
-    if not 0.0 <= dropout < 1.0:
-        raise InvalidValueError(f"dropout must be in [0, 1), got {dropout}")
     mean = mean or (0.5,) * in_channels
     std = std or (0.25,) * in_channels
     if len(mean) != in_channels or len(std) != in_channels:

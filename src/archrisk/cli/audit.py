@@ -1,12 +1,14 @@
 """audit, status, export: run a study into a results store and read it back."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
 
 from archrisk.cli.app import app
-from archrisk.cli.common import STORE, JSON, Executor, _device, check_writable, console, print_json, store_arg, table
+from archrisk.cli.common import STORE, JSON, Executor, _device, console, print_json, store_arg, table
+from archrisk.paths import check_output
 
 OLD_STORE = typer.Argument(None, help="(deprecated: use --store) results store", show_default=False)
 
@@ -27,7 +29,10 @@ def audit(
     json_out: bool = JSON,
 ) -> None:
     """Run a study; kill and rerun at any time: it resumes, redoing only unfinished jobs."""
-    check_writable(store, "--store")  # before the study is read, planned or run
+    # Before the study is read, planned or run: an existing store must be a writable file; a new one's
+    # folder is created here, as every output's is (the store module creates only the file).
+    store = str(check_output(store, "--store"))
+    Path(store).parent.mkdir(parents=True, exist_ok=True)
     import signal
     import threading
 
@@ -118,6 +123,6 @@ def export(
 
     store = store_arg(store, old_store)
     if out is not None:
-        check_writable(out, "--out")
+        out = str(check_output(out, "--out"))  # named as typed; the library checks the default path too
     path = do_export(store, fmt, out, table_name, study)
     console.print(f"wrote {path}", highlight=False)

@@ -1,10 +1,8 @@
 """Options shared by several commands, and small output helpers."""
 from __future__ import annotations
 
-import os
 import re
 import sys
-from pathlib import Path
 from typing import Any, Literal, Optional
 
 import typer
@@ -65,18 +63,6 @@ def store_arg(option: str, positional: Optional[str]) -> str:
     return positional
 
 
-def check_writable(path: str | Path, what: str) -> Path:
-    """Fail before any work when `path` (a file to be written) cannot be: its folder is missing or
-    read-only, or the path is a folder."""
-    p = Path(path).expanduser()
-    parent = p.parent if str(p.parent) else Path(".")
-    if p.is_dir():
-        raise InvalidValueError(f"{what} {str(p)!r} is a folder; give a file name")
-    if not parent.is_dir():
-        raise InvalidValueError(f"{what} {str(p)!r}: folder {str(parent)!r} does not exist; create it first")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise InvalidValueError(f"{what} {str(p)!r} cannot be written (permission denied); choose another path")
-    return p
 JSON = typer.Option(False, "--json", help="print the result as JSON")
 FULL = typer.Option(False, "--full", "--arrays", help="with --json: include the per-sample arrays")
 

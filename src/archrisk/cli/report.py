@@ -27,6 +27,8 @@ def report_cmd(
     from archrisk.report import report
 
     store = store_arg(store, old_store)
+    if readme is not None:
+        _check_readme(readme)  # before the report is rendered, not after it
     with err_console.status(f"writing the report of {store} ..."):  # stderr: --json stays clean
         index = report(store, out, plan=plan)
         if readme is not None:
@@ -37,3 +39,19 @@ def report_cmd(
         print_json({"index": str(index), "folder": str(index.parent)})
     else:
         console.print(f"report written: {index}", highlight=False)
+
+
+def _check_readme(readme: str) -> None:
+    """The README to rewrite exists, can be written, and holds the table's markers."""
+    from pathlib import Path
+
+    from archrisk.errors import InvalidValueError
+    from archrisk.paths import check_output
+    from archrisk.report.readme_table import readme_block
+
+    path = Path(readme).expanduser()
+    if not path.is_file():
+        raise InvalidValueError(f"--readme {readme!r} is not a file; give the README whose findings table "
+                                "to rewrite")
+    check_output(path, "--readme")
+    readme_block(path.read_text(encoding="utf-8", errors="replace"))

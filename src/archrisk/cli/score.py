@@ -10,6 +10,7 @@ import typer
 from archrisk.cli.app import app
 from archrisk.cli.common import DEVICE, JSON, STORE, console, err_console, print_json, table
 from archrisk.errors import InvalidValueError
+from archrisk.paths import check_output, write_output
 
 
 @app.command("score")
@@ -45,18 +46,19 @@ def score_cmd(
         raise InvalidValueError("give an architecture to score, or --refit --store results.db to refit the model")
     fitted = None
     if fit is not None:
-        from archrisk.cli.common import check_writable
-
-        check_writable(out or fit.with_suffix(".score.json"), "--out")  # before the fit, not after it
+        # never the shipped file by default: a refit is one store's view, and the package may be read-only
+        # both outputs checked before the fit, not after it: the coefficient file, and the store (the fit is
+        # recorded there for the report; a missing store is reported by the fit itself)
+        dest = check_output(out or fit.with_suffix(".score.json"), "--out" if out else "coefficient file")
+        if fit.exists():
+            check_output(fit, "--store")
         fitted = fit_store(fit, study=study, dataset=dataset, size=size, device=device, progress=not json_out)
         holds = fitted.provenance.get("store_holds") or {}
         if len(holds) > 1 and dataset is None and size is None:
             err_console.print(f"note: {fit} holds results on {', '.join(holds)}; fitted "
                               f"{fitted.provenance['dataset']}/{fitted.provenance['size']} (the most results); "
                               "pick one with --dataset D --size Z", highlight=False, soft_wrap=True)
-        # never the shipped file by default: a refit is one store's view, and the package may be read-only
-        dest = out or fit.with_suffix(".score.json")
-        fitted.save(dest)
+        _save(fitted, dest)
         rows = [[f, fit_.n_archs, fit_.loao_rho, f"[{fit_.loao_ci[0]:.2f}, {fit_.loao_ci[1]:.2f}]", fit_.ridge]
                 for f, fit_ in fitted.families.items()]
         if json_out and arch is None:
@@ -91,15 +93,14 @@ def _compare(a: Path, b: Path, out: Optional[Path], json_out: bool) -> None:
     from archrisk.score.compare import COMPARE_COLUMNS, MIN_SHIP_ARCHS, compare_rows, describe, fitted_on, ship
     from archrisk.score.model import load_model
 
+    if out is not None:
+        out = check_output(out, "--out")
     ma, mb = load_model(a), load_model(b)
     rows = compare_rows(ma, mb)
     shipped = None
     if out is not None:
-        from archrisk.cli.common import check_writable
-
-        check_writable(out, "--out")
         merged, shipped = ship(ma, mb, (str(a), str(b)))
-        merged.save(out)
+        _save(merged, out)
     if json_out:
         cols = [c.format(a="A", b="B") for c in COMPARE_COLUMNS]
         print_json({"A": {"file": str(a), **fitted_on(ma)}, "B": {"file": str(b), **fitted_on(mb)},
@@ -115,3 +116,8 @@ def _compare(a: Path, b: Path, out: Optional[Path], json_out: bool) -> None:
     if shipped is not None:
         console.print(f"wrote {out}: " + ", ".join(f"{f} from {src}" for f, src in sorted(shipped.items())),
                       highlight=False)
+
+
+def _save(model, path: Path) -> None:
+    """ScoreModel.save's bytes, through the writer every output shares (folders created, links not followed)."""
+    write_output(path, (model.to_json() + "\n").encode("utf-8"))

@@ -8,7 +8,8 @@ import typer
 
 from archrisk import jsonsafe
 from archrisk.cli.app import app
-from archrisk.cli.common import DATA_DIR, DATASET, DEVICE, JSON, SEED, Penalty, check_writable, console, print_json, table
+from archrisk.cli.common import DATA_DIR, DATASET, DEVICE, JSON, SEED, Penalty, console, print_json, table
+from archrisk.paths import check_output, write_output
 
 
 @app.command("search")
@@ -36,7 +37,7 @@ def search_cmd(
     if not is_group_name(group):
         raise InvalidValueError(f"--group {group!r}: {GROUP_RULE}")
     if out is not None:
-        check_writable(out, "--out")  # before the search, not after it
+        out = check_output(out, "--out")  # before the search, not after it
     overrides = {"epochs": epochs} if epochs is not None else {}
     r = search(dataset, budget=budget, penalty=penalty, lam=lam, seed=seed, device=device,
                progress=not json_out, data_dir=data_dir, threads=threads, **overrides)
@@ -44,7 +45,7 @@ def search_cmd(
     label = f"search-{penalty}-{lam:g}-s{seed}"  # a study's archs entry for this cell (TOML literal string)
     record["study_entry"] = f"{{ genotype = '{r.genotype.to_json()}', label = \"{label}\", group = \"{group}\" }}"
     if out is not None:
-        out.write_text(jsonsafe.dumps(record, indent=2, sort_keys=True) + "\n")
+        write_output(out, (jsonsafe.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     if json_out:
         print_json(record)
         return

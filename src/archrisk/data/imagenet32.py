@@ -116,9 +116,9 @@ def _class_names(data_dir: Path, k: int) -> tuple[str, ...]:
 
 def load_imagenet32(data_dir: Path, num_classes: int = FULL_CLASSES) -> RawData:
     """Read the npz files, keep labels 1..num_classes, relabel to 0..num_classes-1."""
-    if not 1 <= num_classes <= FULL_CLASSES:
+    if not 2 <= num_classes <= FULL_CLASSES:  # one class is no classification task
         raise InvalidValueError(
-            f"imagenet32 class subset of {num_classes} classes is invalid; it must be 1..{FULL_CLASSES}")
+            f"imagenet32 class subset of {num_classes} classes is invalid; it must be 2..{FULL_CLASSES}")
     files = _locate(Path(data_dir))
 
     def part(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -144,9 +144,9 @@ def load_imagenet32(data_dir: Path, num_classes: int = FULL_CLASSES) -> RawData:
 
 def register_imagenet32_subset(num_classes: int) -> str:
     """Register `imagenet32_<k>` (labels 1..k) and return its name; `imagenet32` is all 1000."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= FULL_CLASSES:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 2 <= num_classes <= FULL_CLASSES:
         raise InvalidValueError(
-            f"imagenet32 class subset {num_classes!r} is invalid; it must be an integer in 1..{FULL_CLASSES}")
+            f"imagenet32 class subset {num_classes!r} is invalid; it must be an integer in 2..{FULL_CLASSES}")
     name = "imagenet32" if num_classes == FULL_CLASSES else f"imagenet32_{num_classes}"
     what = "all 1000 classes" if num_classes == FULL_CLASSES else f"classes 1..{num_classes}"
     register_dataset(name, description=f"ImageNet32 (downsampled ImageNet 32x32), {what}, from the npz files",

@@ -116,6 +116,8 @@ def _content_digest(raw: RawData, idx: dict[str, torch.Tensor]) -> str:
 
 def _check_raw(info: DatasetInfo, raw: RawData) -> None:
     """A loader's output must match its registration; a mismatch means corrupt or wrong files."""
+    if info.num_classes < 2:
+        raise DataError(f"dataset {info.name!r} has {info.num_classes} class; a classifier needs at least 2")
     pairs = [("train", raw.x_train, raw.y_train)]
     if raw.x_test is not None:
         pairs.append(("test", raw.x_test, raw.y_test))
@@ -129,6 +131,9 @@ def _check_raw(info: DatasetInfo, raw: RawData) -> None:
             raise DataError(f"{where}: labels have dtype {y.dtype}, expected integers")
         if len(y) and (y.min() < 0 or y.max() >= info.num_classes):
             raise DataError(f"{where}: labels span {y.min()}..{y.max()}, expected 0..{info.num_classes - 1}")
+        if len(y) and (y == y[0]).all():  # every dataset, the standard archives too: a broken copy may hold one class
+            raise DataError(f"{where}: every label is {int(y[0])} ({len(y)} images); a classifier needs at least 2 "
+                            "classes; check the files")
         if x.dtype != np.uint8:
             if not np.issubdtype(x.dtype, np.floating):
                 raise DataError(f"{where}: images have dtype {x.dtype}, expected uint8 or float")
@@ -145,8 +150,6 @@ def _check_raw(info: DatasetInfo, raw: RawData) -> None:
 def _check_classes(info: DatasetInfo, raw: RawData) -> None:
     """Every class present, each with enough images for all four splits: a missing class or a handful
     of images would otherwise train to a perfect (and meaningless) validation accuracy."""
-    if info.num_classes < 2:
-        raise DataError(f"dataset {info.name!r} has {info.num_classes} class; a classifier needs at least 2")
     counts = np.bincount(raw.y_train, minlength=info.num_classes)
     low = int(counts.argmin())
     if counts[low] < MIN_PER_CLASS:

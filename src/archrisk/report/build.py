@@ -6,7 +6,6 @@ import io
 import json
 import math
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -14,6 +13,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from archrisk import __version__
 from archrisk.errors import InvalidValueError
+# the checks and writers every output shares (links planted in the folder are never followed)
+from archrisk.paths import check_output, output_folder as _safe_dir, write_output as _safe_write
 from archrisk.report.advtrain import advtrain_section
 from archrisk.report.judge import VERDICTS, Judgement, judge_all
 from archrisk.report.data import StoreData, load_store
@@ -125,22 +126,6 @@ def _cell(v):
     return v if isinstance(v, (int, float, str)) or v is None else json.dumps(v, sort_keys=True, default=str)
 
 
-def _safe_dir(path: Path) -> None:
-    """A sub-folder of the output that is a real folder: a planted link would send files elsewhere."""
-    if path.is_symlink():
-        raise InvalidValueError(f"report output {str(path)!r} is a symbolic link; remove it or choose another folder")
-    path.mkdir(exist_ok=True)
-
-
-def _safe_write(path: Path, data: bytes) -> None:
-    """Write `data` at `path` without following a link planted there: the link itself is replaced."""
-    if path.is_symlink():
-        path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-
-
 def _csv_bytes(rows: list[list]) -> bytes:
     buf = io.StringIO(newline="")
     csv.writer(buf).writerows(rows)
@@ -188,8 +173,7 @@ def report(store_path: str | Path, out_dir: str | Path, plan: str | Path | None 
     `plan` (a pre-registered analysis plan), the report cites its commits and labels every section
     but the claims' primary tests exploratory."""
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    _check_out(out)
+    out = check_output(out_dir, "report output", folder=True)  # before the store is read
     registration = read_registration(plan) if plan is not None else None
     store = load_store(store_path)
     try:
@@ -197,22 +181,6 @@ def report(store_path: str | Path, out_dir: str | Path, plan: str | Path | None 
     except OSError as e:  # an output folder that cannot be written: one line, not a traceback
         raise InvalidValueError(f"report output {str(out)!r} cannot be written ({e.strerror}: {e.filename}); "
                                 "choose another folder with -o") from None
-
-
-def _check_out(out: Path) -> None:
-    """Refuse, before reading the store, an output folder that is a file or cannot be created or
-    written (its nearest existing ancestor is a file or not writable)."""
-    if out.exists() and not out.is_dir():
-        raise InvalidValueError(f"report output {str(out)!r} is a file; give a folder (it is created if missing)")
-    base = out.absolute()
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    if not base.is_dir():
-        raise InvalidValueError(f"report output {str(out)!r} cannot be created: {str(base)!r} is a file; "
-                                "choose another folder with -o")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise InvalidValueError(f"report output {str(out)!r} cannot be written (no write permission on "
-                                f"{str(base)!r}); choose another folder with -o")
 
 
 def _render(store, out: Path, t0: float, registration: Registration | None = None) -> Path:

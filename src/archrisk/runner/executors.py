@@ -64,25 +64,54 @@ def _pin(slot, gpus: list[int | None]) -> None:
     os.environ["CUDA_VISIBLE_DEVICES"] = ids[gpus[k % len(gpus)]]
 
 
-def _init_worker(threads: int, setup: Setup, slot=None, gpus: list[int | None] | None = None) -> None:
-    """Pool worker start-up: pin to a GPU, share the cores fairly, die with the parent, run the
+def _init_worker(threads: int, setup: Setup, slot=None, gpus: list[int | None] | None = None,
+                 parent: int | None = None) -> None:
+    """Pool worker start-up: die with the parent, pin to a GPU, share the cores fairly, run the
     user's setup."""
+    if parent is not None:
+        _die_with_parent(parent)
     _pin(slot, gpus or [])
-    if sys.platform.startswith("linux"):
-        # A pool worker must not outlive an audit killed with SIGKILL (it would burn the cores
-        # its replacement needs). PR_SET_PDEATHSIG = 1.
-        import ctypes
-        import signal
-
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-        except OSError:
-            pass
     import torch
 
     torch.set_num_threads(threads)
     if setup is not None:
         setup()
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the audit that started it (pid `parent`) ends, even by SIGKILL: an
+    orphan would keep the cores its rerun needs, blocked for ever on the pool's queue (it holds that
+    queue's other end itself, so it never sees the end of it).
+
+    Linux: PR_SET_PDEATHSIG has the kernel kill the worker the moment the parent dies, even while it
+    computes holding the GIL, at no cost. It covers only a parent that dies after the call, and the
+    worker gets here only after seconds of imports, so the parent pid is compared once right after
+    it: an orphan has been re-parented by then. Elsewhere (or without a usable prctl) a daemon
+    thread compares it every second instead: portable, but it needs the GIL and lags a little."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            armed = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+    if not armed:
+        import threading
+
+        threading.Thread(target=_watch_parent, args=(parent,), name="archrisk-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int, every_s: float = 1.0) -> None:
+    """Exit the process once `parent` is no longer its parent (POSIX re-parents an orphan)."""
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)
 
 
 class LocalExecutor:
@@ -130,7 +159,7 @@ class ProcessExecutor:
         ctx = mp.get_context("spawn")
         return cf.ProcessPoolExecutor(self.slots, mp_context=ctx, initializer=_init_worker,
                                       initargs=(_threads_per_worker(self.slots), self._setup,
-                                                ctx.Value("i", 0), self._gpus))
+                                                ctx.Value("i", 0), self._gpus, os.getpid()))
 
     def submit(self, job_id: str, spec: dict, device: str) -> None:
         self._futures[self._pool.submit(run_job, spec, device)] = job_id

@@ -5,6 +5,7 @@ No torch here: both work on any machine that has the store file.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import socket
@@ -13,6 +14,7 @@ from typing import Any
 
 from archrisk import jsonsafe
 from archrisk.errors import ArchriskError, UnknownNameError
+from archrisk.paths import check_output, write_output
 from archrisk.runner.store import Store, pid_alive, open_store
 
 FORMATS = ("csv", "json", "parquet")
@@ -79,25 +81,26 @@ def export(store: str | os.PathLike, fmt: str = "csv", out: str | os.PathLike | 
         except ImportError:
             raise ArchriskError("--format parquet needs pyarrow, which is not installed; "
                                 "pip install 'archrisk[parquet]' or use --format csv|json") from None
-    with open_store(store) as db:
+    with open_store(store) as db:  # a missing or foreign store is told first
+        # the output is checked before the store is read, and written without following a planted link
+        path = check_output(out if out is not None else Path(store).with_name(f"{Path(store).stem}-{table}.{fmt}"),
+                            "export output")
         data = rows(db, table, study)
         columns = _columns(db, table)
-    path = Path(out) if out is not None else Path(store).with_name(f"{Path(store).stem}-{table}.{fmt}")
-    if not path.parent.is_dir():
-        raise ArchriskError(f"cannot write {path}: folder {path.parent} does not exist")
-    try:
-        if fmt == "csv":
-            with open(path, "w", newline="", encoding="utf-8") as f:
-                w = csv.DictWriter(f, fieldnames=columns)
-                w.writeheader()
-                w.writerows(data)
-        elif fmt == "json":
-            path.write_text(jsonsafe.dumps(data, indent=1) + "\n", encoding="utf-8")  # strict JSON: inf/nan -> null
-        else:
-            pq.write_table(pyarrow.Table.from_pylist(data) if data else
-                           pyarrow.table({c: pyarrow.array([], pyarrow.string()) for c in columns}), path)
-    except (PermissionError, IsADirectoryError) as e:
-        raise ArchriskError(f"cannot write {path} ({e.strerror}); choose another file with --out") from None
+    if fmt == "csv":
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=columns)
+        w.writeheader()
+        w.writerows(data)
+        body = buf.getvalue().encode("utf-8")
+    elif fmt == "json":
+        body = (jsonsafe.dumps(data, indent=1) + "\n").encode("utf-8")  # strict JSON: inf/nan -> null
+    else:
+        sink = pyarrow.BufferOutputStream()
+        pq.write_table(pyarrow.Table.from_pylist(data) if data else
+                       pyarrow.table({c: pyarrow.array([], pyarrow.string()) for c in columns}), sink)
+        body = sink.getvalue().to_pybytes()
+    write_output(path, body)
     return path
 
 
