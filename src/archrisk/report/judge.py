@@ -64,7 +64,7 @@ class Judgement:
         n, m = self.decidable, self.measured
         if m == 0:
             return "No claim of the study is measured in this store."
-        powered = f"power >= {TARGET_POWER} at its smallest effect of interest with this design"
+        powered = f"power >= {TARGET_POWER} at the smallest effect of interest with this design"
         if n == 0:
             return (f"Pipeline check, not a reproduction: none of the {m} measured claims has {powered}; "
                     "its verdicts can neither confirm nor refute the study.")
