@@ -32,7 +32,7 @@ def bench_train() -> None:
 
 def bench_report() -> None:
     from archrisk.report import report
-    from archrisk.report.fixtures import write_synthetic_store
+    from archrisk.store.fixtures import write_synthetic_store
 
     for n_nas, n_manual, seeds in ((10, 10, 3), (15, 15, 5)):
         with tempfile.TemporaryDirectory() as tmp:

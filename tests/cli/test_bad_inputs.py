@@ -93,7 +93,7 @@ def test_bad_library_input_is_one_archrisk_error(call, words):
 
 def test_report_does_not_follow_links_planted_in_its_folder(tmp_path):
     from archrisk.report import report
-    from archrisk.report.fixtures import write_synthetic_store
+    from archrisk.store.fixtures import write_synthetic_store
 
     db = write_synthetic_store(tmp_path / "s.db", n_nas=2, n_manual=2, remedies=False, seeds=(0, 1),
                                fractions=(0.2,))
@@ -131,7 +131,7 @@ def no_work(monkeypatch):
 
 @pytest.fixture
 def store(files):
-    from archrisk.report.fixtures import write_synthetic_store
+    from archrisk.store.fixtures import write_synthetic_store
 
     return write_synthetic_store(files / "s.db", n_nas=2, n_manual=2, remedies=False, seeds=(0, 1), fractions=(0.2,))
 

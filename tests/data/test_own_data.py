@@ -68,7 +68,7 @@ def test_image_folder_equals_the_same_images_as_npz(tmp_path):
 def test_own_data_round_trips_through_a_study_and_its_report(tmp_path):
     from archrisk.report import report
     from archrisk.runner import audit
-    from archrisk.runner.store import Store
+    from archrisk.store import Store
 
     root, _, _ = _folder(tmp_path)
     path, _, _ = _npz(tmp_path)

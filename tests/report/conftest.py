@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from archrisk.report import report, write_synthetic_store
+from archrisk.report import report
+from archrisk.store.fixtures import write_synthetic_store
 
 
 @pytest.fixture(scope="session")

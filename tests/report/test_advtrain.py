@@ -7,8 +7,8 @@ import pytest
 
 from archrisk.report.advtrain import advtrain_section
 from archrisk.report.judge import judge_all
-from archrisk.report.data import load_store
-from archrisk.report.fixtures import FixtureWriter
+from archrisk.store import load_store
+from archrisk.store.fixtures import FixtureWriter
 from archrisk.report.series import build_series
 
 ADV = {"adv_train": "pgd"}

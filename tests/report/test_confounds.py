@@ -8,8 +8,8 @@ import numpy as np
 from archrisk.meaning import Meaning
 from archrisk.stats import inference
 from archrisk.report.judge import ADJUSTED, judge_all
-from archrisk.report.data import load_store
-from archrisk.report.fixtures import write_synthetic_store
+from archrisk.store import load_store
+from archrisk.store.fixtures import write_synthetic_store
 from archrisk.analysis import Analysis
 from archrisk.report import quality
 from archrisk.report.results import nas_vs_manual, size_line, summary

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from archrisk.report.judge import judge_all
-from archrisk.report.data import load_store
-from archrisk.report.fixtures import FixtureWriter, write_synthetic_store
+from archrisk.store import load_store
+from archrisk.store.fixtures import FixtureWriter, write_synthetic_store
 from archrisk.report.landscapes import landscape_section
 from archrisk.report.series import build_series
 

@@ -11,8 +11,8 @@ import pytest
 
 from archrisk.errors import InvalidValueError
 from archrisk.report import quality, report
-from archrisk.report.data import load_store
-from archrisk.report.fixtures import FixtureWriter
+from archrisk.store import load_store
+from archrisk.store.fixtures import FixtureWriter
 from archrisk.report.judge import ADJUSTED, judge_all
 from archrisk.report.series import build_series
 from archrisk.stats import inference

@@ -14,10 +14,11 @@ from report_helpers import check_report
 
 from archrisk.cli import main
 from archrisk.errors import DataError, InvalidValueError
-from archrisk.report import report, write_synthetic_store
+from archrisk.report import report
+from archrisk.store.fixtures import write_synthetic_store
 from archrisk.report.claims import CLAIMS, VERDICTS
 from archrisk.meaning import Meaning
-from archrisk.report.fixtures import FixtureWriter
+from archrisk.store.fixtures import FixtureWriter
 
 SECTIONS = ("summary", "groups", "curves", "shared", "explanations", "landscape", "remedies", "advtrain", "riskscore",
             "claims",
@@ -225,7 +226,7 @@ def test_twenty_architectures_five_attacks_three_seeds(tmp_path):
 
 def test_reads_a_store_written_by_the_runner(tmp_path):
     """The contract end to end: jobs planned, claimed and finished through the runner's own store."""
-    runner_store = pytest.importorskip("archrisk.runner.store")
+    runner_store = pytest.importorskip("archrisk.store")
     store = runner_store.Store(tmp_path / "r.db", create=True)
     rates = {("darts_v2", "nas"): 0.9, ("enas", "nas"): 0.8, ("resnet18", "manual"): 0.4, ("vgg13_bn", "manual"): 0.3}
     jobs = [dict(id=f"{a}-{seed}", study_id="st", kind="attack", name="pgd", family="evasion", arch=a, arch_group=g,
@@ -308,7 +309,7 @@ def test_deviations_table_lists_a_deviation_from_the_config(tmp_path):
     assert "weight decay on batch-norm and bias parameters" in rows  # a code-level difference, for the victims
     check_report(index)
     # no attack jobs and no victims: nothing to list
-    assert collect(__import__("archrisk.report.data", fromlist=["load_store"]).load_store(FixtureWriter(tmp_path / "e.db").close())) == []
+    assert collect(__import__("archrisk.store", fromlist=["load_store"]).load_store(FixtureWriter(tmp_path / "e.db").close())) == []
 
 
 def test_a_registered_plan_is_cited_and_unfinished_jobs_are_announced(tmp_path):

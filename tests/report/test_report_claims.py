@@ -6,8 +6,8 @@ import pytest
 from archrisk.report.claims import CLAIMS, VERDICTS
 from archrisk.report.judge import judge_all
 from archrisk.report.verdicts import TARGET_POWER, combine
-from archrisk.report.data import load_store
-from archrisk.report.fixtures import write_synthetic_store
+from archrisk.store import load_store
+from archrisk.store.fixtures import write_synthetic_store
 from archrisk.report.series import build_series
 
 ATTACK_CLAIMS = ("C1", "C2", "C3", "C4", "C5")

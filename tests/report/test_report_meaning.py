@@ -18,9 +18,10 @@ import torch
 from archrisk.attacks import Attack, get_attack, register_attack
 from archrisk.attacks.base import unregister_attack
 from archrisk.meaning import Meaning, resolve_all
-from archrisk.report import report, write_synthetic_store
-from archrisk.report.data import load_store
-from archrisk.report.fixtures import FIXTURE_MEANINGS, FixtureWriter
+from archrisk.report import report
+from archrisk.store.fixtures import write_synthetic_store
+from archrisk.store import load_store
+from archrisk.store.fixtures import FIXTURE_MEANINGS, FixtureWriter
 from archrisk.report.series import build_series
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -9,8 +9,10 @@ import pytest
 from report_helpers import check_report
 from scipy.stats import spearmanr
 
-from archrisk.report import report, write_synthetic_store
-from archrisk.report.riskscore import SCORE_FIT_KEY, critical_rho
+from archrisk.report import report
+from archrisk.store.fixtures import write_synthetic_store
+from archrisk.report.riskscore import critical_rho
+from archrisk.store import SCORE_FIT_KEY
 
 
 @pytest.mark.parametrize("n", [10, 35])

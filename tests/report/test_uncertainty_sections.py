@@ -68,8 +68,8 @@ def test_correlations_are_given_within_groups_and_partial_on_size():
 
 
 def test_group_tables_carry_welch_intervals_and_bh_q(tmp_path):
-    from archrisk.report.data import load_store
-    from archrisk.report.fixtures import write_synthetic_store
+    from archrisk.store import load_store
+    from archrisk.store.fixtures import write_synthetic_store
     from archrisk.report.results import COMPARISON_COLUMNS, nas_vs_manual
     from archrisk.report.series import build_series
 

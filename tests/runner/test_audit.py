@@ -10,7 +10,7 @@ import runner_fakes
 from runner_fakes import artifacts, query, study_toml, values
 
 from archrisk.runner import JobFailedError, audit, parse_study, plan
-from archrisk.runner.store import Store
+from archrisk.store import Store
 
 VGG = ("vgg13_bn",)  # the fastest tiny network
 ONE = dict(seeds=(0, 1), archs=VGG, epochs=1)  # really trains: victims differ from their init

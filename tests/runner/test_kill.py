@@ -14,7 +14,7 @@ import pytest
 from runner_fakes import artifacts, query, study_toml, values
 
 from archrisk.runner import audit
-from archrisk.runner.store import pid_alive
+from archrisk.store import pid_alive
 
 SCRIPT = Path(__file__).with_name("runner_fakes.py")
 # 28 jobs of >= 0.1 s each: long enough that five kills (< 0.6 s of progress each) cannot finish it

@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from archrisk.cli import main
 from archrisk.runner import audit, parse_study
 from archrisk.runner.config import StudyError
-from archrisk.runner.store import Store
+from archrisk.store import Store
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from archrisk.cli import main
-from archrisk.runner.store import Outcome, Owner, Store, StoreError, open_store
+from archrisk.store import Outcome, Owner, Store, StoreError, open_store
 
 
 def _jobs(n: int, deps: bool = False) -> tuple[list[dict], list[tuple[str, str]]]:
@@ -49,7 +49,7 @@ def test_schema_matches_the_contract(tmp_path):
 
 
 def test_store_module_does_not_import_torch():
-    code = "import sys, archrisk.runner.store, archrisk.runner.export; print('torch' in sys.modules)"
+    code = "import sys, archrisk.store, archrisk.runner.export; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -169,7 +169,7 @@ def test_commit_is_all_or_nothing(tmp_path):
 
 def test_two_processes_creating_the_same_store_agree(tmp_path):
     path = tmp_path / "new.db"
-    code = f"from archrisk.runner.store import Store; Store({str(path)!r}, create=True).close()"
+    code = f"from archrisk.store import Store; Store({str(path)!r}, create=True).close()"
     procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(3)]
     assert [p.wait() for p in procs] == [0, 0, 0]
     db = Store(path)

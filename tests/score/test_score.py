@@ -43,7 +43,7 @@ def _latent(s: dict[str, float]) -> float:
 
 def _write_store(path, signals, seeds=(0, 1), noise=0.15, seed=0, dataset="digits", extra_dataset=False,
                  record_meanings=True):
-    from archrisk.runner.store import Store
+    from archrisk.store import Store
 
     rng = np.random.default_rng(seed)
     db = Store(path, create=True)
@@ -237,8 +237,8 @@ def test_fit_is_recorded_in_the_store_and_shown_by_the_report(tmp_path) -> None:
     import csv
 
     from archrisk.report import report
-    from archrisk.report.riskscore import SCORE_FIT_KEY
-    from archrisk.runner.store import open_store
+    from archrisk.store import SCORE_FIT_KEY
+    from archrisk.store import open_store
 
     signals = _synthetic_signals(12, seed=5)
     path = _write_store(tmp_path / "r.db", signals)
@@ -285,7 +285,7 @@ def test_target_seed_agreement_separates_signal_from_noise(synthetic) -> None:
 def test_a_store_that_cannot_be_written_costs_a_warning_not_the_fit(tmp_path, monkeypatch, caplog) -> None:
     import sqlite3
 
-    from archrisk.runner.store import Store
+    from archrisk.store import Store
 
     def readonly(self, key, value):
         raise sqlite3.OperationalError("attempt to write a readonly database")

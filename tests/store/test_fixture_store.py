@@ -6,7 +6,7 @@ import json
 from collections import Counter
 
 from archrisk.cli import main
-from archrisk.report.fixtures import write_synthetic_store
+from archrisk.store.fixtures import write_synthetic_store
 from archrisk.store import load_store
 
 

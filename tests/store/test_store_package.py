@@ -1,14 +1,15 @@
-"""The one store package: torch-free, one schema for every writer, the old import paths the same objects."""
+"""The one store package: torch-free, one schema for every writer, and no other module that talks SQL."""
 from __future__ import annotations
 
 import sqlite3
 import subprocess
 import sys
 
-import archrisk.report.data as report_data
-import archrisk.runner.store as runner_store
+import re
+from pathlib import Path
+
 import archrisk.store as store
-from archrisk.report.fixtures import FixtureWriter
+from archrisk.store.fixtures import FixtureWriter
 
 
 def test_store_package_does_not_import_torch():
@@ -17,11 +18,19 @@ def test_store_package_does_not_import_torch():
     assert run.returncode == 0, run.stderr
 
 
-def test_old_import_paths_are_the_store_package_not_twins():
-    assert runner_store.Store is store.Store and runner_store.StoreError is store.StoreError
-    assert runner_store.Outcome is store.Outcome and runner_store.open_store is store.open_store
-    assert report_data.load_store is store.load_store and report_data.StoreData is store.StoreData
-    assert report_data.STATUSES is store.STATUSES
+SRC = Path(__file__).resolve().parents[2] / "src" / "archrisk"
+
+
+def test_the_old_store_shims_are_gone():
+    assert not (SRC / "runner" / "store.py").exists() and not (SRC / "report" / "data.py").exists()
+
+
+def test_only_the_store_package_writes_sql():
+    """Every store read and write goes through archrisk.store: no SQL statement anywhere else."""
+    sql = re.compile(r"\b(SELECT|INSERT|UPDATE|PRAGMA)\b")
+    found = [f"{p.relative_to(SRC)}:{i}" for p in SRC.rglob("*.py") if "store" not in p.relative_to(SRC).parts[:1]
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if sql.search(line)]
+    assert not found, "SQL outside archrisk.store: " + ", ".join(found)
 
 
 def _schema(path) -> set[tuple[str, str, str]]:

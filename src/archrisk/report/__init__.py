@@ -7,10 +7,9 @@ attack's headline, the claims it bears on) is read from the store, where the run
 producers' declarations (`archrisk.meaning`); a new attack therefore appears here with no edit.
 """
 from archrisk.report.build import report
-from archrisk.report.data import StoreData, load_store
-from archrisk.report.fixtures import SyntheticStudy, write_synthetic_store
+from archrisk.store import StoreData, load_store
 
-__all__ = ["report", "load_store", "StoreData", "write_synthetic_store", "SyntheticStudy"]
+__all__ = ["report", "load_store", "StoreData"]
 
 from archrisk._callable import make_callable  # noqa: E402
 

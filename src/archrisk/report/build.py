@@ -17,7 +17,7 @@ from archrisk.errors import InvalidValueError
 from archrisk.paths import check_output, output_folder as _safe_dir, write_output as _safe_write
 from archrisk.report.advtrain import advtrain_section
 from archrisk.report.judge import VERDICTS, Judgement, judge_all
-from archrisk.report.data import StoreData, load_store
+from archrisk.store import StoreData, load_store
 from archrisk.report.deviations import deviations_section
 from archrisk.report.explain import explanations, remedies
 from archrisk.report.landscapes import landscape_section

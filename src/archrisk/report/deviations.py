@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sqlite3
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from archrisk import protocol
-from archrisk.report.data import StoreData, _connect
+from archrisk.store import StoreData
 from archrisk.report.page import Block, Section, Table
 
 log = logging.getLogger(__name__)
@@ -44,30 +42,17 @@ def show(v: Any) -> str:
     return json.dumps(v) if v is None or isinstance(v, bool) else str(v)
 
 
-def _stored(path: str) -> tuple[dict[str, dict], dict[str, dict]]:
-    """(job id -> attack config, job id -> job spec) for finished jobs, read-only."""
-    configs: dict[str, dict] = {}
-    specs: dict[str, dict] = {}
-    try:
-        con = _connect(Path(path))
-        tables = {r["name"] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "artifacts" in tables:
-            for r in con.execute("SELECT a.job_id, a.json FROM artifacts a JOIN jobs j ON j.id = a.job_id "
-                                 "WHERE a.key = 'config' AND j.kind = 'attack' AND j.status = 'done'"):
-                configs[r["job_id"]] = json.loads(r["json"])
-        if "spec_json" in {r["name"] for r in con.execute("PRAGMA table_info(jobs)")}:  # stores written by the runner
-            for r in con.execute("SELECT id, spec_json FROM jobs WHERE kind = 'train' AND status = 'done'"):
-                specs[r["id"]] = json.loads(r["spec_json"] or "{}")
-        con.close()
-    except (sqlite3.DatabaseError, json.JSONDecodeError, TypeError) as e:
-        log.warning("deviations: could not read stored configs (%s)", e)
-    return configs, specs
+def _stored(store: StoreData) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(job id -> attack config, job id -> job spec) of the finished attack and train jobs."""
+    configs = {j.id: store.artifacts.get(j.id, {}).get("config") for j in store.done if j.kind == "attack"}
+    specs = {j.id: j.spec for j in store.done if j.kind == "train"}
+    return {k: v for k, v in configs.items() if isinstance(v, dict)}, specs
 
 
 def collect(store: StoreData) -> list[list[Any]]:
     """Rows [setting, the study's value, this run's value, reason, number of jobs], one per distinct
     (setting, value): config fields first, then the code-level differences that apply."""
-    configs, specs = _stored(store.path)
+    configs, specs = _stored(store)
     found: dict[tuple[str, str, str, str], int] = defaultdict(int)
     names: set[str] = set()
     for job in store.done:

@@ -9,7 +9,7 @@ import numpy as np
 from archrisk.report import plots
 from archrisk.stats import bootstrap, inference
 from archrisk.report.compare import compare_remedies, correlations, covariates, rankable, remedy_pairs
-from archrisk.report.data import StoreData
+from archrisk.store import StoreData
 from archrisk.report.page import Block, Fig, Section, Table, ci
 from archrisk.report.series import Series, SeriesSet
 

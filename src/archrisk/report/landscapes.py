@@ -16,7 +16,7 @@ import numpy as np
 
 from archrisk.report import plots
 from archrisk.report.compare import compare_groups
-from archrisk.report.data import StoreData
+from archrisk.store import StoreData
 from archrisk.report.page import Block, Fig, Section, Table
 from archrisk.report.results import COMPARISON_COLUMNS, comparison_row, fill_q, strip_figure
 from archrisk.report.series import Series, SeriesSet

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from archrisk import __version__
-from archrisk.report.data import STATUSES, StoreData
+from archrisk.store import STATUSES, StoreData
 from archrisk.report.page import Block, Section, Table
 
 ERROR_CHARS = 400  # long tracebacks are cut in the table; the store keeps them whole

@@ -9,7 +9,7 @@ import numpy as np
 from archrisk.report import plots
 from archrisk.stats import bootstrap, inference
 from archrisk.report.compare import GroupComparison, compare_groups, rank_intervals, risk_ranking
-from archrisk.report.data import StoreData
+from archrisk.store import StoreData
 from archrisk.report.page import Block, Fig, Section, Table, ci, fmt
 from archrisk.report.series import FAMILIES, GROUP_ORDER, Scale, Series, SeriesSet, scale_label, scale_slug
 

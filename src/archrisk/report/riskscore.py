@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from archrisk.report import plots
-from archrisk.report.data import StoreData
+from archrisk.score.model import DEFAULT_PATH
+from archrisk.store import SCORE_FIT_KEY, StoreData
 from archrisk.report.page import Block, Fig, Section, Table, ci
 
-SCORE_FIT_KEY = "score_fit"
-# The shipped coefficients (archrisk.score.model.DEFAULT_PATH), located without importing the score package.
-SHIPPED = Path(__file__).resolve().parent.parent / "score" / "coefficients.json"
+SHIPPED = DEFAULT_PATH  # the shipped coefficients
 
 FAMILY_COLUMNS = ["attack family", "architectures", "LOAO rho", "rho lo", "rho hi", "seeds", "seed-seed rho",
                   "rho ceiling", "ridge", "target (attack settings)"]

@@ -25,7 +25,7 @@ from archrisk.analysis import Analysis, parse_analysis
 from archrisk.errors import InvalidValueError
 from archrisk.meaning import BOOKKEEPING_SUFFIXES, FAMILIES, UNDECLARED, Meaning, budget
 from archrisk.report import quality
-from archrisk.report.data import StoreData
+from archrisk.store import StoreData
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from archrisk.errors import ArchriskError, InvalidValueError, UnknownNameError
 from archrisk.runner.jobs import CHECKPOINT, run_job
-from archrisk.runner.store import Outcome
+from archrisk.store import Outcome
 
 Setup = Callable[[], None] | None
 

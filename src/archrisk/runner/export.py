@@ -15,7 +15,7 @@ from typing import Any
 from archrisk import jsonsafe
 from archrisk.errors import ArchriskError, UnknownNameError
 from archrisk.paths import check_output, write_output
-from archrisk.runner.store import Store, pid_alive, open_store
+from archrisk.store import Store, pid_alive, open_store
 
 FORMATS = ("csv", "json", "parquet")
 TABLES = ("tidy", "jobs", "artifacts")
@@ -109,4 +109,4 @@ def _columns(db: Store, table: str) -> list[str]:
         return list(JOB_EXPORT)
     if table == "artifacts":
         return ["job_id", "key", "value"]
-    return [r[1] for r in db.conn.execute("PRAGMA table_info(tidy)")]
+    return db.columns("tidy")

@@ -24,7 +24,7 @@ from typing import Any
 from archrisk import meaning
 from archrisk.errors import CheckpointError, DivergedError, InvalidValueError
 from archrisk.meaning import Meaning
-from archrisk.runner.store import Outcome
+from archrisk.store import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def record_meanings(path) -> int:
     """Give every done job of a store that has no `meaning` artifact (a store written before they
     were recorded) the one today's declarations give its result keys; returns how many got one.
     Jobs of attacks no longer registered are left as they are."""
-    from archrisk.runner.store import Store
+    from archrisk.store import Store
 
     with Store(path) as db:
         have = {a["job_id"] for a in db.artifacts(key=meaning.ARTIFACT)}
@@ -253,9 +253,8 @@ def record_meanings(path) -> int:
         for job in db.jobs(status="done"):
             found = None if job["id"] in have else meanings_of(job["kind"], job["name"], keys[job["id"]])
             if found is not None:
-                rows.append((job["id"], meaning.ARTIFACT, json.dumps(meaning.record(found))))
-        with db.transaction() as c:
-            c.executemany("INSERT OR IGNORE INTO artifacts VALUES (?, ?, ?)", rows)
+                rows.append((job["id"], meaning.ARTIFACT, meaning.record(found)))
+        db.add_artifacts(rows)
     return len(rows)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from archrisk.errors import ArchriskError
-from archrisk.runner import store as st
+from archrisk import store as st
 from archrisk.runner.config import Study, check_device, load_study, parse_study
 from archrisk.runner.executors import Setup, make_executor
 from archrisk.runner.jobs import CHECKPOINT
@@ -189,16 +189,15 @@ class Heartbeat:
         self._thread.join()
 
     def _loop(self) -> None:
-        conn = None
+        db = None
         while not self._stop.wait(self.lease_s / 4):
-            try:
-                conn = conn or st.connect(self.path, self.timeout)
-                conn.execute("UPDATE jobs SET lease_until=? WHERE claimed_by=? AND status='running'",
-                             (time.time() + self.lease_s, self.owner.token))
-            except sqlite3.Error:  # busy beyond the timeout: the next beat tries again
+            try:  # this thread's own connection: the audit's is busy committing results
+                db = db or st.Store(self.path, timeout=self.timeout, check=False)
+                db.renew(self.owner, self.lease_s)
+            except (sqlite3.Error, st.StoreError):  # busy beyond the timeout: the next beat tries again
                 pass
-        if conn is not None:
-            conn.close()
+        if db is not None:
+            db.close()
 
 
 def _advance(bar: tqdm, n: int) -> None:

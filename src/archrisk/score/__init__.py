@@ -120,8 +120,7 @@ def record_fit(path: str | Path, model: ScoreModel) -> bool:
     A store that cannot be written (read-only file or folder) costs a warning, not the fit."""
     import sqlite3
 
-    from archrisk.report.riskscore import SCORE_FIT_KEY
-    from archrisk.runner.store import open_store
+    from archrisk.store import SCORE_FIT_KEY, open_store
 
     try:
         with open_store(path) as db:

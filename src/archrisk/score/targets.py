@@ -46,7 +46,7 @@ class StoreTargets:
 def read_targets(path: str | Path, study: str | None = None, dataset: str | None = None,
                  size: str | None = None) -> StoreTargets:
     """Attack targets of one (dataset, size) in the store (default: the most common one)."""
-    from archrisk.runner.store import open_store
+    from archrisk.store import open_store
 
     with open_store(path) as db:
         sid = db.resolve_study(study)

@@ -7,10 +7,10 @@ all go through this package, so a store written by any of them opens in the othe
     data = load_store("results.db")                      # plain records (the report)
 """
 from archrisk.store.read import StoredJob, StoreData, connect_readonly, load_store
-from archrisk.store.schema import (APP_ID, JOB_COLUMNS, SCHEMA, SCHEMA_VERSION, STATUSES, StoreError,
+from archrisk.store.schema import (APP_ID, JOB_COLUMNS, SCHEMA, SCHEMA_VERSION, SCORE_FIT_KEY, STATUSES, StoreError,
                                    create_schema)
 from archrisk.store.write import Outcome, Owner, Store, connect, open_store, pid_alive
 
-__all__ = ["APP_ID", "JOB_COLUMNS", "StoredJob", "Outcome", "Owner", "SCHEMA", "SCHEMA_VERSION", "STATUSES",
+__all__ = ["APP_ID", "JOB_COLUMNS", "SCORE_FIT_KEY", "StoredJob", "Outcome", "Owner", "SCHEMA", "SCHEMA_VERSION", "STATUSES",
            "Store", "StoreData", "StoreError", "connect", "connect_readonly", "create_schema", "load_store",
            "open_store", "pid_alive"]

@@ -2,7 +2,7 @@
 what the report draws from.
 
 Columns are selected by name, so stores that grew extra columns still read; missing optional
-columns read as None. Only the artifacts the report draws are loaded: curves, ROC, histories,
+columns read as None. Only the artifacts the report draws are loaded: curves, ROC, histories, attack configs,
 evasion attacks' fooled/attacked test indices, loss-landscape surfaces with their grids, and what
 each job's results mean (`meaning`, recorded by the runner from the producers' declarations).
 """
@@ -17,12 +17,12 @@ from typing import Any
 
 from archrisk.errors import DataError
 from archrisk.meaning import ARTIFACT, Meaning, read_recorded
-from archrisk.store.schema import STATUSES
+from archrisk.store.schema import SCORE_FIT_KEY, STATUSES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StoredJob", "STATUSES", "StoreData", "connect_readonly", "load_store"]
-_ARTIFACT_KEYS = (f"key LIKE 'curve.%' OR key IN ('roc', 'history', 'fooled', 'attacked', '{ARTIFACT}') OR "
+__all__ = ["SCORE_FIT_KEY", "StoredJob", "STATUSES", "StoreData", "connect_readonly", "load_store"]
+_ARTIFACT_KEYS = (f"key LIKE 'curve.%' OR key IN ('roc', 'history', 'fooled', 'attacked', 'config', '{ARTIFACT}') OR "
                   "(key LIKE 'landscape%' AND (key LIKE '%.surface' OR key LIKE '%.surfaces' OR key LIKE '%.grid'))")
 
 
@@ -51,6 +51,7 @@ class StoredJob:
     device: str | None
     version: str | None
     attempts: int | None
+    spec: dict[str, Any] = field(default_factory=dict)  # what a worker ran it from (stores written by the runner)
 
     @property
     def adv_train(self) -> str | None:
@@ -134,7 +135,7 @@ def _job(row: dict[str, Any]) -> StoredJob:
         spec_hash=g("spec_hash"), genotype=g("genotype"), dataset=g("dataset"), size=g("size"),
         recipe=_json(g("recipe_json"), "recipe"), seed=int(g("seed") or 0), params=_json(g("params_json"), "params"),
         status=str(g("status") or "pending"), error=g("error"), wall_time=g("wall_time"), host=g("host"),
-        device=g("device"), version=g("version"), attempts=g("attempts"),
+        device=g("device"), version=g("version"), attempts=g("attempts"), spec=_json(g("spec_json"), "job spec"),
     )
 
 

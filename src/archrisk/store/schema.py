@@ -41,7 +41,14 @@ CREATE VIEW tidy AS SELECT j.study_id, j.id AS job_id, j.kind, j.name, j.family,
     FROM results r JOIN jobs j ON j.id = r.job_id WHERE j.status = 'done';
 """
 
-# Columns of `jobs` a planner fills in (the rest belong to execution).
+# Every column of `jobs`, and those a planner fills in (the rest belong to execution).
+JOB_FIELDS = ("id", "study_id", "kind", "name", "family", "arch", "arch_group", "spec_hash", "genotype", "dataset",
+              "size", "recipe_json", "seed", "params_json", "status", "error", "wall_time", "host", "device",
+              "version", "started", "finished", "attempts", "priority", "spec_json", "claimed_by", "pid",
+              "lease_until")
+# The meta key under which `archrisk score --refit` records its fit (the report reads it).
+SCORE_FIT_KEY = "score_fit"
+
 JOB_COLUMNS = ("id", "study_id", "kind", "name", "family", "arch", "arch_group", "spec_hash",
                "genotype", "dataset", "size", "recipe_json", "seed", "params_json", "priority",
                "spec_json")

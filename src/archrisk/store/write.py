@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from archrisk import __version__
-from archrisk.store.schema import JOB_COLUMNS, STATUSES, StoreError, check_file, check_meta, create_schema
+from archrisk.store.schema import JOB_COLUMNS, JOB_FIELDS, STATUSES, StoreError, check_file, check_meta, create_schema
 
 
 @dataclass(frozen=True)
@@ -270,6 +270,27 @@ class Store:
             (job_id, kind, key)).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
+    def add_artifacts(self, rows: list[tuple[str, str, Any]]) -> int:
+        """Add (job id, key, value) artifacts that a job lacks (an existing one is kept); returns how
+        many were added. For artifacts derived after the fact (meanings recorded for an old store)."""
+        with self.transaction() as c:
+            return c.executemany("INSERT OR IGNORE INTO artifacts VALUES (?, ?, ?)",
+                                 [(j, k, json.dumps(v, sort_keys=True, default=_json_default))
+                                  for j, k, v in rows]).rowcount
+
+    def write_job(self, row: dict[str, Any], results: dict[str, float], artifacts: dict[str, Any]) -> None:
+        """Write one job as it is (any status, its own times), with its results and artifacts, and
+        list it under its study: a store made outside the runner (test fixtures, imports)."""
+        cols = [k for k in row if k in JOB_FIELDS]
+        with self.transaction() as c:
+            c.execute(f"INSERT INTO jobs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                      [row[k] for k in cols])
+            c.execute("INSERT OR IGNORE INTO study_jobs VALUES (?, ?)", (row["study_id"], row["id"]))
+            c.executemany("INSERT INTO results VALUES (?, ?, ?)",
+                          [(row["id"], k, None if v is None else _real(v)) for k, v in results.items()])
+            c.executemany("INSERT INTO artifacts VALUES (?, ?, ?)",
+                          [(row["id"], k, json.dumps(v, default=_json_default)) for k, v in artifacts.items()])
+
     def set_meta(self, key: str, value: str) -> None:
         """Record a store-wide value (e.g. the latest risk-score fit); the schema keys are refused."""
         if key in ("app", "schema_version"):
@@ -280,6 +301,10 @@ class Store:
     # ---- reading ------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def columns(self, table: str) -> list[str]:
+        """The columns of one of the store's tables or views, in order."""
+        return [r[1] for r in self.conn.execute(f"PRAGMA table_info({_name(table)})")]
 
     def studies(self) -> list[dict]:
         return [dict(r) for r in self.conn.execute(
@@ -331,6 +356,12 @@ class Store:
                 f"SELECT a.job_id, a.key, a.json FROM artifacts a JOIN jobs j ON j.id=a.job_id "
                 f"WHERE j.status='done' AND {where} ORDER BY a.job_id, a.key", args):
             yield {"job_id": r["job_id"], "key": r["key"], "value": json.loads(r["json"])}
+
+
+def _name(table: str) -> str:
+    if not table.isidentifier():
+        raise StoreError(f"{table!r} is not a table name")
+    return table
 
 
 def _real(v: Any) -> float | None:

@@ -13,18 +13,15 @@ Everything added for those draws from its own stream, so the older numbers do no
 Every job records what its results mean (the `meaning` artifact the runner writes), as the real
 attack, metric or train job of that name declares it (`FIXTURE_MEANINGS`, checked against those
 declarations by the tests); `meanings=False` writes a store from before meanings were recorded.
-The store is written with the one store schema (`archrisk.store.schema`: every table, the current
-schema version, the app id), so a fixture store opens everywhere a real one does (`archrisk status`,
-`export`, the score). This generator stays in the report package, beside the report it exercises;
-it is test and benchmark scaffolding, never imported by the runner.
+The store is written by the store's own writer (`Store`: every table, the current schema version,
+the app id), so a fixture store opens everywhere a real one does (`archrisk status`, `export`, the
+score, the report). Test and benchmark scaffolding, never imported by the runner or the report.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-import sqlite3
-import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +29,9 @@ from typing import Mapping
 
 import numpy as np
 
-from archrisk import __version__
 from archrisk.meaning import ARTIFACT, Meaning, record, resolve_all
-from archrisk.store.schema import create_schema
+from archrisk.store.schema import JOB_FIELDS
+from archrisk.store.write import Store
 
 NAS = ("darts_v2", "pc_darts", "enas", "snas_mild", "amoebanet", "nasnet", "pdarts", "sgas", "drnas", "random")
 MANUAL = ("resnet18", "vgg13_bn", "densenet121", "dla34", "resnext50", "wide_resnet50", "bit", "resnet34",
@@ -94,13 +91,12 @@ def _sig(x: float) -> float:
 
 
 # The jobs columns a fixture fills, in the order `FixtureWriter.job` gives them (the claim columns stay empty).
-_JOB_FIELDS = ("id", "study_id", "kind", "name", "family", "arch", "arch_group", "spec_hash", "genotype", "dataset",
-               "size", "recipe_json", "seed", "params_json", "status", "error", "wall_time", "host", "device",
-               "version", "started", "finished", "attempts", "priority")
+_JOB_FIELDS = JOB_FIELDS[:JOB_FIELDS.index("priority") + 1]  # what a fixture fills in, in this order
 
 
 class FixtureWriter:
-    """Writes jobs with their results and artifacts into a new store (tests build odd stores with it).
+    """Writes jobs with their results and artifacts into a new store, through the store's own writer
+    (`Store.write_job`), so a fixture is a store like any other (tests build odd stores with it).
     `declared`: (kind, name) -> declaration table, the meanings of jobs not given their own
     (default `FIXTURE_MEANINGS`, as the runner records them; {}: a store from before meanings)."""
 
@@ -111,16 +107,13 @@ class FixtureWriter:
         self.declared = dict(FIXTURE_MEANINGS if declared is None else declared)
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
-        self.con, self.study_id, self.n = sqlite3.connect(path), study_id, 0
-        create_schema(self.con, created_by=f"{__version__} (synthetic fixture)")
+        self.db, self.study_id, self.n = Store(path, create=True), study_id, 0
         spec = json.dumps({"analysis": dict(analysis)} if analysis is not None else {})  # the registered analysis
-        self.con.execute("INSERT INTO studies VALUES (?,?,?,?,?,?)",
-                         (study_id, study_name, f"studies/{study_name}.toml", source, spec, time.time()))
+        self.db.add_study(study_id, study_name, f"studies/{study_name}.toml", source, spec, [], [])
         self.path = path
 
     def close(self) -> Path:
-        self.con.commit()
-        self.con.close()
+        self.db.close()
         return self.path
 
     def job(self, kind: str, name: str, family: str, arch: str, group: str, seed: int, params: dict,
@@ -139,20 +132,16 @@ class FixtureWriter:
             genotype = json.dumps({"normal_depth": depth_skip[0], "name": arch})
         self.n += 1
         now = 1.7e9 + self.n
-        self.con.execute(
-            f"INSERT INTO jobs ({', '.join(_JOB_FIELDS)}) VALUES ({', '.join('?' * len(_JOB_FIELDS))})",
-            (jid, self.study_id, kind, name, family, arch, group, hashlib.md5(arch.encode()).hexdigest()[:16],
-             genotype, dataset, size, json.dumps(recipe), seed, json.dumps(params), status, error,
-             wall if status == "done" else None, "host0", "cpu", "0.1.0", now, now + wall, 1, 0.0))
-        self.con.execute("INSERT OR IGNORE INTO study_jobs VALUES (?, ?)", (self.study_id, jid))
-        if status == "done":
-            self.con.executemany("INSERT INTO results VALUES (?,?,?)",  # NaN is stored as NULL, as the runner does
-                                 [(jid, k, None if v is None or math.isnan(v) else float(v)) for k, v in results.items()])
+        row = dict(zip(_JOB_FIELDS, (
+            jid, self.study_id, kind, name, family, arch, group, hashlib.md5(arch.encode()).hexdigest()[:16],
+            genotype, dataset, size, json.dumps(recipe), seed, json.dumps(params), status, error,
+            wall if status == "done" else None, "host0", "cpu", "0.1.0", now, now + wall, 1, 0.0)))
+        done = status == "done"
+        if done:
             meanings = meanings if meanings is not None else self.declared.get((kind, name))
             if meanings is not None:
                 artifacts = {**(artifacts or {}), ARTIFACT: record(resolve_all(meanings, results))}
-            for k, v in (artifacts or {}).items():
-                self.con.execute("INSERT INTO artifacts VALUES (?,?,?)", (jid, k, json.dumps(v)))
+        self.db.write_job(row, results if done else {}, (artifacts or {}) if done else {})
         return jid
 
 
