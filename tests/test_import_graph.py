@@ -196,3 +196,29 @@ def test_leaves_import_only_leaves() -> None:
 def test_every_package_is_known() -> None:
     packages = {_package(m) for m in GRAPH if m not in LEAVES}
     assert packages - set(ALLOWED) == {"score", "search", "cli"}, "place a new package in ALLOWED"
+
+
+def _package_graph() -> dict[str, dict[str, str]]:
+    """package -> {package it imports: one module-level witness 'module (line) -> target'}."""
+    out: dict[str, dict[str, str]] = {}
+    for m, edges in GRAPH.items():
+        if m in LEAVES or m == PKG:
+            continue
+        for t, line in edges.items():
+            if t in LEAVES or _package(t) == _package(m):
+                continue
+            out.setdefault(_package(m), {}).setdefault(_package(t), f"{m} (line {line}) -> {t}")
+    return out
+
+
+def test_no_packages_import_each_other() -> None:
+    """Packages form no circle either, deferred imports included: a package's modules never import a
+    package that imports it back (the report reads the score; the score never reads the report)."""
+    pg = _package_graph()
+    graph = {p: dict.fromkeys(targets, 0) for p, targets in pg.items()}
+    for targets in pg.values():
+        for t in targets:
+            graph.setdefault(t, {})
+    found = cycles(graph)
+    assert not found, "package circles:\n" + "\n".join(
+        " / ".join(pg[a][b] for a, b in zip(c, c[1:])) for c in found)
