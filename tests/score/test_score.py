@@ -327,3 +327,27 @@ def test_targets_follow_the_recorded_meaning_not_the_key_names(synthetic, tmp_pa
     assert record_meanings(old) == len(signals) * 2 * 4
     assert record_meanings(old) == 0  # jobs that have a meaning keep it
     assert set(read_targets(old).targets) == {"evasion", "membership"}
+
+
+def test_each_family_is_held_against_parameter_count_and_flops() -> None:
+    """A family whose vulnerability is model size gains nothing over size alone: the score's held-out rho
+    does not beat the size baselines, so the family is not predicted; one driven by another signal is."""
+    from archrisk.score import is_predicted
+
+    rng = np.random.default_rng(0)
+    archs = [f"a{i}" for i in range(24)]
+    sig = {a: {"depth": float(rng.integers(1, 5)), "skips": float(rng.integers(0, 4)), "log_params": 4 + rng.random(),
+               "log_flops": 0.0} for a in archs}
+    for a in archs:
+        sig[a]["log_flops"] = 2 * sig[a]["log_params"] + 0.01 * rng.normal()
+    targets = {"size": {a: sig[a]["log_params"] for a in archs},
+               "skips": {a: sig[a]["skips"] + 0.1 * sig[a]["depth"] + 0.01 * rng.normal() for a in archs}}
+    m = fit_model(sig, targets, ("depth", "skips", "log_params"), {}, {})
+    size, skips = m.families["size"], m.families["skips"]
+    assert set(size.baselines) == {"parameter count", "FLOPs"}
+    assert size.baselines["parameter count"] > 0.95 and size.beats_baselines() is False
+    assert skips.beats_baselines() is True and skips.loao_rho > 0.8
+    valid = lambda f: {"rho": f.loao_rho, "ci": list(f.loao_ci), "ceiling": f.ceiling, "baselines": f.baselines}  # noqa: E731
+    assert not is_predicted(valid(size)) and is_predicted(valid(skips))
+    # the baselines survive the coefficient file
+    assert ScoreModel.from_json(m.to_json()).families["size"].baselines == pytest.approx(size.baselines)

@@ -59,14 +59,18 @@ def score_cmd(
                               f"{fitted.provenance['dataset']}/{fitted.provenance['size']} (the most results); "
                               "pick one with --dataset D --size Z", highlight=False, soft_wrap=True)
         _save(fitted, dest)
-        rows = [[f, fit_.n_archs, fit_.loao_rho, f"[{fit_.loao_ci[0]:.2f}, {fit_.loao_ci[1]:.2f}]", fit_.ridge]
+        rows = [[f, fit_.n_archs, fit_.loao_rho, f"[{fit_.loao_ci[0]:.2f}, {fit_.loao_ci[1]:.2f}]", fit_.ridge,
+                 _baselines({"baselines": fit_.baselines}), _verdict(fit_.beats_baselines())]
                 for f, fit_ in fitted.families.items()]
         if json_out and arch is None:
-            print_json({"coefficients": str(dest), "families": {r[0]: {"n_archs": r[1], "loao_rho": r[2],
-                                                                        "ci": r[3], "ridge": r[4]} for r in rows}})
+            print_json({"coefficients": str(dest), "families": {
+                r[0]: {"n_archs": r[1], "loao_rho": r[2], "ci": r[3], "ridge": r[4],
+                       "baselines": fitted.families[r[0]].baselines, "beats_baselines": fitted.families[r[0]].beats_baselines()}
+                for r in rows}})
             return
         if not json_out:
-            table(f"risk score fitted on {fit} -> {dest}", ["family", "archs", "LOAO rho", "95% CI", "ridge"], rows)
+            table(f"risk score fitted on {fit} -> {dest}", ["family", "archs", "LOAO rho", "95% CI", "ridge",
+                                                            "rho: params / FLOPs", "beats both"], rows)
             console.print(f"recorded in {fit} for `archrisk report`; score with it: archrisk score ARCH --model {dest}",
                           highlight=False)
     if arch is None:
@@ -77,16 +81,28 @@ def score_cmd(
         print_json(r.to_dict())
         return
     table(f"risk of {arch} (predicted vulnerability rank among reference archs, 0 = least)",
-          ["family", "risk", "LOAO rho", "95% CI", "ceiling", "archs", "top signal"],
+          ["family", "risk", "LOAO rho", "95% CI", "ceiling", "rho: params / FLOPs", "archs", "top signal"],
           [[f, f"{v:.2f}" if r.predicted[f] else "not predicted", f"{r.validation[f]['rho']:.2f}", "[{:.2f}, {:.2f}]".format(*r.validation[f]["ci"]),
-            f"{r.validation[f]['ceiling']:.2f}", r.validation[f]["n_archs"],
+            f"{r.validation[f]['ceiling']:.2f}", _baselines(r.validation[f]), r.validation[f]["n_archs"],
             max(r.contributions[f].items(), key=lambda kv: abs(kv[1]))[0]]
            for f, v in r.risk.items()])
     if not all(r.predicted.values()):
-        console.print("not predicted: the held-out rho is not clearly above 0 (95% CI), below 0.2, or below half "
-                      "its ceiling; the score cannot rank that family", highlight=False)
+        console.print("not predicted: the held-out rho is not clearly above 0 (95% CI), below 0.2, below half its "
+                      "ceiling, or no better than ranking by parameter count or FLOPs alone (the same held-out rho); "
+                      "the score cannot rank that family", highlight=False)
     console.print("signals: " + ", ".join(f"{k}={v:.3g}" for k, v in r.signals.items())
                   + f"   ({r.seconds:.1f}s)", highlight=False)
+
+
+def _baselines(validation: dict) -> str:
+    """The baselines' held-out rhos, as the table shows them ('-' where the fit measured none)."""
+    b = validation.get("baselines") or {}
+    return " / ".join(f"{b[k]:.2f}" if b.get(k) is not None else "-" for k in ("parameter count", "FLOPs")) \
+        if b else "-"
+
+
+def _verdict(beats: bool | None) -> str:
+    return "-" if beats is None else ("yes" if beats else "no: not shipped, size ranks as well")
 
 
 def _compare(a: Path, b: Path, out: Optional[Path], json_out: bool) -> None:

@@ -24,7 +24,7 @@ from archrisk.report.page import Block, Fig, Section, Table, ci
 SHIPPED = DEFAULT_PATH  # the shipped coefficients
 
 FAMILY_COLUMNS = ["attack family", "architectures", "LOAO rho", "rho lo", "rho hi", "seeds", "seed-seed rho",
-                  "rho ceiling", "ridge", "target (attack settings)"]
+                  "rho ceiling", "rho: parameter count", "rho: FLOPs", "beats both", "ridge", "target (attack settings)"]
 ARCH_COLUMNS = ["architecture", "group", "attack family", "measured rank", "LOAO prediction"]
 
 
@@ -81,13 +81,19 @@ def risk_score_section(store: StoreData) -> Section:
         lo, hi = (list(f.get("loao_ci") or []) + [None, None])[:2]
         rho, lo, hi = _num(f.get("loao_rho")), _num(lo), _num(hi)
         agree, ceiling = _num(f.get("seed_agreement")), _num(f.get("ceiling"))
-        rows.append([fam, f.get("n_archs"), rho, lo, hi, f.get("seeds") or None, agree, ceiling,
+        base = f.get("baselines") or {}
+        rp, rf = _num(base.get("parameter count")), _num(base.get("FLOPs"))
+        beats = "" if not base else ("yes" if math.isfinite(rho) and rho > max(x for x in (rp, rf, -math.inf)
+                                                                              if math.isfinite(x)) else "no")
+        rows.append([fam, f.get("n_archs"), rho, lo, hi, f.get("seeds") or None, agree, ceiling, rp, rf, beats,
                      _num(f.get("ridge")), f.get("target", "")])
         n = f.get("n_archs") or 0
         bound = (f"; the target's seeds agree to rho {agree:.2f}, so about {ceiling:.2f} is the most any score "
                  "could reach" if math.isfinite(ceiling) else "")
         crit = f"; |rho| >= {critical_rho(n):.2f} is needed for p < 0.05 at this size" if n >= 4 else ""
-        text.append(f"{fam}: rho {ci(rho, lo, hi)} over {n} architectures{crit}{bound}.")
+        size = (f"; parameter count alone reaches {rp:.2f} and FLOPs {rf:.2f} held out, so the score "
+                f"{'beats' if beats == 'yes' else 'does not beat'} model size" if base else "")
+        text.append(f"{fam}: rho {ci(rho, lo, hi)} over {n} architectures{crit}{bound}{size}.")
         measured, predicted = f.get("measured") or {}, f.get("predicted") or {}
         pts = []
         for a in sorted(measured):

@@ -31,8 +31,9 @@ __all__ = ["DEFAULT_PATH", "FamilyFit", "MIN_RHO", "PREDICTED_SHARE", "RiskScore
 
 
 # A family's risk is "not predicted" (shown as such, not as a number) unless its held-out (LOAO)
-# Spearman rho is clearly positive (95% CI above 0, rho >= MIN_RHO) and reaches PREDICTED_SHARE of
-# its ceiling (the rho that seed noise allows, where the store had two seeds or more to know it).
+# Spearman rho is clearly positive (95% CI above 0, rho >= MIN_RHO), reaches PREDICTED_SHARE of
+# its ceiling (the rho that seed noise allows, where the store had two seeds or more to know it) and
+# beats the same held-out rho of parameter count and of FLOPs alone (where the fit measured them).
 MIN_RHO = 0.2
 PREDICTED_SHARE = 0.5
 
@@ -41,6 +42,9 @@ def is_predicted(validation: dict) -> bool:
     """Whether a family's held-out validation supports printing its risk (rule above)."""
     rho, ci, ceiling = validation.get("rho"), validation.get("ci") or [math.nan, math.nan], validation.get("ceiling")
     if rho is None or not math.isfinite(rho) or rho < MIN_RHO or not ci[0] > 0:
+        return False
+    baselines = [b for b in (validation.get("baselines") or {}).values() if b is not None and math.isfinite(b)]
+    if baselines and not rho > max(baselines):  # no better than ranking by model size
         return False
     return not (ceiling is not None and math.isfinite(ceiling) and rho < PREDICTED_SHARE * ceiling)
 
@@ -73,8 +77,8 @@ def score(arch: str, *, model: ScoreModel | str | Path | None = None, device: st
     sig = (signal_fn or (lambda a, c: measure_signals(a, c, device)))(arch, cfg)
     sig = {k: v for k, v in sig.items() if not k.startswith("_")}
     return RiskScore(arch, m.predict(sig), sig, {f: m.contributions(sig, f) for f in m.families},
-                     {f: {"rho": fit.loao_rho, "ci": list(fit.loao_ci), "n_archs": fit.n_archs, "ceiling": fit.ceiling}
-                      for f, fit in m.families.items()}, time.perf_counter() - t0)
+                     {f: {"rho": fit.loao_rho, "ci": list(fit.loao_ci), "n_archs": fit.n_archs, "ceiling": fit.ceiling,
+                          "baselines": dict(fit.baselines)} for f, fit in m.families.items()}, time.perf_counter() - t0)
 
 
 def fit_store(path: str | Path, *, study: str | None = None, dataset: str | None = None, size: str | None = None,

@@ -26,6 +26,8 @@ from archrisk import jsonsafe
 from archrisk.errors import InvalidValueError
 
 RIDGE_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+# One-signal baselines every family's fit is held against: model size, as parameters and as compute.
+BASELINES = {"parameter count": "log_params", "FLOPs": "log_flops"}
 CLIP = 3.0
 DEFAULT_PATH = Path(__file__).with_name("coefficients.json")
 
@@ -48,6 +50,16 @@ class FamilyFit:
     # architectures (`compare.ship`): coefficients are only valid on the standardisation they were fitted on.
     center: tuple[float, ...] = ()  # empty: the file's
     scale: tuple[float, ...] = ()
+    # The same held-out rho for a one-signal baseline on the same architectures (name -> rho): a
+    # score is worth shipping only where it ranks better than model size alone does.
+    baselines: dict[str, float] = field(default_factory=dict)
+
+    def beats_baselines(self) -> bool | None:
+        """Whether the held-out rho exceeds every baseline's (None: no baseline was measured)."""
+        known = [b for b in self.baselines.values() if math.isfinite(b)]
+        if not known:
+            return None
+        return bool(math.isfinite(self.loao_rho) and self.loao_rho > max(known))
 
 
 def rho_ceiling(agreement: float, seeds: int) -> float:
@@ -100,7 +112,8 @@ class ScoreModel:
             fams = {k: FamilyFit(**{**v, "coef": tuple(v["coef"]), "loao_ci": tuple(_nan(c) for c in v["loao_ci"]),
                                     "loao_rho": _nan(v["loao_rho"]), "seed_agreement": _nan(v.get("seed_agreement")),
                                     "ceiling": _nan(v.get("ceiling")), "center": tuple(v.get("center") or ()),
-                                    "scale": tuple(v.get("scale") or ())})
+                                    "scale": tuple(v.get("scale") or ()),
+                                    "baselines": {b: _nan(x) for b, x in (v.get("baselines") or {}).items()}})
                     for k, v in d["families"].items()}
             model = cls(tuple(d["signals"]), tuple(d["center"]), tuple(d["scale"]), fams, d["signal_config"],
                         {a: {k: _nan(x) for k, x in s.items()} for a, s in d["reference"].items()}, d["provenance"])
@@ -235,12 +248,23 @@ def fit_model(signals: dict[str, dict[str, float]], targets: dict[str, dict[str,
         families[fam] = FamilyFit(tuple(float(b) for b in beta), b0, lam, len(rows), rho, ci,
                                   dict(zip(names, map(float, y01))), dict(zip(names, map(float, pred))),
                                   (target_labels or {}).get(fam, ""), float(agree), int(seeds),
-                                  rho_ceiling(agree, seeds))
+                                  rho_ceiling(agree, seeds), baselines=_baselines(signals, names, y))
     if not families:
         raise InvalidValueError(f"no attack family has results for at least {min_archs} architectures "
                                 "with signals; run a study with more architectures first")
     return ScoreModel(tuple(signal_names), tuple(map(float, center)), tuple(map(float, scale)), families,
                       signal_config, {a: dict(signals[a]) for a in archs}, provenance)
+
+
+def _baselines(signals: dict[str, dict[str, float]], archs: list[str], y: np.ndarray) -> dict[str, float]:
+    """Held-out rho of the same ridge and validation on one baseline signal alone, per baseline that
+    every architecture has."""
+    out = {}
+    for name, signal in BASELINES.items():
+        x = np.array([[signals[a].get(signal, math.nan)] for a in archs], dtype=float)
+        if np.isfinite(x).all() and np.ptp(x) > 0:
+            out[name] = rho_with_bootstrap_ci(loao(x, y), y, n_boot=1)[0]
+    return out
 
 
 # -- the search penalty's view --------------------------------------------------------------------
