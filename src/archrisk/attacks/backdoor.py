@@ -19,7 +19,7 @@ from typing import Annotated, ClassVar
 import torch
 
 from archrisk.attacks.base import Attack, AttackContext, register_attack
-from archrisk.attacks.common import features_of, final_linear, logits_of
+from archrisk.attacks.common import convergence_of, features_of, final_linear, logits_of
 from archrisk.attacks.poisoning import retrain
 from archrisk.data import Split
 from archrisk.meaning import Meaning
@@ -95,11 +95,16 @@ class _Backdoor(Attack):
         "target_rate_untriggered": Meaning(0, False, (), "clean non-target images the backdoored model puts "
                                                          "in the target class (0..1)"),
         "poisoned": Meaning(0, False, (), "training images stamped (count)"),
+        "finetune_epochs_run": Meaning(description="epochs the backdoor fine-tune ran (convergence rule on only)"),
+        "finetune_converged": Meaning(description="1 when the convergence rule stopped the fine-tune, 0 when "
+                                                  "finetune_epochs did (rule on only)"),
     }
     # the class triggered images should be sent to (the study: 0); below the class count, checked with the data
     target: Annotated[int, Ge(0)] = 0
     rate: Annotated[float, Interval(ge=0, le=1)] = 0.02  # share of training images stamped and relabelled (the study: 2% of each batch)
-    finetune_epochs: Annotated[int, Ge(0)] = 20  # fine-tuning epochs (the study: 20; a few suffice at tiny scale)
+    # fine-tuning epochs (the study: 20; a few suffice at tiny scale); the cap under the victim
+    # recipe's convergence rule, which then stops on the (poisoned) validation split
+    finetune_epochs: Annotated[int, Ge(0)] = 20
     lr: Annotated[float, Gt(0)] = 0.01  # fine-tuning learning rate (the study: 0.01)
     patch: Annotated[int, Ge(1)] = 3  # trigger side in pixels at 32 px, scaled to the input (the study: 3)
     # Random crops during fine-tuning (flip and cutout follow the recipe either way); the trigger is
@@ -131,7 +136,7 @@ class _Backdoor(Attack):
                      after_augment=StampAfterAugment(trig, mark), **crops)
         metrics = self._measure(bd.model, victim.model, trig, ctx)
         metrics.update({"clean_drop": victim.test_acc - metrics["clean_acc"], "victim_acc": victim.test_acc,
-                        "poisoned": len(idx)})
+                        "poisoned": len(idx), **convergence_of("finetune", [(bd.epochs_run, bd.converged)])})
         return metrics, {}, {"poisoned": idx.tolist()}
 
     def _measure(self, bd, clean, trig: Trigger, ctx: AttackContext) -> dict[str, float]:

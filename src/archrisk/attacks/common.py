@@ -28,6 +28,16 @@ def probs_of(model: torch.nn.Module, x: torch.Tensor, device: torch.device, batc
     return F.softmax(logits_of(model, x, device, batch_size), dim=1)
 
 
+def convergence_of(prefix: str, runs: list[tuple[int, bool | None]]) -> dict[str, float]:
+    """`<prefix>_epochs_run` (mean) and `<prefix>_converged` (share, 0..1) of the models an attack
+    trained, from (epochs run, converged) per model; empty when the convergence rule was off."""
+    runs = [(e, c) for e, c in runs if c is not None]
+    if not runs:
+        return {}
+    return {f"{prefix}_epochs_run": sum(e for e, _ in runs) / len(runs),
+            f"{prefix}_converged": sum(bool(c) for _, c in runs) / len(runs)}
+
+
 def first_correct(model: torch.nn.Module, split: Split, n: int, device: torch.device) -> tuple[torch.Tensor, float]:
     """Indices of the first `n` correctly classified images of `split` (its order is stratified, so a
     prefix keeps class proportions), and the clean accuracy over the images scanned to find them."""

@@ -16,7 +16,9 @@ Members are drawn at random from the victim's training split, non-members from t
 - `lira` (Carlini et al. 2022, offline variant): shadows of the same architecture and recipe are
   trained on random halves of the attacker's pool (so every target is "out" for them); the score
   is how far the victim's logit-scaled confidence log(p_y / (1 - p_y)) lies above the shadows'
-  per-example mean, in units of their (pooled) standard deviation.
+  per-example mean, in units of their (pooled) standard deviation. Each shadow is selected on the
+  other half of the pool, and under a victim recipe with the convergence rule (`patience`) trains
+  until that half's accuracy plateaus, the victim's epochs being the cap.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from archrisk.attacks.base import Attack, AttackContext, register_attack
-from archrisk.attacks.common import auc, logits_of, roc, subsample, tpr_at
+from archrisk.attacks.common import auc, convergence_of, logits_of, roc, subsample, tpr_at
 from archrisk.attacks.poisoning import retrain
 from archrisk.data import Split
 from archrisk.meaning import Meaning
@@ -213,8 +215,15 @@ class LiRA(_Membership):
     """Offline LiRA with shadows trained on the attacker's pool (per-example calibration)."""
 
     name: ClassVar[str] = "lira"
-    meanings: ClassVar[dict[str, Meaning]] = {**_Membership.meanings,
-                                              "shadows": Meaning(0, False, (), "shadow models trained (count)")}
+    meanings: ClassVar[dict[str, Meaning]] = {
+        **_Membership.meanings,
+        "shadows": Meaning(0, False, (), "shadow models trained (count)"),
+        "shadow_acc": Meaning(description="shadow models' mean clean test accuracy (0..1)"),
+        "shadow_epochs_run": Meaning(description="epochs the shadow models trained, on average (convergence rule "
+                                                 "on only)"),
+        "shadow_converged": Meaning(description="share of shadow models whose training the convergence rule "
+                                                "ended, not their cap (0..1; rule on only)"),
+    }
     # shadow models (Carlini et al. use 64+; the offline, pooled-variance form works with few)
     shadows: Annotated[int, Ge(1)] = 4
 
@@ -222,16 +231,19 @@ class LiRA(_Membership):
         ds = ctx.dataset
         pool = ds.pool
         gen = ctx.generator(42)
-        conf = []
+        conf, shadows = [], []
         for s in range(self.shadows):
             perm = torch.randperm(len(pool), generator=gen)
             half, held = perm[:len(pool) // 2], perm[len(pool) // 2:]
             shadow_ds = replace(ds, train=Split(pool.x[half], pool.y[half]), val=Split(pool.x[held], pool.y[held]),
                                 content_digest="")
             shadow = retrain(ctx, shadow_ds, {"attack": self.name, "shadow": s, "seed": ctx.seed})
+            shadows.append(shadow)
             conf.append(scaled_confidence(logits_of(shadow.model, x, ctx.device), y))
         conf = torch.stack(conf)  # [shadows, 2n]
         mu = conf.mean(0)
         sigma = (conf - mu).pow(2).mean().sqrt().clamp_min(1e-6)  # pooled over examples and shadows
         target = scaled_confidence(logits_of(model, x, ctx.device), y)
-        return (target - mu) / sigma, {"shadows": self.shadows}
+        return (target - mu) / sigma, {"shadows": self.shadows,
+                                       "shadow_acc": sum(r.test_acc for r in shadows) / len(shadows),
+                                       **convergence_of("shadow", [(r.epochs_run, r.converged) for r in shadows])}

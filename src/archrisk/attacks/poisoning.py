@@ -3,7 +3,9 @@
 A fraction of the victim's training labels is replaced by a uniformly random *wrong* label, the
 architecture is retrained from scratch through `archrisk.train` (the poisoning config enters the
 checkpoint cache key through `tag`), and the metric is the clean test accuracy lost against the
-unpoisoned model of the same seed, recipe and epochs.
+unpoisoned model of the same seed, recipe and epochs. Under a victim recipe with the convergence
+rule (`patience`), the retraining follows the rule too, the victim's epochs (or `retrain_epochs`)
+being its cap.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Annotated, ClassVar
 import torch
 
 from archrisk.attacks.base import Attack, AttackContext, register_attack
+from archrisk.attacks.common import convergence_of
 from archrisk.data import Dataset, Split
 from archrisk.meaning import Meaning
 from archrisk.train import TrainRequest, TrainResult, run_training
@@ -34,7 +37,8 @@ def retrain(ctx: AttackContext, ds: Dataset, tag: dict, epochs: int | None = Non
             after_augment=None, **recipe_overrides) -> TrainResult:
     """Train the context's architecture on a modified dataset, seeded and cached like the victim
     (`after_augment`: a per-batch transform, see `archrisk.train.train`); `recipe_overrides` change
-    the context's resolved recipe."""
+    the context's resolved recipe. `epochs` (default: the victim's) is the cap when that recipe
+    has the convergence rule on."""
     recipe = ctx.recipe.with_(**recipe_overrides) if recipe_overrides else ctx.recipe
     arch = ctx.architecture()
     n_epochs = epochs if epochs is not None else ctx.victim().epochs
@@ -57,6 +61,9 @@ class LabelFlip(Attack):
         "reference_acc": Meaning(0, False, (), "test accuracy of the clean victim (0..1)"),
         "val_acc": Meaning(0, False, (), "validation accuracy of the poisoned model (0..1)"),
         "flipped": Meaning(0, False, (), "training labels flipped (count)"),
+        "retrain_epochs_run": Meaning(description="epochs the poisoned model trained (convergence rule on only)"),
+        "retrain_converged": Meaning(description="1 when the convergence rule stopped the poisoned model's training, "
+                                                 "0 when its cap did (rule on only)"),
     }
     fraction: Annotated[float, Interval(ge=0, le=1)] = 0.2  # share of training labels flipped
     # retraining length; None: the victim's (the study: 50 at paper scale)
@@ -73,5 +80,6 @@ class LabelFlip(Attack):
         result = retrain(ctx, poisoned, {"attack": self.name, "fraction": self.fraction, "seed": ctx.seed},
                          clean.epochs)
         return ({"clean_acc": result.test_acc, "acc_drop": clean.test_acc - result.test_acc,
-                 "reference_acc": clean.test_acc, "flipped": len(flipped), "val_acc": result.val_acc},
+                 "reference_acc": clean.test_acc, "flipped": len(flipped), "val_acc": result.val_acc,
+                 **convergence_of("retrain", [(result.epochs_run, result.converged)])},
                 {}, {"flipped": flipped.tolist()})

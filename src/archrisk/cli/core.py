@@ -68,9 +68,13 @@ def train(
     arch: str = typer.Argument(..., help="name, 'random(k)', or a genotype"),
     dataset: str = DATASET,
     size: Size = SIZE,
-    epochs: Optional[int] = typer.Option(None, min=1, help="default: the size preset's"),
+    epochs: Optional[int] = typer.Option(None, min=1, help="default: the size preset's; with --patience, the cap"),
     seed: int = SEED,
     recipe: RecipeName = RECIPE,
+    patience: Optional[int] = typer.Option(None, "--patience", help="train until validation accuracy has not risen "
+                                           "for this many epochs in a row (the epochs being the cap)"),
+    min_delta: Optional[float] = typer.Option(None, "--min-delta", help="with --patience: the accuracy gain (0..1) "
+                                              "that counts as a rise (default 0)"),
     width: Optional[float] = typer.Option(None, help="manual nets: channel multiplier"),
     params: Optional[int] = typer.Option(None, help="manual nets: pick the width matching this parameter count"),
     adv_train: Optional[AdvMethod] = typer.Option(None, "--adv-train", help="adversarial training method"),
@@ -93,6 +97,7 @@ def train(
     if budget and not adv_train:
         raise InvalidValueError(f"--{next(iter(budget)).replace('_', '-')} needs --adv-train pgd or trades")
     overrides = {"adv_train": adv_train, **budget} if adv_train else {}
+    overrides.update({k: v for k, v in (("patience", patience), ("min_delta", min_delta)) if v is not None})
     r = train_fn(arch, dataset, recipe=recipe, size=size, seed=seed, epochs=epochs, device=device,
                  width=width, params=params, cache=not no_cache, progress=not json_out,
                  data_dir=data_dir, **overrides)
@@ -100,5 +105,7 @@ def train(
         print_json(r.summary())
         return
     src = "cache" if r.from_cache else f"trained in {r.wall_time:.1f}s"
+    ran = "" if r.converged is None else (f", converged after {r.epochs_run} epochs" if r.converged
+                                          else ", not converged at the cap")
     console.print(f"{r.spec.name} on {r.dataset}: test accuracy {r.test_acc:.4f} "
-                  f"(val {r.val_acc:.4f}, best epoch {r.best_epoch}/{r.epochs}, {src})")
+                  f"(val {r.val_acc:.4f}, best epoch {r.best_epoch}/{r.epochs}{ran}, {src})")

@@ -150,7 +150,10 @@ TRAIN_MEANINGS: dict[str, Meaning] = {
     "test_acc": Meaning(description="clean test accuracy of the trained victim (0..1)"),
     "val_acc": Meaning(description="validation accuracy of the trained victim (0..1)"),
     "best_epoch": Meaning(description="epoch of the best validation accuracy"),
-    "epochs": Meaning(description="epochs trained"),
+    "epochs": Meaning(description="epochs trained (under the convergence rule: until it stopped, at most epoch_cap)"),
+    "epoch_cap": Meaning(description="most epochs the convergence rule allowed (the recipe's epochs; rule on only)"),
+    "converged": Meaning(description="1 when validation accuracy plateaued for `patience` epochs (the rule stopped "
+                                     "training), 0 when the cap ended it (rule on only)"),
     "train_wall": Meaning(description="training wall time (s)"),
     "params": Meaning(description="trainable parameters of the victim (count)"),
     "flops": Meaning(description="multiply-accumulates of one forward pass on one input (count)"),
@@ -167,6 +170,8 @@ def _train(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
                "epochs": 0 if spec.get("weights") else r.epochs, "train_wall": sum(h.seconds for h in r.history),
                "params": sum(p.numel() for p in r.model.parameters()),
                "flops": count_flops(r.model, tuple(dataset_of(spec).shape))}
+    if r.converged is not None and not spec.get("weights"):  # the convergence rule: length run, out of the cap
+        results.update({"epochs": r.epochs_run, "epoch_cap": r.epochs, "converged": float(r.converged)})
     artifacts = {"history": [vars(h) for h in r.history], "train": r.summary(),
                  meaning.ARTIFACT: meaning.record(meanings_of("train", "train", results))}
     if not spec.get("weights"):  # a user's weights file is checked by its own sha256 (_weights_victim)

@@ -24,8 +24,9 @@ from archrisk.arch.user import Factory, from_factory
 from archrisk.arch.zoo import ArchSpec, Classifier, build
 from archrisk.data import Dataset, Split, load_dataset
 from archrisk.data.registry import get_dataset_entry
-from archrisk.errors import ArchriskError, DivergedError
+from archrisk.errors import ArchriskError, DivergedError, InvalidValueError
 from archrisk.train import augment, checkpoint, device_data, precision
+from archrisk.train.convergence import converged, plateaued
 from archrisk.train.recipe import Recipe, resolve_recipe, train_epochs
 from archrisk.train.request import TrainRequest, resolve_arch
 
@@ -63,11 +64,20 @@ class TrainResult:
     wall_time: float
     device: str
     extra: dict = field(default_factory=dict)
+    # Under the convergence rule (recipe.patience): whether it stopped training (True) or the cap,
+    # `epochs`, did (False); None with the rule off. See train/convergence.py.
+    converged: bool | None = None
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs actually trained: `epochs` (the cap) unless the convergence rule stopped earlier."""
+        return len(self.history)
 
     def summary(self) -> dict:
         return {"arch": self.spec.name, "dataset": self.dataset, "seed": self.seed,
                 "epochs": self.epochs, "best_epoch": self.best_epoch, "val_acc": self.val_acc,
-                "test_acc": self.test_acc, "from_cache": self.from_cache, "key": self.key}
+                "test_acc": self.test_acc, "from_cache": self.from_cache, "key": self.key,
+                "epochs_run": self.epochs_run, "converged": self.converged}
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -137,7 +147,12 @@ def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int
     step runs under the recipe's precision and layout (train/precision.py); evaluation stays float32.
     `data_on_device` holds the training split on the device (None: when it is CUDA and the split
     fits; see train/device_data.py). `after_augment(x, idx) -> x` transforms each augmented batch
-    given its training-set indices (backdoors stamp their trigger there). Returns (history, best epoch)."""
+    given its training-set indices (backdoors stamp their trigger there). With `recipe.patience` set,
+    training stops once the validation accuracy plateaus (train/convergence.py), `epochs` being the
+    cap; the schedules run over the cap all the same. Returns (history, best epoch)."""
+    if recipe.patience is not None and len(val) == 0:
+        raise InvalidValueError(f"recipe patience={recipe.patience} stops training on validation accuracy, but this "
+                                "dataset has no validation split; give it one (val_fraction > 0) or drop patience")
     gen = torch.Generator().manual_seed(seed + 1)
     nhwc = precision.resolve_channels_last(recipe.channels_last, device)
     layout = torch.channels_last if nhwc else torch.contiguous_format
@@ -209,6 +224,8 @@ def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int
         if score >= best_acc:
             best_acc, best_epoch = score, epoch + 1
             best_state = copy.deepcopy(model.state_dict())
+        if plateaued([h.val_acc for h in history], recipe.patience, recipe.min_delta):
+            break
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -278,7 +295,7 @@ def run_training(req: TrainRequest) -> TrainResult:
             history = [EpochLog(**h) for h in meta["history"]]
             return TrainResult(model, model.spec, rec, ds.name, seed, n_epochs, history, meta["best_epoch"],
                                meta["val_acc"], meta["test_acc"], key, True, time.perf_counter() - t0, str(dev),
-                               meta.get("extra", {}))
+                               meta.get("extra", {}), meta.get("converged"))
         if init is not None:
             model.load_state_dict(init.model.state_dict())
         adversary = None
@@ -291,13 +308,15 @@ def run_training(req: TrainRequest) -> TrainResult:
     val_acc = evaluate(model, ds.val)[1]
     test_acc = evaluate(model, ds.test)[1]
     wall = time.perf_counter() - t0
+    stopped = converged([h.val_acc for h in history], rec.patience, rec.min_delta)
     result = TrainResult(model, model.spec, rec, ds.name, seed, n_epochs, history, best_epoch, val_acc,
-                         test_acc, key, False, wall, str(dev))
+                         test_acc, key, False, wall, str(dev), converged=stopped)
     if req.cache:
         checkpoint.save(key, model, {
             "spec": model.spec.to_dict(), "spec_hash": model.spec.hash(), "dataset": ds.name,
             "dataset_fingerprint": ds.fingerprint(), "recipe": rec.to_dict(), "seed": seed,
-            "epochs": n_epochs, "history": [h.__dict__ for h in history], "best_epoch": best_epoch,
+            "epochs": n_epochs, "epochs_run": len(history), "converged": stopped,
+            "history": [h.__dict__ for h in history], "best_epoch": best_epoch,
             "val_acc": val_acc, "test_acc": test_acc, "wall_time": wall, "device": str(dev),
             "precision": precision.resolve_precision(rec.precision, dev),
             "version": __version__, "tag": tag or {}})

@@ -22,6 +22,12 @@ from archrisk.validate import Checked, Ge, Gt, Interval, OneOf, out_of_range, un
 class Recipe(Checked):
     name: str = "study"
     epochs: Annotated[int, Ge(0)] | None = None  # None: the size preset's default (`train_epochs`); stays None so job ids keep
+    # Training until convergence (train/convergence.py): stop once validation accuracy has not risen
+    # by more than `min_delta` for `patience` epochs in a row, with `epochs` as the cap; None trains
+    # exactly `epochs`. The learning rate (and drop path) schedule runs over the cap either way, so a
+    # run the rule stops is exactly the first epochs of the cap-long run (see README "Training recipes").
+    patience: Annotated[int, Ge(1)] | None = None
+    min_delta: Annotated[float, Interval(ge=0, lt=1)] = 0.0  # accuracy gain (0..1) counted as a rise; needs patience
     batch_size: Annotated[int, Ge(1)] = 96
     lr: Annotated[float, Gt(0)] = 0.025  # SGD, cosine-annealed per step to lr_min
     lr_min: Annotated[float, Ge(0)] = 0.0  # at most lr
@@ -53,6 +59,8 @@ class Recipe(Checked):
         super().__post_init__()  # each field's own rule (see archrisk.validate)
         if self.lr_min > self.lr:
             raise out_of_range(self.config_label(), "lr_min", self.lr_min, f"in [0, lr={self.lr!r}]")
+        if self.min_delta and self.patience is None:  # it would change job ids and nothing else
+            raise out_of_range(self.config_label(), "min_delta", self.min_delta, "0 unless patience is set")
         if self.precision not in PRECISIONS:  # names, refused as unknown names with their choices
             raise UnknownNameError("precision", str(self.precision), list(PRECISIONS))
         if self.adv_train not in ADV_METHODS:
@@ -60,20 +68,21 @@ class Recipe(Checked):
                                    [m for m in ADV_METHODS if m])
 
     def to_dict(self) -> dict:
-        """All fields, except execution options left at their defaults: studies planned before
-        those options existed keep their job ids."""
+        """All fields, except execution options and the convergence rule left at their defaults:
+        studies planned before those options existed keep their job ids."""
         d = asdict(self)
-        for k, default in EXECUTION_DEFAULTS.items():
+        for k, default in {**EXECUTION_DEFAULTS, **RULE_DEFAULTS}.items():
             if d[k] == default:
                 del d[k]
         return d
 
     def cache_fields(self, device) -> dict:
         """The fields that determine the trained weights on `device` (for checkpoint keys): the
-        training fields, plus the precision actually used when it is not fp32 (so fp32 keys are
-        those of earlier versions). Layout and compilation change only rounding, as cuDNN's choice
-        of algorithm does, and stay out."""
-        d = {k: v for k, v in asdict(self).items() if k not in EXECUTION_DEFAULTS}
+        training fields (the convergence rule only when on), plus the precision actually used when
+        it is not fp32 (so fp32 keys are those of earlier versions). Layout and compilation change
+        only rounding, as cuDNN's choice of algorithm does, and stay out."""
+        d = {k: v for k, v in asdict(self).items()
+             if k not in EXECUTION_DEFAULTS and not (k in RULE_DEFAULTS and v == RULE_DEFAULTS[k])}
         used = resolve_precision(self.precision, device)
         if used != "fp32":
             d["precision"] = used
@@ -89,6 +98,8 @@ class Recipe(Checked):
 
 ADV_METHODS = (None, "pgd", "trades")
 EXECUTION_DEFAULTS = {"precision": "auto", "channels_last": "auto", "compile": False}
+# The convergence rule off: absent from job ids and checkpoint keys, which fixed-epoch recipes keep.
+RULE_DEFAULTS = {"patience": None, "min_delta": 0.0}
 
 RECIPES: dict[str, Recipe] = {
     "study": Recipe(),
