@@ -68,8 +68,9 @@ def collect(store: StoreData) -> list[list[Any]]:
             names.add("train")
             for field, s in protocol.RECIPE.items():
                 value = job.recipe.get(field)
-                if field == "epochs" and value is None:
-                    value = store.results.get(job.id, {}).get("epochs")
+                if field == "epochs" and value is None:  # the size preset's length (the cap under a convergence rule)
+                    res = store.results.get(job.id, {})
+                    value = res.get("epoch_cap", res.get("epochs"))
                 if value is not None and not same(value, s.study):
                     why = s.reason or f"the study file's recipe or the {job.size} size preset"
                     found[(f"recipe.{field}", show(s.study), show(value), why)] += 1
