@@ -10,6 +10,7 @@ Written in a study file's `[analysis]` table, stored with the study, and read by
     below_min = "exclude"     # ... excluded from every analysis, or only flagged ("flag")
     require_converged = true  # victims whose training hit its epoch cap without converging: as below_min
     max_accuracy_gap = 0.05   # groups whose median clean accuracies differ by more are not compared
+    fixed_archs = ["darts_v2", "resnet18-matched"]  # the named architectures of the fixed-effects question
 
 The defaults are what studies registered before this table existed did (the reference study v1):
 protocol 1, random effects (Welch on architecture means), flag victims below 0.5 test accuracy,
@@ -37,6 +38,9 @@ class Analysis(Checked):
     below_min: Annotated[str, OneOf(BELOW_MIN)] = "flag"
     require_converged: bool = False
     max_accuracy_gap: Annotated[float, Interval(ge=0, le=1)] | None = None
+    # the architectures (as results name them) the fixed-effects question is about; empty: every one of
+    # the compared groups. The random-effects question always uses them all (e.g. an enlarged zoo).
+    fixed_archs: tuple[str, ...] = ()
 
     def config_label(self) -> str:
         return "analysis"
@@ -55,10 +59,15 @@ class Analysis(Checked):
             gate += f"; victims that did not converge {'excluded' if self.excludes else 'flagged'}"
         gap = (f"groups compared only when their median clean accuracies differ by at most {self.max_accuracy_gap:g}"
                if self.max_accuracy_gap is not None else "no accuracy-gap rule")
-        return (f"protocol {self.protocol}; confirmatory estimand: {self.estimand} effects; {gate}; {gap}")
+        named = (f"; the fixed-effects question names {len(self.fixed_archs)} architectures" if self.fixed_archs
+                 else "")
+        return f"protocol {self.protocol}; confirmatory estimand: {self.estimand} effects; {gate}; {gap}{named}"
 
 
 def parse_analysis(values: Mapping[str, Any] | None) -> Analysis:
     """An Analysis from a study file's table (None: the defaults); bad keys and values raise
     InvalidValueError naming them."""
-    return build(Analysis, dict(values or {}), "analysis")
+    values = dict(values or {})
+    if isinstance(values.get("fixed_archs"), list):  # TOML and JSON give lists; the field is a tuple
+        values["fixed_archs"] = tuple(values["fixed_archs"])
+    return build(Analysis, values, "analysis")

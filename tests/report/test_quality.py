@@ -115,3 +115,13 @@ def test_reliability_and_accuracy_lines_never_show_a_negative_or_missing_scale(t
         assert t.reliability >= 0 or math.isnan(t.reliability)
         assert t.match is not None and "clean accuracy at this scale" in t.lines()[0]
     assert quality.UNMATCHED == 0.05
+
+
+def test_the_fixed_effects_question_can_name_a_subset_while_the_population_question_uses_all(tmp_path):
+    named = ["n0", "n1", "n2", "m1", "m2"]
+    ss = build_series(load_store(_store(tmp_path / "s.db", {"estimand": "fixed", "fixed_archs": named})))
+    t = next(v for v in judge_all(ss).verdicts if v.id == "C1").tests[0]
+    assert t.confirmatory == "fixed"
+    assert t.estimates["fixed"].test.n_a == 3 and t.estimates["fixed"].test.n_b == 2
+    assert t.estimates["random"].test.n_a == 5 and t.estimates["random"].test.n_b == 4
+    assert "3 NAS vs 2 manual" in t.lines()[0] and "5 NAS vs 4 manual" in t.lines()[1]

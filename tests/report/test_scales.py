@@ -14,7 +14,7 @@ def _test(scale: str, nas: list[float], manual: list[float], claim: str = "C1") 
     t = welch(nas, manual)
     comps = (components([[x] for x in nas]), components([[x] for x in manual]))
     return PrimaryTest(claim, CLAIMS[claim].primaries[0], "PGD success", scale, "groups",
-                       {"random": Estimate("random", t)}, "random", comps=comps)
+                       {"random": Estimate("random", t)}, "random", comps={"random": comps})
 
 
 def test_a_gap_that_grows_with_scale_is_named_and_one_that_does_not_is_not():

@@ -90,7 +90,7 @@ def claim_test_rows(j: Judgement) -> list[list]:
     rows = [CLAIM_TEST_COLUMNS]
     for t in j.tests:
         p = t.primary
-        a, b = t.comps if t.comps else (None, None)
+        a, b = t.comps.get(t.confirmatory, (None, None))
         comp = [_num(x.sd_arch) if x else None for x in (a, b)] + [_num(x.sd_seed) if x else None for x in (a, b)]
         acc = [_num(x.median) for x in (t.match.a, t.match.b)] if t.match else [None, None]
         for e in t.estimates.values():

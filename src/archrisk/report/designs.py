@@ -78,13 +78,16 @@ def group_test(claim: Claim, p: Primary, ga: dict[str, list[float]], gb: dict[st
     """NAS (ga: architecture -> seed values) vs `versus` (gb), both estimands, from the groups' components."""
     fa = {a: v for a, v in ga.items() if np.all(np.isfinite(v))}
     fb = {a: v for a, v in gb.items() if np.all(np.isfinite(v))}
-    ca, cb = components(list(fa.values())), components(list(fb.values()))
-    tests = {FIXED: estimands.fixed_effects(ca, cb), RANDOM: estimands.random_effects(ca, cb)}
+    named = set(ss.analysis.fixed_archs)  # the architectures the fixed-effects question names (all, if none)
+    comps = {RANDOM: (components(list(fa.values())), components(list(fb.values()))),
+             FIXED: tuple(components([v for a, v in g.items() if not named or a in named]) for g in (fa, fb))}
+    tests = {FIXED: estimands.fixed_effects(*comps[FIXED]), RANDOM: estimands.random_effects(*comps[RANDOM])}
     perm = bootstrap.permutation_test([float(np.mean(v)) for v in fa.values()],
                                       [float(np.mean(v)) for v in fb.values()], n_perm=N_PERM)
     t = PrimaryTest(claim.id, p, label or series.q.label, scale_label(series.q.scale), "groups",
                     {e: Estimate(e, tests[e]) for e in claim.estimands}, _confirmatory(claim, ss), versus,
-                    comps=(ca, cb), match=quality.match(ss, series.q.scale, "nas", versus, series.q.family),
+                    comps={e: comps[e] for e in claim.estimands},
+                    match=quality.match(ss, series.q.scale, "nas", versus, series.q.family),
                     seeds=max((len(v) for v in [*fa.values(), *fb.values()]), default=0),
                     exact_p=perm.p, exact_p_min=perm.p_min)
     if p.log and len(fa) + len(fb) < len(ga) + len(gb):

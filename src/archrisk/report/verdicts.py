@@ -125,7 +125,9 @@ class PrimaryTest:
     estimates: dict[str, Estimate]  # by estimand; the confirmatory one decides
     confirmatory: str
     versus: str = "manual"
-    comps: tuple[Components, Components] | None = None  # groups: each group's variance components
+    # groups: each group's variance components, per estimand (the fixed-effects question may be about
+    # a registered subset of the architectures, the named ones; the random-effects one uses them all)
+    comps: dict[str, tuple[Components, Components]] = field(default_factory=dict)
     sd_diff: float = math.nan  # paired: SD of one seed's paired difference
     match: Match | None = None  # groups: how alike the two groups' victims were trained
     seeds: int = 0
@@ -160,17 +162,19 @@ class PrimaryTest:
 
     @property
     def pooled(self) -> Components | None:
-        return pooled(self.comps) if self.comps else None
+        """The confirmatory question's components, pooled within groups."""
+        c = self.comps.get(self.confirmatory)
+        return pooled(c) if c else None
 
     @property
     def reliability(self) -> float:
         """Share of the spread of architecture means that is the architectures' own (0..1)."""
-        return self.pooled.reliability if self.comps else math.nan
+        return self.pooled.reliability if self.pooled else math.nan
 
     @property
     def sd_unit(self) -> float:
         """SD of one unit: an architecture's mean (pooled within groups), or one seed's paired change."""
-        return self.pooled.sd_means if self.comps else self.sd_diff
+        return self.pooled.sd_means if self.pooled else self.sd_diff
 
     def plan(self, alpha_family: float) -> None:
         """Each estimand's power, detectable effect, type M and sample size at the family's level."""
@@ -190,12 +194,13 @@ class PrimaryTest:
         if e.estimand == est.PAIRED:
             e.needed = est.pairs_needed(p.sesoi, self.sd_diff, alpha)
             return
-        a, b = self.comps
+        a, b = self.comps[e.estimand]
         if e.estimand == est.FIXED:
             e.needed = est.seeds_needed(p.sesoi, a, b, alpha)
             return
-        e.power_g = power_t(p.g * inflation(self.pooled), a.n, b.n, alpha)
-        e.at_seeds = max(round(self.pooled.seeds), 1)
+        both = pooled((a, b))
+        e.power_g = power_t(p.g * inflation(both), a.n, b.n, alpha)
+        e.at_seeds = max(round(both.seeds), 1)
         if math.isfinite(a.var_seed) and math.isfinite(b.var_seed):
             e.needed = est.archs_needed(p.sesoi, a, b, alpha, e.at_seeds)
             tops = (a.arch_interval()[1], b.arch_interval()[1])

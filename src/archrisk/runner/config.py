@@ -251,7 +251,7 @@ def check_names(study: Study, source: str) -> None:
 
     at("size", get_size, study.size)
     try:  # its errors already name the table: "analysis: protocol=3 ..."
-        parse_analysis(study.analysis)
+        analysis = parse_analysis(study.analysis)
     except ArchriskError as e:
         raise StudyError(f"{source}: {e}") from None
     at("device", check_device, study.device, available=False)
@@ -269,6 +269,10 @@ def check_names(study: Study, source: str) -> None:
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise StudyError(f"{source}: archs: {dup[0]!r} is listed twice; give one entry a distinct label")
+    unknown = [a for a in analysis.fixed_archs if a not in labels]
+    if unknown:
+        raise StudyError(f"{source}: analysis: fixed_archs names {unknown[0]!r}, which is not one of the study's "
+                         f"architectures (as results name them: {', '.join(labels[:6])}{', ...' if len(labels) > 6 else ''})")
     victims = sum(len(study.seeds_of(a)) for a in study.archs) * len(study.data)
     jobs = victims * (1 + sum(a.grid_size() for a in study.attacks)
                       + sum(m.grid_size() * len(m.at) for m in study.metrics))
