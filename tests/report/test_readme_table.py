@@ -48,3 +48,29 @@ def test_the_readme_table_equals_the_shipped_report():
     """The committed README says what the committed reference tables say."""
     assert (SHIPPED / "claims.csv").is_file(), "the reference report is not shipped in docs/reference"
     assert readme_block((ROOT / "README.md").read_text(encoding="utf-8")) == claims_markdown(SHIPPED)
+
+
+def test_findings_text_states_both_questions_and_the_victims_from_the_tables(tmp_path):
+    from archrisk.report import report
+    from archrisk.report.readme_table import FINDINGS_END, FINDINGS_START, findings_markdown
+    from archrisk.store.fixtures import write_synthetic_store
+
+    index = report(write_synthetic_store(tmp_path / "s.db", n_nas=5, n_manual=4), tmp_path / "out")
+    text = findings_markdown(index.parent / "tables")
+    c1 = next(line for line in text.splitlines() if line.startswith("- **C1 "))
+    assert "random effects, NAS - manual (5 vs 4 architectures" in c1 and "fixed effects" in c1
+    assert "power" in c1 and "smallest effect of interest 0.06" in c1
+    assert text.splitlines()[0].startswith("- Victims: median clean accuracy nas")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{START}\nold\n{END}\n\n{FINDINGS_START}\nstale\n{FINDINGS_END}\n")
+    write_readme_table(readme, index.parent / "tables")
+    assert readme_block(readme.read_text(), "findings") == text and "stale" not in readme.read_text()
+
+
+def test_the_readme_findings_text_equals_the_shipped_report():
+    """Where the README carries generated findings, they say what the committed tables say."""
+    from archrisk.report.readme_table import findings_markdown
+
+    block = readme_block((ROOT / "README.md").read_text(encoding="utf-8"), "findings")
+    if block:
+        assert block == findings_markdown(SHIPPED)

@@ -74,7 +74,7 @@ def claims_rows(j: Judgement) -> list[list]:
 
 
 CLAIM_TEST_COLUMNS = [
-    "claim", "primary", "series", "scale", "design", "estimand", "role", "log_scale", "study_direction", "estimate",
+    "claim", "primary", "series", "scale", "design", "versus", "estimand", "role", "log_scale", "study_direction", "estimate",
     "lo", "hi", "p", "p_holm", "exact_p", "exact_p_min", "alpha_family", "power", "power_study_gap", "power_g_transfer",
     "sesoi", "study_gap", "study_g", "mde", "type_m", "needed", "needed_hi", "needed_at_seeds", "decide_by", "units_a",
     "units_b", "seeds", "reliability", "sd_arch_a", "sd_arch_b", "sd_seed_a", "sd_seed_b", "acc_median_a",
@@ -95,7 +95,7 @@ def claim_test_rows(j: Judgement) -> list[list]:
         acc = [_num(x.median) for x in (t.match.a, t.match.b)] if t.match else [None, None]
         for e in t.estimates.values():
             main = e.estimand == t.confirmatory
-            rows.append([t.claim, p.label, t.series, t.scale, t.design, e.estimand,
+            rows.append([t.claim, p.label, t.series, t.scale, t.design, t.versus, e.estimand,
                          "confirmatory" if main else "other", p.log, p.sign, *map(_num, (
                              e.test.diff, e.test.lo, e.test.hi, e.test.p, t.p_adj if main else math.nan,
                              t.exact_p, t.exact_p_min, t.alpha, e.power, e.power_study, e.power_g, p.sesoi,
