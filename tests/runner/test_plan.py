@@ -59,3 +59,27 @@ def test_rows_match_the_store_contract():
     import json
 
     assert json.loads(row["recipe_json"])["epochs"] == 0 and json.loads(row["params_json"]) == {}
+
+
+def test_an_attack_can_run_on_a_subset_of_victims_with_the_same_job_ids():
+    """`seeds`/`groups` on an entry plan fewer jobs, the very ones an unrestricted entry plans; a study
+    that leaves them unset keeps its id."""
+    import pytest
+
+    from archrisk.errors import StudyError
+
+    full = parse_study(study_toml(seeds=(0, 1, 2), archs=("resnet18", "darts_v2")))
+    text = study_toml(seeds=(0, 1, 2), archs=("resnet18", "darts_v2")).replace(
+        'name = "fake_poison"', 'name = "fake_poison"\nseeds = [0, 2]\ngroups = ["manual"]')
+    sub = parse_study(text)
+    poison = lambda jobs: {(j.arch, j.seed): j.id for j in jobs if j.name == "fake_poison"}  # noqa: E731
+    got, every = poison(plan(sub)), poison(plan(full))
+    assert {(a, s) for a, s in got} == {("resnet18", 0), ("resnet18", 2)}
+    assert all(every[k] == v for k, v in got.items())
+    assert Counter(j.name for j in plan(sub))["fake_evasion"] == Counter(j.name for j in plan(full))["fake_evasion"]
+    assert full.id() == parse_study(study_toml(seeds=(0, 1, 2), archs=("resnet18", "darts_v2"))).id()
+    assert "seeds" not in full.spec()["attacks"][0] and sub.spec()["attacks"][1]["seeds"] == [0, 2]
+    with pytest.raises(StudyError, match=r"attacks\[1\].seeds: seed 7"):
+        parse_study(text.replace("seeds = [0, 2]", "seeds = [7]"))
+    with pytest.raises(StudyError, match="group 'manul'"):
+        parse_study(text.replace('groups = ["manual"]', 'groups = ["manul"]'))

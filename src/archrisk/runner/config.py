@@ -21,6 +21,10 @@ and the key, on one line.
     name = "pgd"
     params = { n = 200 }
     grid = { eps = [0.1, 0.2] }
+    [[attacks]]
+    name = "label_flip"
+    seeds = [0]                    # optional: only the victims of these seeds ...
+    groups = ["nas", "manual"]     # ... and of these groups (a costly attack on fewer victims)
     [[metrics]]
     name = "gradient_variance"
     at = ["init", "trained"]
@@ -169,6 +173,10 @@ class Study(StrictModel):
             for key in ("seeds", "model", "weights"):  # unset: studies written before they existed keep their ids
                 if a.get(key) is None:
                     a.pop(key, None)
+        for entry in (*spec["attacks"], *spec["metrics"]):
+            for key in ("seeds", "groups"):  # unset: studies written before they existed keep their ids
+                if entry.get(key) is None:
+                    entry.pop(key, None)
         return spec
 
     def seeds_of(self, entry: ArchEntry) -> list[int]:
@@ -269,6 +277,15 @@ def check_names(study: Study, source: str) -> None:
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise StudyError(f"{source}: archs: {dup[0]!r} is listed twice; give one entry a distinct label")
+    seeds, groups = set(study.all_seeds()), {a.group or ("custom" if a.own else resolve(a.text, study.size).group)
+                                            for a in study.archs}
+    for kind, entries in (("attacks", study.attacks), ("metrics", study.metrics)):
+        for i, e in enumerate(entries):
+            if bad := [x for x in (e.seeds or []) if x not in seeds]:
+                raise StudyError(f"{source}: {kind}[{i}].seeds: seed {bad[0]} is not one of the study's {sorted(seeds)}")
+            if bad := [x for x in (e.groups or []) if x not in groups]:
+                raise StudyError(f"{source}: {kind}[{i}].groups: no architecture of the study is in group {bad[0]!r} "
+                                 f"(its groups: {', '.join(sorted(groups))})")
     unknown = [a for a in analysis.fixed_archs if a not in labels]
     if unknown:
         raise StudyError(f"{source}: analysis: fixed_archs names {unknown[0]!r}, which is not one of the study's "

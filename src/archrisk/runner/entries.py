@@ -27,6 +27,22 @@ class AttackEntry(StrictModel):
     name: str  # a registered attack (`archrisk attack --help`)
     params: dict[str, Any] = {}  # fixed overrides of the attack's defaults
     grid: dict[str, list[Any]] = {}  # each combination of these values becomes one job
+    # run only on the victims of these seeds / architecture groups (unset: every victim); a costly
+    # attack can run on fewer victims than the cheap ones. Not part of a job's id: the jobs it does
+    # plan are the same jobs an unrestricted entry plans.
+    seeds: list[int] | None = None
+    groups: list[str] | None = None
+
+    @field_validator("seeds", "groups")
+    @classmethod
+    def _subset(cls, v: list | None) -> list | None:
+        if v is not None and (not v or len(set(map(str, v))) != len(v)):
+            raise ValueError("must be a non-empty list without repeats")
+        return v
+
+    def runs_on(self, seed: int, group: str) -> bool:
+        """Whether this entry plans a job on a victim of this seed and group."""
+        return (self.seeds is None or seed in self.seeds) and (self.groups is None or group in self.groups)
 
     @field_validator("grid")
     @classmethod
