@@ -102,3 +102,10 @@ def test_pinned_sizes_cover_every_family() -> None:
 def test_parameter_count_at_full_width(name: str) -> None:
     model = MANUAL_FAMILIES[name]()  # built only; no forward pass on the large models
     assert (n_params(model), model.classifier.in_features) == PARAMS[name]
+
+
+def test_every_family_cites_its_paper() -> None:
+    from archrisk.arch.manual import MANUAL_SOURCES
+
+    assert set(MANUAL_SOURCES) == set(MANUAL_FAMILIES)
+    assert all(len(MANUAL_SOURCES[n]) > 20 and "(" in MANUAL_SOURCES[n] for n in NAMES), "cite author, title (venue)"

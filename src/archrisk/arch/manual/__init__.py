@@ -8,6 +8,6 @@ Every factory takes (num_classes, in_channels, width, dropout) and returns a
 from __future__ import annotations
 
 from archrisk.arch.manual import bit, densenet, dla, resnet, resnext, vgg, wide_resnet  # noqa: F401  (registers)
-from archrisk.arch.manual._base import MANUAL_FAMILIES, ManualNet, register_manual
+from archrisk.arch.manual._base import MANUAL_FAMILIES, MANUAL_SOURCES, ManualNet, register_manual
 
-__all__ = ["MANUAL_FAMILIES", "ManualNet", "register_manual"]
+__all__ = ["MANUAL_FAMILIES", "MANUAL_SOURCES", "ManualNet", "register_manual"]

@@ -31,7 +31,7 @@ class DenseLayer(nn.Module):
         return torch.cat([x, self.body(x)], dim=1)  # [N, cin + growth, H, W]
 
 
-@register_manual
+@register_manual(source="Huang et al., Densely Connected Convolutional Networks (CVPR 2017)")
 def densenet121(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
                 dropout: float = 0.0) -> nn.Module:
     """Growth 32, blocks [6, 12, 24, 16], 64 stem channels, 1024 features (~6.96M params)."""

@@ -14,7 +14,7 @@ from archrisk.arch.manual._base import ManualNet, check_args, kaiming_init, regi
 VGG13 = [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 
 
-@register_manual
+@register_manual(source="Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition (ICLR 2015), configuration B with batch norm")
 def vgg13_bn(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
              dropout: float = 0.0) -> nn.Module:
     """Ten 3x3 conv-BN-ReLU layers, then a 512-512 hidden head (~9.94M params)."""

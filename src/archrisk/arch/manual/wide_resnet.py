@@ -11,7 +11,7 @@ from archrisk.arch.manual._base import ManualNet, check_args, kaiming_init, regi
 from archrisk.arch.manual.resnet import Bottleneck, resnet_features
 
 
-@register_manual
+@register_manual(source="Zagoruyko & Komodakis, Wide Residual Networks (BMVC 2016)")
 def wide_resnet50_2(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
                     dropout: float = 0.0) -> nn.Module:
     """Bottleneck stages [3, 4, 6, 3] with width_per_group 128."""
