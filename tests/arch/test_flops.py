@@ -30,6 +30,12 @@ MACS = {
     "sdarts_adv": (515072, 6295232),
     "sdarts_rs": (564224, 6897344), "sgas_cri2": (590464, 7218784), "sgas_cri2_imagenet": (581632, 7110592),
     "snas_aggressive": (421632, 5150592), "snas_moderate": (558208, 6823648),
+    # hand-designed networks beyond the study's
+    "densenet_bc100": (1125442, 13777102), "googlenet": (5662720, 69339520), "lenet5": (19240, 226240),
+    "mobilenet_v1": (277696, 2895136), "mobilenet_v2": (416864, 5469344), "nin": (888288, 10876128),
+    "preact_resnet18": (2173184, 28573184), "resnet20": (159136, 1947616), "resnet56": (490912, 6011872),
+    "shufflenet_v2_x1_0": (192350, 2549555), "squeezenet1_0": (209664, 2600064),
+    "vgg11_bn": (854272, 8478208), "vgg16_bn": (1591552, 16846336), "wide_resnet28_10": (20483904, 250909824),
 }
 
 

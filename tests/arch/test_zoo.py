@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from archrisk.arch import build, count_flops, count_params, list_models, resolve
+from archrisk.arch import build, count_flops, count_params, list_models, match_width, resolve
 from archrisk.errors import InvalidValueError, UnknownNameError
 
 NAMES = [m.name for m in list_models()]
@@ -23,6 +23,11 @@ PINNED = {
     "milenas": 4033198, "noisy_darts": 3257110, "pc_darts_imagenet": 3721510, "pr_darts": 3444814, "sdarts_adv": 3344806,
     "sdarts_rs": 3606166, "sgas_cri2": 4094110, "sgas_cri2_imagenet": 3909430, "snas_aggressive": 2313622,
     "snas_moderate": 2847358,
+    # hand-designed networks beyond the study's (the counts of tests/arch/test_manual.py's PARAMS)
+    "densenet_bc100": 769162, "googlenet": 5871914, "lenet5": 62006, "mobilenet_v1": 3217226,
+    "mobilenet_v2": 2236682, "nin": 966986, "preact_resnet18": 11172170, "resnet20": 269722,
+    "resnet56": 853018, "shufflenet_v2_x1_0": 1263854, "squeezenet1_0": 729034, "vgg11_bn": 9756426,
+    "vgg16_bn": 15253578, "wide_resnet28_10": 36479194,
 }
 # Published counts (millions) the cells must round to: each method's paper (CIFAR-10), or the
 # authors' genotypes file where it states the size (SGAS criterion 2, DARTS+PT).
@@ -153,10 +158,31 @@ def test_methods_cluster_cells_of_one_search_method() -> None:
     assert {m.name for m in list_models(method="darts")} == {"darts_v1", "darts_v2"}
     assert {m.name for m in list_models(method="sgas")} == {"sgas", "sgas_cri2", "sgas_cri2_imagenet"}
     assert {m.method for m in list_models(group="manual")} == {None}
-    assert len(list_models(group="nas")) >= 25
+    assert len(list_models(group="nas")) >= 25 and len(list_models(group="manual")) >= 20
 
 
 def test_published_cells_are_distinct() -> None:
     # a cell copied twice (e.g. SGAS' ImageNet "best" is its CIFAR best) would count twice in a cluster
     cells = [m for m in list_models() if m.kind == "cell"]
     assert len({m.genotype for m in cells}) == len(cells)
+
+
+MANUAL = sorted(m.name for m in list_models(group="manual"))
+# Nets whose count jumps by more than 20% between neighbouring widths near the target: the growth
+# rate is DenseNet-121's only knob (2 -> 3 channels here), BiT's channels are multiples of 8.
+COARSE = {"densenet121", "bit"}
+
+
+@pytest.mark.parametrize("name", MANUAL)
+def test_match_width_hits_the_study_target(name: str) -> None:
+    target = 51_554  # the reference study's: median size of its cells at `tiny` on 1x28x28 digits
+    width = match_width(name, target, in_channels=1)
+    # match_width's bisection stops at a bracket 256 ** (1 / 2 ** 14) - 1 = 3.4e-4 wide (relative), then
+    # rounds to 4 decimals: the count must cross the target within that distance of the width found
+    near = (width * (1 - 3.4e-4) - 5e-5, width, width * (1 + 3.4e-4) + 5e-5)
+    below, at, above = (count_params(build(name, in_channels=1, width=w)) for w in near)
+    assert below <= target <= above
+    if name in COARSE:
+        assert above > 1.2 * below
+    else:
+        assert abs(at - target) / target < 0.1
