@@ -186,3 +186,10 @@ def test_match_width_hits_the_study_target(name: str) -> None:
         assert above > 1.2 * below
     else:
         assert abs(at - target) / target < 0.1
+
+
+def test_docs_list_every_architecture() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architectures.md").read_text()
+    assert [m.name for m in list_models() if f"`{m.name}`" not in doc] == []
