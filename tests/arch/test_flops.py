@@ -22,6 +22,20 @@ MACS = {
     "nasnet": (679488, 8305728), "pc_darts": (643840, 7872640), "pdarts": (547328, 6690368),
     "sgas": (592000, 7237600), "snas_mild": (371968, 4542208), "random": (411904, 5031424),
     "darts_i": (435584, 5321504), "darts_ii": (496640, 6069440), "darts_iii": (496640, 6069440),
+    # published cells beyond the study's
+    "cars_h": (580864, 7101184), "cars_i": (553856, 6770336), "darts_minus": (487552, 5958112),
+    "darts_pt": (458880, 5606880), "drnas_imagenet": (616064, 7532384), "fairdarts_d": (523264, 6395584),
+    "gdas": (674176, 8244256), "ista_nas": (571392, 6985152), "milenas": (638336, 7805216),
+    "noisy_darts": (465152, 5683712), "pc_darts_imagenet": (604672, 7392832), "pr_darts": (556928, 6807968),
+    "sdarts_adv": (515072, 6295232),
+    "sdarts_rs": (564224, 6897344), "sgas_cri2": (590464, 7218784), "sgas_cri2_imagenet": (581632, 7110592),
+    "snas_aggressive": (421632, 5150592), "snas_moderate": (558208, 6823648),
+    # hand-designed networks beyond the study's
+    "densenet_bc100": (1125442, 13777102), "googlenet": (5662720, 69339520), "lenet5": (19240, 226240),
+    "mobilenet_v1": (277696, 2895136), "mobilenet_v2": (416864, 5469344), "nin": (888288, 10876128),
+    "preact_resnet18": (2173184, 28573184), "resnet20": (159136, 1947616), "resnet56": (490912, 6011872),
+    "shufflenet_v2_x1_0": (192350, 2549555), "squeezenet1_0": (209664, 2600064),
+    "vgg11_bn": (854272, 8478208), "vgg16_bn": (1591552, 16846336), "wide_resnet28_10": (20483904, 250909824),
 }
 
 

@@ -15,6 +15,9 @@ def test_list_shows_architectures_datasets_and_sizes(capsys) -> None:
     out = capsys.readouterr().out
     for word in ("darts_v2", "resnet18", "mnist5k", "cifar10", "tiny", "paper"):
         assert word in out
+    assert main(["list", "fairdarts*"]) == 0  # each architecture's method tag and source
+    out = capsys.readouterr().out
+    assert "fairdarts_d" in out and "fairdarts" in out.replace("fairdarts_d", "") and "Chu et al." in out
 
 
 def test_info_reports_structure_params_and_flops(capsys) -> None:
@@ -23,6 +26,7 @@ def test_info_reports_structure_params_and_flops(capsys) -> None:
     assert round(rec["params"] / 1e6, 1) == 3.3
     assert rec["normal_cell"]["depth"] == 2 and rec["normal_cell"]["skips"] == 2
     assert rec["macs"] > rec["params"]
+    assert rec["method"] == "darts" and rec["source"].startswith("Liu et al.") and "DARTS_V2" in rec["code"]
 
 
 def test_train_prints_accuracy_then_hits_the_cache(capsys) -> None:

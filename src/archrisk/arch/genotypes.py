@@ -7,9 +7,21 @@ of that study. Every cell is given in the DARTS genotype format; the study's own
 as authoritative, and each entry also names the original publication and repository it
 agrees with (or says how it differs).
 
-Build a `Genotype` from an entry with `Genotype.from_dict(GENOTYPES[name])`.
+Build a `Genotype` from an entry with `Genotype.from_dict(GENOTYPES[name])`. `PROVENANCE[name]` gives
+each cell's search method (a tag shared by the cells one method found), paper and released file.
+Published cells beyond the study's live in `genotypes_more.py`.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Provenance(NamedTuple):
+    """Where a cell comes from."""
+
+    method: str  # search method, e.g. "darts", "pc_darts": cells of one method form a cluster
+    paper: str  # the publication that reports the cell
+    code: str  # the released file (repository, path, variable) its genotype is copied from
 
 # Each entry: normal/reduce are lists of (op_name, input_index) pairs, two per intermediate node;
 # *_concat lists the node indices concatenated into the cell output. Source cited per entry.
@@ -298,4 +310,33 @@ GENOTYPES: dict[str, dict] = {
         ],
         reduce_concat=[2, 3, 4, 5],
     ),
+}
+
+_STUDY = "Pang et al., On the Security Risks of AutoML (USENIX Security 2022)"
+_AUTOVUL = "github.com/ain-soph/autovul autovul/vision/utils/model_archs/darts/genotypes.py"
+_DARTS = "Liu et al., DARTS: Differentiable Architecture Search (ICLR 2019)"
+PROVENANCE: dict[str, Provenance] = {
+    "nasnet": Provenance("nasnet", "Zoph et al., Learning Transferable Architectures for Scalable Image "
+                         "Recognition (CVPR 2018)", "github.com/quark0/darts cnn/genotypes.py NASNet"),
+    "amoebanet": Provenance("amoebanet", "Real et al., Regularized Evolution for Image Classifier Architecture "
+                            "Search (AAAI 2019)", "github.com/quark0/darts cnn/genotypes.py AmoebaNet"),
+    "enas": Provenance("enas", "Pham et al., Efficient Neural Architecture Search via Parameter Sharing (ICML 2018)",
+                       "github.com/shuyao95/Understanding-NAS genotypes.py ENAS"),
+    "darts_v1": Provenance("darts", _DARTS + ", first order", "github.com/quark0/darts cnn/genotypes.py DARTS_V1"),
+    "darts_v2": Provenance("darts", _DARTS + ", second order", "github.com/quark0/darts cnn/genotypes.py DARTS_V2"),
+    "snas_mild": Provenance("snas", "Xie et al., SNAS: Stochastic Neural Architecture Search (ICLR 2019), mild "
+                            "constraint", "github.com/SNAS-Series/SNAS-Series SNAS/genotypes.py SNAS_mild"),
+    "pc_darts": Provenance("pc_darts", "Xu et al., PC-DARTS: Partial Channel Connections for Memory-Efficient "
+                           "Architecture Search (ICLR 2020)",
+                           "github.com/yuhuixu1993/PC-DARTS genotypes.py PC_DARTS_cifar"),
+    "pdarts": Provenance("pdarts", "Chen et al., Progressive Differentiable Architecture Search (ICCV 2019)",
+                         "github.com/chenxin061/pdarts genotypes.py PDARTS"),
+    "drnas": Provenance("drnas", "Chen et al., DrNAS: Dirichlet Neural Architecture Search (ICLR 2021)",
+                        "github.com/xiangning-chen/DrNAS DARTS-space/genotypes.py DrNAS_cifar10"),
+    "sgas": Provenance("sgas", "Li et al., SGAS: Sequential Greedy Architecture Search (CVPR 2020), criterion 1",
+                       "github.com/lightaime/sgas cnn/genotypes.py Cri1_CIFAR_3"),
+    "random": Provenance("random", _STUDY + ", random-search cell", _AUTOVUL + " random"),
+    "darts_i": Provenance("remedy", _STUDY + ", remedy DARTS-i", _AUTOVUL + " diy_deep"),
+    "darts_ii": Provenance("remedy", _STUDY + ", remedy DARTS-ii", _AUTOVUL + " diy_noskip"),
+    "darts_iii": Provenance("remedy", _STUDY + ", remedy DARTS-iii", _AUTOVUL + " diy_deep_noskip"),
 }

@@ -16,11 +16,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 
-from archrisk.arch import remedies
+from archrisk.arch import genotypes, genotypes_more, remedies
 from archrisk.arch.cellnet import CellNet
 from archrisk.arch.genotype import Genotype, random_genotype
-from archrisk.arch.genotypes import GENOTYPES
-from archrisk.arch.manual import MANUAL_FAMILIES
+from archrisk.arch.manual import MANUAL_FAMILIES, MANUAL_SOURCES
 from archrisk.arch.manual._base import check_args
 from archrisk.arch.spec import ArchString, CustomCell, RandomCell, RemedySpec, Widened, parse
 from archrisk.errors import InvalidValueError, UnknownNameError
@@ -79,6 +78,9 @@ class ModelEntry:
     group: str
     description: str
     genotype: Genotype | None = field(default=None, repr=False)
+    method: str | None = None  # cells: the search method that found them (one tag per method)
+    source: str = ""  # the paper that reports the cell or designs the network
+    code: str = ""  # cells: the released file their genotype is copied from
 
 
 _REGISTRY: Registry[ModelEntry] = Registry("architecture")
@@ -89,18 +91,26 @@ def register_model(entry: ModelEntry) -> ModelEntry:
     return _REGISTRY.register(entry.name, entry)
 
 
-for _name, _g in GENOTYPES.items():
-    register_model(ModelEntry(_name, "cell", _NAS_GROUP.get(_name, "nas"),
-                              _g.get("source", "published cell"),
-                              Genotype.from_dict({k: _g[k] for k in ("normal", "normal_concat",
-                                                                      "reduce", "reduce_concat")})))
+_KEYS = ("normal", "normal_concat", "reduce", "reduce_concat")
+for _module in (genotypes, genotypes_more):  # the study's cells, then the later ones
+    for _name, _g in _module.GENOTYPES.items():
+        _p = _module.PROVENANCE[_name]
+        register_model(ModelEntry(_name, "cell", _NAS_GROUP.get(_name, "nas"), "published cell",
+                                  Genotype.from_dict({k: _g[k] for k in _KEYS}), _p.method, _p.paper, _p.code))
 for _name in sorted(MANUAL_FAMILIES):  # alphabetical, whatever order the modules import in
-    register_model(ModelEntry(_name, "manual", "manual", f"hand-designed {_name}, small-image stem"))
+    register_model(ModelEntry(_name, "manual", "manual", f"hand-designed {_name}, small-image stem",
+                              source=MANUAL_SOURCES[_name]))
 
 
-def list_models(pattern: str | None = None, group: str | None = None) -> list[ModelEntry]:
-    out = [e for e in _REGISTRY.filter(pattern or None).values() if group is None or e.group == group]
+def list_models(pattern: str | None = None, group: str | None = None, method: str | None = None) -> list[ModelEntry]:
+    out = [e for e in _REGISTRY.filter(pattern or None).values()
+           if (group is None or e.group == group) and (method is None or e.method == method)]
     return sorted(out, key=lambda e: (e.group, e.name))
+
+
+def model_entry(name: str) -> ModelEntry | None:
+    """The registry entry of a named architecture; None for a sampled, custom or remedied one."""
+    return _REGISTRY.get(name, None)
 
 
 def get_size(size: str) -> SizePreset:

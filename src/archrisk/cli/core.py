@@ -13,15 +13,15 @@ from archrisk.cli.common import (DATA_DIR, DATASET, DEVICE, JSON, RECIPE, SEED, 
 @app.command("list")
 def list_cmd(
     pattern: Optional[str] = typer.Argument(None, help="glob on architecture names, e.g. 'darts*'"),
-    group: Optional[str] = typer.Option(None, help="nas | manual | remedy"),
+    group: Optional[str] = typer.Option(None, help="nas | manual | random | remedy"),
 ) -> None:
     """Every architecture, dataset and size preset."""
     from archrisk.arch import SIZES, list_models
     from archrisk.train import SIZE_RECIPES
     from archrisk.data import list_datasets
 
-    table("architectures", ["name", "kind", "group", "description"],
-          [[m.name, m.kind, m.group, m.description] for m in list_models(pattern, group)])
+    table("architectures", ["name", "kind", "group", "method", "source"],
+          [[m.name, m.kind, m.group, m.method or "-", m.source] for m in list_models(pattern, group)])
     if pattern is None and group is None:
         table("datasets", ["name", "shape", "classes", "needs files", "description"],
               [[d.name, "x".join(map(str, d.shape)), d.num_classes, "yes" if d.needs_files else "no",
@@ -39,14 +39,18 @@ def info(
 ) -> None:
     """Structure of an architecture: cells drawn as text, cell stats, parameters and FLOPs."""
     from archrisk.arch import build, count_flops, count_params
+    from archrisk.arch.zoo import model_entry
     from archrisk.data.registry import get_dataset_entry
 
     ds = get_dataset_entry(dataset)[0]
     model = build(arch, num_classes=ds.num_classes, in_channels=ds.shape[0], size=size)
     spec = model.spec
+    entry = model_entry(spec.name)  # None for sampled, remedied and custom architectures
     record = {"name": spec.name, "kind": spec.kind, "group": spec.group, "size": size,
               "input": list(ds.shape), "params": count_params(model),
-              "macs": count_flops(model, ds.shape), "spec_hash": spec.hash()}
+              "macs": count_flops(model, ds.shape), "spec_hash": spec.hash(),
+              "method": entry.method if entry else None, "source": entry.source if entry else None,
+              "code": (entry.code or None) if entry else None}
     if spec.genotype is not None:
         record["genotype"] = spec.genotype.format()
         for cell in ("normal", "reduce"):
@@ -54,7 +58,11 @@ def info(
     if json_out:
         print_json(record)
         return
-    console.print(f"[bold]{spec.name}[/bold]  ({spec.kind}, group {spec.group}, size {size}, input {ds.shape})")
+    method = f", method {record['method']}" if record["method"] else ""
+    console.print(f"[bold]{spec.name}[/bold]  ({spec.kind}, group {spec.group}{method}, size {size}, input {ds.shape})")
+    for key in ("source", "code"):
+        if record[key]:
+            console.print(f"{key}: {record[key]}", highlight=False, markup=False)
     if spec.genotype is not None:
         for cell in ("normal", "reduce"):
             console.print(spec.genotype.draw(cell), highlight=False, markup=False)

@@ -7,7 +7,9 @@ Every factory takes (num_classes, in_channels, width, dropout) and returns a
 """
 from __future__ import annotations
 
-from archrisk.arch.manual import bit, densenet, dla, resnet, resnext, vgg, wide_resnet  # noqa: F401  (registers)
-from archrisk.arch.manual._base import MANUAL_FAMILIES, ManualNet, register_manual
+from archrisk.arch.manual import (bit, cifar_resnet, densenet, dla, googlenet, lenet, mobilenet,  # noqa: F401
+                                  nin, preact_resnet, resnet, resnext, shufflenet, squeezenet, vgg,  # (registers)
+                                  wide_resnet)
+from archrisk.arch.manual._base import MANUAL_FAMILIES, MANUAL_SOURCES, ManualNet, register_manual
 
-__all__ = ["MANUAL_FAMILIES", "ManualNet", "register_manual"]
+__all__ = ["MANUAL_FAMILIES", "MANUAL_SOURCES", "ManualNet", "register_manual"]

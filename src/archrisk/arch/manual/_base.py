@@ -37,11 +37,17 @@ class ManualNet(nn.Module):
 
 # name -> factory(num_classes, in_channels, width, dropout) -> ManualNet; the zoo registers each as an architecture
 MANUAL_FAMILIES: Registry[Callable[..., ManualNet]] = Registry("manual network")
+MANUAL_SOURCES: dict[str, str] = {}  # name -> the paper that designed the network
 
 
-def register_manual(factory: Callable[..., ManualNet]) -> Callable[..., ManualNet]:
-    """Decorator: the factory's function name becomes the network's name (`resnet18`)."""
-    return MANUAL_FAMILIES.register(factory.__name__, factory)
+def register_manual(factory: Callable[..., ManualNet] | None = None, *, source: str = ""):
+    """Decorator: the factory's function name becomes the network's name (`resnet18`); `source` cites
+    the paper (`@register_manual(source="He et al., ...")`)."""
+    if factory is None:
+        return lambda f: register_manual(f, source=source)
+    entry = MANUAL_FAMILIES.register(factory.__name__, factory)
+    MANUAL_SOURCES[factory.__name__] = source
+    return entry
 
 
 def check_args(num_classes: int, in_channels: int, width: float, dropout: float) -> None:

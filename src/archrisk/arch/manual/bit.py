@@ -56,7 +56,7 @@ class PreActBottleneck(nn.Module):
         return out + residual
 
 
-@register_manual
+@register_manual(source="Kolesnikov et al., Big Transfer (BiT): General Visual Representation Learning (ECCV 2020)")
 def bit(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
         dropout: float = 0.0) -> nn.Module:
     """ResNet-v2 50x1: stages [3, 4, 6, 3], inner 64*2^i, output 256*2^i channels."""

@@ -65,7 +65,7 @@ class Tree(nn.Module):
         return self.tree2(x1, children + [x1])  # deeper root also aggregates x1
 
 
-@register_manual
+@register_manual(source="Yu et al., Deep Layer Aggregation (CVPR 2018)")
 def dla34(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
           dropout: float = 0.0) -> nn.Module:
     """Channels 16-32-64-128-256-512, tree depths [1, 2, 2, 1], BasicBlocks."""

@@ -87,7 +87,7 @@ def resnet_features(
     return nn.Sequential(*mods), cin
 
 
-@register_manual
+@register_manual(source="He et al., Deep Residual Learning for Image Recognition (CVPR 2016)")
 def resnet18(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
              dropout: float = 0.0) -> nn.Module:
     """ResNet-18: BasicBlocks [2, 2, 2, 2], 64-512 channels (11.17M params at 10 classes)."""

@@ -13,7 +13,7 @@ from archrisk.arch.manual._base import ManualNet, check_args, kaiming_init, regi
 from archrisk.arch.manual.resnet import Bottleneck, resnet_features
 
 
-@register_manual
+@register_manual(source="Xie et al., Aggregated Residual Transformations for Deep Neural Networks (CVPR 2017)")
 def resnext50_32x4d(num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
                     dropout: float = 0.0) -> nn.Module:
     """ResNeXt-50 32x4d, stages [3, 4, 6] (the fourth stage of 3 blocks is dropped)."""
