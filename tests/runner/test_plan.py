@@ -83,3 +83,7 @@ def test_an_attack_can_run_on_a_subset_of_victims_with_the_same_job_ids():
         parse_study(text.replace("seeds = [0, 2]", "seeds = [7]"))
     with pytest.raises(StudyError, match="group 'manul'"):
         parse_study(text.replace('groups = ["manual"]', 'groups = ["manul"]'))
+    named = parse_study(text.replace('groups = ["manual"]', 'archs = ["darts_v2"]'))
+    assert {(a, s) for a, s in poison(plan(named))} == {("darts_v2", 0), ("darts_v2", 2)}
+    with pytest.raises(StudyError, match="'resnet19' is not one of the study's architectures"):
+        parse_study(text.replace('groups = ["manual"]', 'archs = ["resnet19"]'))

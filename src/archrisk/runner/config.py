@@ -174,7 +174,7 @@ class Study(StrictModel):
                 if a.get(key) is None:
                     a.pop(key, None)
         for entry in (*spec["attacks"], *spec["metrics"]):
-            for key in ("seeds", "groups"):  # unset: studies written before they existed keep their ids
+            for key in ("seeds", "groups", "archs"):  # unset: studies written before they existed keep their ids
                 if entry.get(key) is None:
                     entry.pop(key, None)
         return spec
@@ -286,6 +286,9 @@ def check_names(study: Study, source: str) -> None:
             if bad := [x for x in (e.groups or []) if x not in groups]:
                 raise StudyError(f"{source}: {kind}[{i}].groups: no architecture of the study is in group {bad[0]!r} "
                                  f"(its groups: {', '.join(sorted(groups))})")
+            if bad := [x for x in (e.archs or []) if x not in labels]:
+                raise StudyError(f"{source}: {kind}[{i}].archs: {bad[0]!r} is not one of the study's architectures "
+                                 "(as results name them)")
     unknown = [a for a in analysis.fixed_archs if a not in labels]
     if unknown:
         raise StudyError(f"{source}: analysis: fixed_archs names {unknown[0]!r}, which is not one of the study's "

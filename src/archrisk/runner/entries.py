@@ -27,22 +27,24 @@ class AttackEntry(StrictModel):
     name: str  # a registered attack (`archrisk attack --help`)
     params: dict[str, Any] = {}  # fixed overrides of the attack's defaults
     grid: dict[str, list[Any]] = {}  # each combination of these values becomes one job
-    # run only on the victims of these seeds / architecture groups (unset: every victim); a costly
+    # run only on the victims of these seeds / architecture groups / architectures (unset: every victim); a costly
     # attack can run on fewer victims than the cheap ones. Not part of a job's id: the jobs it does
     # plan are the same jobs an unrestricted entry plans.
     seeds: list[int] | None = None
     groups: list[str] | None = None
+    archs: list[str] | None = None  # architectures, as results name them
 
-    @field_validator("seeds", "groups")
+    @field_validator("seeds", "groups", "archs")
     @classmethod
     def _subset(cls, v: list | None) -> list | None:
         if v is not None and (not v or len(set(map(str, v))) != len(v)):
             raise ValueError("must be a non-empty list without repeats")
         return v
 
-    def runs_on(self, seed: int, group: str) -> bool:
-        """Whether this entry plans a job on a victim of this seed and group."""
-        return (self.seeds is None or seed in self.seeds) and (self.groups is None or group in self.groups)
+    def runs_on(self, seed: int, group: str, label: str) -> bool:
+        """Whether this entry plans a job on a victim of this seed, group and label."""
+        return ((self.seeds is None or seed in self.seeds) and (self.groups is None or group in self.groups)
+                and (self.archs is None or label in self.archs))
 
     @field_validator("grid")
     @classmethod

@@ -109,7 +109,7 @@ def plan(study: Study) -> list[Job]:
                             priority=prio("train"), spec=train_spec, **meta)
                 jobs.append(train)
                 for rank, (m, params, at) in enumerate(metrics):
-                    if not m.runs_on(seed, group):
+                    if not m.runs_on(seed, group, label):
                         continue
                     params = stored(params)  # flat, as the ids of existing stores hashed them (metrics/base.py)
                     js = {"kind": "metric", "name": m.name, "at": at, "params": params, **base}
@@ -117,7 +117,7 @@ def plan(study: Study) -> list[Job]:
                                     params={**params, "at": at}, priority=prio("metric", rank), spec=js,
                                     deps=(train.id,) if at == "trained" else (), **meta))
                 for rank, (a, params, family) in enumerate(attacks):
-                    if not a.runs_on(seed, group):
+                    if not a.runs_on(seed, group, label):
                         continue
                     js = {"kind": "attack", "name": a.name, "params": params, **base}
                     jobs.append(Job(job_id(js), "attack", a.name, family, params=params,
