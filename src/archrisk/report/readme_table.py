@@ -15,10 +15,10 @@ from pathlib import Path
 from archrisk.errors import InvalidValueError
 from archrisk.report.page import fmt
 
-START = "<!-- reference-table:start (generated from docs/reference/tables by `make reference`; do not edit) -->"
+START = "<!-- reference-table:start (generated from the shipped reference report's tables by `make reference`; do not edit) -->"
 END = "<!-- reference-table:end -->"
-FINDINGS_START = ("<!-- reference-findings:start (generated from docs/reference/tables by `make reference`; "
-                  "do not edit) -->")
+FINDINGS_START = ("<!-- reference-findings:start (generated from the shipped reference report's tables by "
+                  "`make reference`; do not edit) -->")
 FINDINGS_END = "<!-- reference-findings:end -->"
 
 
