@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from archrisk.attacks import get_attack, run_attack
 from archrisk.attacks.common import pick_targets
-from archrisk.attacks.evasion import apgd, apgd_checkpoints, nes, pgd, random_start
+from archrisk.perturb import apgd, apgd_checkpoints, nes, pgd, random_start
 from attack_helpers import MLP, context, wrap
 
 

@@ -129,7 +129,7 @@ def test_targets_of_the_dataset_asked_for(two_datasets) -> None:
 
 
 def test_cli_refit_picks_the_dataset_and_says_which_was_used(two_datasets, tmp_path, monkeypatch, capsys) -> None:
-    import archrisk.score as score_pkg
+    import archrisk.score.fit as score_pkg  # where fit_store looks the measurement up
     from archrisk.cli import main
 
     signals, path = two_datasets

@@ -211,7 +211,7 @@ def test_cli_score_bad_input_exit_2(args, tiny_model, capsys) -> None:
 
 
 def test_cli_fit_writes_coefficients_then_scores(synthetic, tmp_path, monkeypatch, capsys) -> None:
-    import archrisk.score as score_pkg
+    import archrisk.score.fit as score_pkg  # where fit_store looks the measurement up
     from archrisk.cli import main
 
     signals, path, _ = synthetic

@@ -32,8 +32,7 @@ from archrisk.meaning import Meaning
 from archrisk.perturb import Crafted, apgd, apgd_checkpoints, ascent, nes, pgd, random_start, succeeded
 from archrisk.validate import Ge, Gt, Interval, OneOf, out_of_range
 
-__all__ = ["APGD", "CRITERIA", "NES", "NESMatched", "NORMS", "PGD", "PGDL2", "TARGETS",
-           "apgd", "apgd_checkpoints", "nes", "pgd", "random_start"]  # the cores too, for existing callers
+__all__ = ["APGD", "CRITERIA", "NES", "NESMatched", "NORMS", "PGD", "PGDL2", "TARGETS"]
 
 TARGETS = ("least_likely", "most_likely_wrong", "random")
 CRITERIA = ("argmax", "confident")

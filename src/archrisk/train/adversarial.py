@@ -154,6 +154,3 @@ def make_adversary(recipe: Recipe, seed: int | None = None) -> Adversary:
     gen = torch.Generator().manual_seed(torch.initial_seed() if seed is None else seed)
     return _ADVERSARIES[recipe.adv_train](recipe, gen)
 
-
-def list_adversaries() -> list[str]:
-    return sorted(_ADVERSARIES)

@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -321,11 +321,6 @@ def run_training(req: TrainRequest) -> TrainResult:
             "precision": precision.resolve_precision(rec.precision, dev),
             "version": __version__, "tag": tag or {}})
     return result
-
-
-def with_train_split(ds: Dataset, split: Split) -> Dataset:
-    """A copy of `ds` whose training split is replaced (poisoning and backdoor attacks)."""
-    return replace(ds, train=split)
 
 
 def _mirrors(name: str) -> bool:
