@@ -50,5 +50,6 @@ def test_set_addresses_a_family_parameter_by_its_dotted_name(capsys):
     assert main(base + ["--set", "hessian.samples=4", "--set", "hessian.batches=1", "--set", "hessian.iters=3"]) == 0
     top = json.loads(capsys.readouterr().out)["metrics"]["hessian_top"]
     assert len(top["extra"]["per_batch"]) == 1 and top["extra"]["lanczos_steps"][0] <= 3
-    _one_line_error(capsys, base + ["--set", "hessian_samples=4"], "'hessian_samples' is now 'hessian.samples'")
+    _one_line_error(capsys, base + ["--set", "hessian_samples=4"],
+                    "no parameter 'hessian_samples' (did you mean 'hessian.samples'?)")
     _one_line_error(capsys, base + ["--set", "hessian.iters=three"], "metric 'hessian': iters='three' must be of type int")

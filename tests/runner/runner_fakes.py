@@ -103,7 +103,6 @@ def _fake_metric_family():
 
     @dc(frozen=True)
     class FakeConfig:
-        stored_prefix = "fake_"  # stored (job ids, params_json) as fake_sleep
         sleep: float = 0.0
 
     @register_metric(kind="model", config=FakeConfig, metrics={

@@ -43,8 +43,8 @@ def test_complete_run_stores_every_result_with_shared_victims(tmp_path, cache):
         victim = train("vgg13_bn", ds, recipe=recipe, size="tiny", seed=seed, progress=False)
         assert victim.from_cache
         norm = sum(p.detach().double().square().sum().item() for p in victim.model.parameters())
-        trained = by[("metric", "fake_norm", seed, '{"at":"trained","fake_sleep":0.0}', "fake_norm")]
-        init = by[("metric", "fake_norm", seed, '{"at":"init","fake_sleep":0.0}', "fake_norm")]
+        trained = by[("metric", "fake_norm", seed, '{"at":"trained","fake_weights":{"sleep":0.0}}', "fake_norm")]
+        init = by[("metric", "fake_norm", seed, '{"at":"init","fake_weights":{"sleep":0.0}}', "fake_norm")]
         # float64 sums agree to ~1e-15; one epoch of training moves them far more than that
         assert trained == pytest.approx(norm, rel=1e-12) and init != pytest.approx(trained, rel=1e-7)
         assert by[("train", "train", seed, "{}", "test_acc")] == victim.test_acc
@@ -205,17 +205,18 @@ def test_plan_and_store_agree_on_the_grid(tmp_path, cache):
 
 
 def test_the_report_shows_metric_parameters_nested_as_the_study_file_writes_them(tmp_path, cache):
-    """Job ids and params_json keep the flat stored names (fake_sleep); the audit records how users
-    write them, so the report labels the series fake_weights.sleep, as the study file does."""
+    """params_json keeps the study file's tables ({"fake_weights": {"sleep": 0}}); the report labels the
+    series fake_weights.sleep=0, as the study file spells it, with no name map in the store."""
     from archrisk.report.series import build_series
     from archrisk.store.read import load_store
 
     store = tmp_path / "r.db"
     audit(study_toml(seeds=(0,), archs=VGG), store, progress=False)
-    assert query(store, "SELECT params_json FROM jobs WHERE kind='metric'")[0][0].count("fake_sleep") == 1
+    params = [json.loads(p) for (p,) in query(store, "SELECT params_json FROM jobs WHERE kind='metric'")]
+    assert params and all(p["fake_weights"] == {"sleep": 0.0} for p in params)
     data = load_store(store)
-    assert data.metric_param_names()["fake_sleep"] == "fake_weights.sleep"
+    assert set(data.meta) == {"app", "schema_version", "created_by", "created"}  # no parameter name map
     labels = {s.q.label for s in build_series(data).series.values() if s.q.kind == "metric"}
-    assert labels and all("fake_weights.sleep=0" in x and "fake_sleep" not in x for x in labels), labels
+    assert labels and all("fake_weights.sleep=0" in x for x in labels), labels
     attack = {s.q.label for s in build_series(data).series.values() if s.q.name == "fake_poison"}
     assert attack and all(", sleep=0" in x for x in attack), attack  # attack parameters keep their names

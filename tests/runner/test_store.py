@@ -44,7 +44,7 @@ def test_schema_matches_the_contract(tmp_path):
                             "dataset", "size", "seed", "params_json", "key", "value", "device", "version",
                             "wall_time"]
     assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert dict(db.conn.execute("SELECT key, value FROM meta").fetchall())["schema_version"] == "1"
+    assert dict(db.conn.execute("SELECT key, value FROM meta").fetchall())["schema_version"] == "2"
     db.close()
 
 

@@ -39,10 +39,10 @@ from typing import Any, Callable, Mapping
 import torch
 
 from archrisk.data import Dataset, Split
-from archrisk.errors import DuplicateNameError, InvalidValueError, UnknownNameError
+from archrisk.errors import DuplicateNameError, InvalidValueError, UnknownNameError, close_matches
 from archrisk.meaning import UNDECLARED, Meaning, check_table, resolve
 from archrisk.registry import Registry
-from archrisk.validate import build, fail, unknown_key
+from archrisk.validate import build, fail
 
 KINDS = ("model", "arch", "training")
 
@@ -114,10 +114,6 @@ def register_metric(*, kind: str, metrics: dict[str, str], config: type | None =
                 raise DuplicateNameError("metric", n)
         if fn.__name__ in _CONTEXT_PARAMS:
             raise InvalidValueError(f"metric family {fn.__name__!r} clashes with a measure() option")
-        taken = {**_CONTEXT_PARAMS, **stored_index()}
-        clash = next((n for n in stored_names(cfg, fn.__name__).values() if n in taken), None)
-        if clash is not None:
-            raise DuplicateNameError("stored metric parameter", clash)
         fam = MetricFamily(fn.__name__, kind, fn, cfg, dict(metrics), dict(patterns or {}))
         # a meaning without its own description takes the metric's
         fam = dataclasses.replace(fam, meanings={k: m if m.description or "*" in k else
@@ -175,16 +171,13 @@ _CONTEXT_PARAMS = {"memory_limit_gb": 2.0}
 def split_params(families: list[MetricFamily], params: Mapping[str, Any]) -> tuple[dict, dict[str, Any]]:
     """Route user parameters, nested per family ({"hessian": {"samples": 64}}, context options at
     the top): ({requested family: config}, context options). Every table given is validated, the
-    tables of unrequested families too; an old flat name is refused with its new spelling."""
-    old = stored_index()
+    tables of unrequested families too; any other key (an old flat name such as 'hessian_samples'
+    too) is refused, with its nearest spelling as a hint."""
     for key, table in params.items():
         if key in _CONTEXT_PARAMS:
             continue
-        if key in old:
-            raise InvalidValueError(f"metric parameter {key!r} is now '{old[key][0]}.{old[key][1]}' "
-                                    "(parameters are nested per metric family)")
         if key not in _FAMILIES:
-            raise unknown_key("metric", key, [*(n for n, f in _FAMILIES.items() if f.params()), *_CONTEXT_PARAMS])
+            raise _unknown_param(key)
         if not isinstance(table, Mapping):
             raise fail("metric", key, table, f"must be a table of {key}'s parameters, e.g. "
                        f"{key}.{next(iter(_FAMILIES[key].params()), 'name')}=...")
@@ -195,51 +188,14 @@ def split_params(families: list[MetricFamily], params: Mapping[str, Any]) -> tup
     return {f.name: configs[f.name] for f in families}, context
 
 
-# The stored form. Job ids, study ids and the stored params_json of every existing store hash the
-# flat, prefixed names parameters had before they were nested per family ('hessian_samples'): a
-# store resumes only if the same study plans the same ids, so the runner converts nested -> stored
-# where it plans jobs and stored -> nested where it runs one. Each config declares its old names
-# in one place: `stored_prefix` + field name, unless `stored_as` maps the field otherwise. A family
-# that had no flat names (any added since) declares neither and stores 'family.field', which no
-# other family's names can clash with.
-
-def stored_names(config: type, family: str) -> dict[str, str]:
-    """Field -> its stored name for the metric config class of `family`."""
-    prefix = getattr(config, "stored_prefix", f"{family}.")
-    overrides = getattr(config, "stored_as", {})
-    return {f.name: overrides.get(f.name, prefix + f.name) for f in dataclasses.fields(config)}
-
-
-def stored_index() -> dict[str, tuple[str, str]]:
-    """Stored name -> (family, field) over every registered family."""
-    return {old: (fam.name, f) for fam in _FAMILIES.values() for f, old in stored_names(fam.config, fam.name).items()}
-
-
-def stored(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Nested parameters in their stored flat form: {"hessian": {"samples": 64}} -> {"hessian_samples":
-    64}. Values are not read (a grid's lists map alike); what is not a known family's stays as it is."""
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if key in _FAMILIES and isinstance(value, Mapping):
-            names = stored_names(_FAMILIES[key].config, key)
-            out.update({names.get(f, f"{key}.{f}"): v for f, v in value.items()})
-        else:
-            out[key] = value
-    return out
-
-
-def unstored(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The inverse of `stored`: stored flat names back into per-family tables; others (at,
-    memory_limit_gb) stay at the top."""
-    index = stored_index()
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if key in index:
-            fam, field = index[key]
-            out.setdefault(fam, {})[field] = value
-        else:
-            out[key] = value
-    return out
+def _unknown_param(key: str) -> InvalidValueError:
+    """An unknown top-level parameter; the hint is the closest family, option or 'family.field' of a
+    family named as the key begins (so 'input_samples' finds 'input_smoothness.samples', not 'ntk.samples')."""
+    known = [*(n for n, f in _FAMILIES.items() if f.params()), *_CONTEXT_PARAMS]
+    fields = [f"{n}.{p}" for n, f in _FAMILIES.items() if n[:3] == key[:3] for p in f.params()]
+    near = close_matches(key, [*known, *fields], n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return InvalidValueError(f"metric has no parameter {key!r}{hint}; known: {', '.join(sorted(known))}")
 
 
 @dataclass

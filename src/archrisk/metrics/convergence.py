@@ -30,7 +30,6 @@ THRESHOLD = re.compile(r"conv_epochs_to_(\d{1,2})")
 @dataclass(frozen=True)
 class ConvergenceConfig(Checked):
     config_label: ClassVar[str] = "metric 'convergence'"
-    stored_prefix: ClassVar[str] = "conv_"  # the names job ids hash (metrics/base.py, stored form)
     k: Annotated[int, Ge(1)] = 3  # epochs in the early window
     epochs: Annotated[int, Ge(1)] | None = None  # training run length; None = the size preset's
 

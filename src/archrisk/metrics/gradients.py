@@ -45,7 +45,6 @@ from archrisk.validate import Checked, Ge, OneOf
 @dataclass(frozen=True)
 class GradVarConfig(Checked):
     config_label: ClassVar[str] = "metric 'gradient_variance'"
-    stored_prefix: ClassVar[str] = "grad_"  # the names job ids hash (metrics/base.py, stored form)
     samples: Annotated[int, Ge(1)] = 512  # images (the study's 512)
     # which split the images come from (the study: test images)
     split: Annotated[str, OneOf(("train", "test"))] = "test"

@@ -47,7 +47,6 @@ from archrisk.validate import Checked, Ge
 @dataclass(frozen=True)
 class HessianConfig(Checked):
     config_label: ClassVar[str] = "metric 'hessian'"
-    stored_prefix: ClassVar[str] = "hessian_"  # the names job ids hash (metrics/base.py, stored form)
     samples: Annotated[int, Ge(1)] = 64  # images per batch; the Hessian is that of their mean loss
     batches: Annotated[int, Ge(1)] = 2  # independent batches (value = mean, stderr = spread)
     iters: Annotated[int, Ge(1)] = 40  # Lanczos step budget per batch

@@ -32,9 +32,6 @@ from archrisk.validate import Checked, Ge, Gt
 @dataclass(frozen=True)
 class InputConfig(Checked):
     config_label: ClassVar[str] = "metric 'input_smoothness'"
-    # the names job ids hash (metrics/base.py, stored form): input_samples, lipschitz_radius, ...
-    stored_prefix: ClassVar[str] = "input_"
-    stored_as: ClassVar[dict[str, str]] = {"radius": "lipschitz_radius", "steps": "lipschitz_steps"}
     samples: Annotated[int, Ge(1)] = 128  # test images (stderr is already < 1% of the value at this size)
     radius: Annotated[float, Gt(0)] = 0.5  # L2 radius of the neighbourhood, in [0, 1] pixel units
     steps: Annotated[int, Ge(0)] = 10  # projected ascent steps on the ratio

@@ -65,7 +65,6 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 @dataclass(frozen=True)
 class LandscapeConfig(Checked):
     config_label: ClassVar[str] = "metric 'landscape'"
-    stored_prefix: ClassVar[str] = "landscape_"  # the names job ids hash (metrics/base.py, stored form)
     # grid points per axis; odd, so the grid holds the unperturbed point (and a curvature stencil)
     points: Annotated[int, Ge(3)] = 11
     conv_span: Annotated[float, Gt(0)] = 0.5  # conv surface over [-span, span]^2 (the study's)

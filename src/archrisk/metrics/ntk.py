@@ -47,7 +47,6 @@ LOOP_ABOVE_PARAMS = 200_000
 @dataclass(frozen=True)
 class NTKConfig(Checked):
     config_label: ClassVar[str] = "metric 'ntk'"
-    stored_prefix: ClassVar[str] = "ntk_"  # the names job ids hash (metrics/base.py, stored form)
     samples: Annotated[int, Ge(1)] = 64  # images in the kernel (Theta is samples x samples)
     batches: Annotated[int, Ge(1)] = 1  # independent batches (value = mean, stderr = spread)
     chunk: Annotated[int, Ge(1)] = 64  # images per vectorised Jacobian call (capped by the memory budget)

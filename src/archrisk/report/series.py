@@ -26,6 +26,7 @@ from archrisk.errors import InvalidValueError
 from archrisk.meaning import BOOKKEEPING_SUFFIXES, FAMILIES, UNDECLARED, Meaning, budget
 from archrisk.report import quality
 from archrisk.store import StoreData
+from archrisk.validate import flatten
 
 log = logging.getLogger(__name__)
 
@@ -287,10 +288,9 @@ def variants(store: StoreData) -> dict[str, tuple[tuple[str, str], ...]]:
     many_data = len({j.dataset for j in done}) > 1
     many_size = len({j.size for j in done}) > 1
     recipes = recipe_labels(done)
-    names = store.metric_param_names()  # a metric's stored flat parameter names, shown nested
     out = {}
     for job in done:
-        shown = {(names.get(k, k) if job.kind == "metric" else k): v for k, v in job.params.items()}
+        shown = flatten(job.params) if job.kind == "metric" else job.params  # {"hessian": {...}} as hessian.samples=64
         variant = [(k, _fmt(v)) for k, v in sorted(shown.items()) if k != "adv_train"]
         if job.adv_train:
             variant.append(("adv_train", job.adv_train))

@@ -50,7 +50,6 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from archrisk.analysis import parse_analysis
 from archrisk.errors import ArchriskError, InvalidValueError, StudyError  # noqa: F401  (StudyError: imported from here too)
 from archrisk.runner.entries import AttackEntry, MetricEntry, StrictModel, check_metric, metric_names  # noqa: F401
-from archrisk.validate import nest
 
 # A study larger than this is a typo (a grid of thousands of values), not a plan: refused up front.
 MAX_JOBS = 100_000
@@ -162,13 +161,7 @@ class Study(StrictModel):
         """Canonical JSON-able form (what the study id hashes); an unset match_size or analysis is left
         out, so studies written before they existed keep their ids."""
         unset = {k for k in ("match_size", "analysis") if getattr(self, k) is None}
-        spec = self.model_dump(mode="json", exclude=unset or None)
-        if spec["metrics"]:  # metric parameters in their stored form (metrics/base.py), as the ids always hashed them
-            import archrisk.metrics  # noqa: F401  (registers the families `stored` maps)
-            from archrisk.metrics.base import stored
-
-            for m in spec["metrics"]:
-                m.update(params=stored(nest(m["params"])), grid=stored(nest(m["grid"])))
+        spec = self.model_dump(mode="json", exclude=unset or None)  # metric parameters nested, as written
         for a in spec["archs"]:
             for key in ("seeds", "model", "weights"):  # unset: studies written before they existed keep their ids
                 if a.get(key) is None:

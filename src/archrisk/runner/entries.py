@@ -2,8 +2,9 @@
 optional grid (one job per grid point).
 
 A metric entry's parameters are nested per metric family, as everywhere (`params = { hessian = {
-samples = 64 } }`, `grid = { hessian.samples = [32, 64] }`); the runner hashes and stores them in
-their flat stored form (metrics/base.py), so studies written before the nesting keep their ids.
+samples = 64 } }`, `grid = { hessian.samples = [32, 64] }`), and keep that form from here to the
+metric: the study id, the job specs and ids, the stored params_json and the metric all see the
+same tables. Only a grid is combined as dotted keys ('hessian.samples'), inside this module.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from archrisk.errors import InvalidValueError
 from archrisk.validate import flatten, nest
 
 
@@ -46,10 +48,22 @@ class AttackEntry(StrictModel):
         return ((self.seeds is None or seed in self.seeds) and (self.groups is None or group in self.groups)
                 and (self.archs is None or label in self.archs))
 
+    @staticmethod
+    def _flat(values: dict[str, Any]) -> dict[str, Any]:
+        """Parameters as single keys, the form a grid combines (a metric entry's: dotted)."""
+        return values
+
+    @staticmethod
+    def _point(flat: dict[str, Any]) -> dict[str, Any]:
+        """One combined parameter set in the form the entry was written in."""
+        return flat
+
     @field_validator("grid")
     @classmethod
-    def _nonempty(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        for k, values in grid.items():
+    def _nonempty(cls, grid: dict[str, Any]) -> dict[str, Any]:
+        for k, values in cls._flat(grid).items():
+            if not isinstance(values, list):
+                raise ValueError(f"grid {k!r} must be a list of values")
             if not values:
                 raise ValueError(f"grid {k!r} is an empty list")
             if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
@@ -58,51 +72,57 @@ class AttackEntry(StrictModel):
 
     @model_validator(mode="after")
     def _disjoint(self):
-        both = sorted(set(self.params) & set(self.grid))
+        both = sorted(set(self._flat(self.params)) & set(self._flat(self.grid)))
         if both:
             raise ValueError(f"{both[0]!r} is in both params and grid; keep one")
         return self
 
     def grid_size(self) -> int:
         """How many points `points()` would list, without listing them."""
-        return math.prod(len(v) for v in self.grid.values())
+        return math.prod(len(v) for v in self._flat(self.grid).values())
 
     def distinct_points(self) -> list[dict[str, Any]]:
         """The params alone, then each distinct grid value once (the others at their first value):
         checks every value a huge grid holds without walking its product."""
-        first = {k: v[0] for k, v in self.grid.items()}
-        return [{**self.params, **first, k: v} for k, values in sorted(self.grid.items()) for v in values] or [self.params]
+        params, grid = self._flat(self.params), self._flat(self.grid)
+        first = {k: v[0] for k, v in grid.items()}
+        return [self._point({**params, **first, k: v}) for k, values in sorted(grid.items()) for v in values] \
+            or [self.params]
 
     def points(self) -> list[dict[str, Any]]:
         """Every parameter set of the grid (params merged in), in a deterministic order."""
-        keys = sorted(self.grid)
-        return [{**self.params, **dict(zip(keys, combo))}
-                for combo in itertools.product(*(self.grid[k] for k in keys))]
+        params, grid = self._flat(self.params), self._flat(self.grid)
+        keys = sorted(grid)
+        return [self._point({**params, **dict(zip(keys, combo))})
+                for combo in itertools.product(*(grid[k] for k in keys))]
 
 
 class MetricEntry(AttackEntry):
     name: str  # a metric (e.g. hessian_top) or a metric family (e.g. gradient_variance: all its metrics)
     at: list[Literal["init", "trained"]] = ["trained"]  # measure at initialisation and/or after training
+    # nested per metric family ({ hessian = { samples = 64 } }); measure()'s options (memory_limit_gb) at the top
+    params: dict[str, Any] = {}
+    grid: dict[str, Any] = {}  # nested alike, lists of values: { hessian.samples = [32, 64] }
+
+    _flat = staticmethod(flatten)  # {"hessian": {"samples": 64}} <-> {"hessian.samples": 64}: a grid's keys
+    _point = staticmethod(nest)
 
     @field_validator("at", mode="before")
     @classmethod
     def _listify(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
 
-    @model_validator(mode="before")
+    @field_validator("params", "grid", mode="before")
     @classmethod
-    def _dotted(cls, v: Any) -> Any:
-        """Per-family tables (`params = { hessian = { samples = 64 } }`, grids alike) held as dotted
-        keys ('hessian.samples'), so a grid combines them like any key; points() nests them back."""
-        if isinstance(v, dict):
-            return {**v, **{k: flatten(v[k]) for k in ("params", "grid") if isinstance(v.get(k), dict)}}
-        return v
-
-    def distinct_points(self) -> list[dict[str, Any]]:
-        return [nest(p) for p in super().distinct_points()]
-
-    def points(self) -> list[dict[str, Any]]:
-        return [nest(p) for p in super().points()]
+    def _nested(cls, v: Any) -> Any:
+        """One spelling: a quoted dotted key ("hessian.samples" = 64) is held as its table, as TOML
+        holds hessian.samples = 64, so both give the same study id."""
+        if not isinstance(v, dict):
+            return v
+        try:
+            return nest(v)
+        except InvalidValueError as e:
+            raise ValueError(str(e)) from None
 
 
 def metric_names(name: str) -> list[str]:

@@ -203,14 +203,13 @@ def _attack(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
 
 def _metric(spec: dict[str, Any], device: str) -> tuple[dict, dict, str]:
     from archrisk import metrics
-    from archrisk.metrics.base import unstored
     from archrisk.runner.entries import metric_names
 
     victim = train_victim(spec, device) if spec["at"] == "trained" else None
-    # the spec holds the stored flat names (hessian_samples); explain takes them nested per family
+    # params as the study wrote them, nested per family (hessian={"samples": 64}): explain's own form
     out = metrics.explain(architecture_of(spec), dataset_of(spec), size=spec["size"], seed=spec["seed"],
                           at=spec["at"], metrics=metric_names(spec["name"]), recipe=recipe_of(spec), device=device,
-                          victim=victim, progress=False, **unstored(spec["params"]))
+                          victim=victim, progress=False, **spec["params"])
     results: dict[str, float] = {}
     artifacts: dict[str, Any] = {"config": {"metric": spec["name"], "at": spec["at"], **spec["params"]}}
     for key, m in out.items():

@@ -73,10 +73,8 @@ def job_id(spec: dict[str, Any]) -> str:
 
 def plan(study: Study) -> list[Job]:
     """Every job of the study, sorted by priority (train jobs precede what depends on them)."""
-    import archrisk.metrics  # noqa: F401  (registers the families `stored` maps)
     from archrisk.arch import resolve
     from archrisk.arch.zoo import with_width
-    from archrisk.metrics.base import stored
 
     recipe = build_recipe(study).to_dict()
     attacks = [(a, p, make_attack(a.name, p).family) for a in study.attacks for p in a.points()]
@@ -111,7 +109,8 @@ def plan(study: Study) -> list[Job]:
                 for rank, (m, params, at) in enumerate(metrics):
                     if not m.runs_on(seed, group, label):
                         continue
-                    params = stored(params)  # flat, as the ids of existing stores hashed them (metrics/base.py)
+                    # params nested per family as the study wrote them ({"hessian": {"samples": 64}}): hashed,
+                    # stored and handed to the metric as they are
                     js = {"kind": "metric", "name": m.name, "at": at, "params": params, **base}
                     jobs.append(Job(job_id(js), "metric", m.name, families[m.name],
                                     params={**params, "at": at}, priority=prio("metric", rank), spec=js,

@@ -24,7 +24,6 @@ from archrisk.runner.config import Study, check_device, load_study, parse_study
 from archrisk.runner.executors import Setup, make_executor
 from archrisk.runner.jobs import CHECKPOINT
 from archrisk.runner.plan import plan
-from archrisk.store.read import METRIC_PARAMS_KEY
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +59,6 @@ def _load(study: str | Path | Study) -> tuple[Study, str, str]:
     return s, text, str(Path(study).resolve())
 
 
-def _metric_param_names() -> dict[str, str]:
-    """Stored (flat) metric parameter name -> its nested spelling, for the report to show."""
-    import archrisk.metrics  # noqa: F401  (the package registers its families on import)
-    from archrisk.metrics.base import stored_index
-
-    return {old: f"{fam}.{field}" for old, (fam, field) in stored_index().items()}
-
-
 def audit(study: str | Path | Study, store: str | Path, executor: str = "local", workers: int = 1,
           fail_fast: bool = False, progress: bool = True, *, device: str | None = None,
           retry_failed: bool = False, ray_address: str | None = None, lease_s: float = 120.0,
@@ -98,7 +89,6 @@ def audit(study: str | Path | Study, store: str | Path, executor: str = "local",
     deps = [(j.id, d) for j in jobs for d in j.deps]
     db.add_study(sid, spec.name, source, text, json.dumps(spec.spec(), sort_keys=True),
                  [j.row(sid) for j in jobs], deps)
-    db.set_meta(METRIC_PARAMS_KEY, json.dumps(_metric_param_names(), sort_keys=True))
     if retry_failed:
         db.reset(sid)
     setup, overhead = time.perf_counter() - t0, 0.0

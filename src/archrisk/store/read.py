@@ -1,5 +1,6 @@
 """Read a results store into plain records, read-only, with sqlite3 alone (no torch, no runner):
-what the report draws from.
+what the report draws from. A store of an older schema version is read through a migrated copy in
+memory (store/migrate.py), so the report sees one form; the file itself is migrated by the writer.
 
 Columns are selected by name, so stores that grew extra columns still read; missing optional
 columns read as None. Only the artifacts the report draws are loaded: curves, ROC, histories, attack configs,
@@ -17,6 +18,7 @@ from typing import Any
 
 from archrisk.errors import DataError
 from archrisk.meaning import ARTIFACT, Meaning, read_recorded
+from archrisk.store.migrate import upgradable, upgraded_copy
 from archrisk.store.schema import SCORE_FIT_KEY, STATUSES
 
 log = logging.getLogger(__name__)
@@ -60,11 +62,6 @@ class StoredJob:
         return str(value) if value else None
 
 
-# Meta key under which the runner records how stored metric parameter names are written by users:
-# job ids keep the flat names older stores hold, the report shows the nested ones.
-METRIC_PARAMS_KEY = "metric_param_names"
-
-
 @dataclass
 class StoreData:
     """Everything the report reads from one store."""
@@ -85,12 +82,6 @@ class StoreData:
         recorded no meaning (a store written before meanings were recorded)."""
         art = self.artifacts.get(job_id, {})
         return read_recorded(art[ARTIFACT]) if ARTIFACT in art else None
-
-    def metric_param_names(self) -> dict[str, str]:
-        """Stored metric parameter name -> the name users write (hessian_samples -> hessian.samples),
-        as the runner recorded it; empty for a store written before parameters were nested."""
-        names = _json(self.meta.get(METRIC_PARAMS_KEY), "metric parameter names")
-        return {k: v for k, v in names.items() if isinstance(v, str)}
 
     def groups(self) -> dict[str, str]:
         """Architecture -> group label (the label of its first job)."""
@@ -151,6 +142,10 @@ def load_store(path: str | Path) -> StoreData:
         if missing:
             raise DataError(f"{str(p)!r} is not an archrisk results store (no {sorted(missing)[0]} table)")
         meta = {r["key"]: r["value"] for r in _rows(con, "SELECT * FROM meta")} if "meta" in tables else {}
+        if upgradable(meta):  # an older store, read as its migration would leave it; the file is not written
+            old, con = con, upgraded_copy(con)
+            old.close()
+            meta = {r["key"]: r["value"] for r in _rows(con, "SELECT * FROM meta")}
         studies = _rows(con, "SELECT * FROM studies") if "studies" in tables else []
         jobs = [_job(r) for r in _rows(con, "SELECT * FROM jobs")]
         done = {j.id for j in jobs if j.status == "done"}

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from archrisk.errors import ArchriskError
 
-SCHEMA_VERSION = "1"
+# 2: metric parameters nested per family in params_json, spec_json and the ids (migrate.py upgrades 1)
+SCHEMA_VERSION = "2"
 APP_ID = "archrisk-results"
 STATUSES = ("pending", "running", "done", "failed", "diverged")
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -83,7 +84,8 @@ def check_file(path: Path) -> None:
 
 
 def check_meta(path: Path, tables: set[str], meta: dict[str, str]) -> None:
-    """Refuse an SQLite file that is not an archrisk store, or one of another schema version."""
+    """Refuse an SQLite file that is not an archrisk store, or one of another schema version (an
+    older one that migrate.py upgrades is migrated before this check)."""
     if "meta" not in tables or meta.get("app") != APP_ID:
         raise StoreError(f"{path} is an SQLite database but not an archrisk results store; choose another path")
     if meta.get("schema_version") != SCHEMA_VERSION:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from archrisk import __version__
+from archrisk.store.migrate import upgradable, upgrade
 from archrisk.store.schema import JOB_COLUMNS, JOB_FIELDS, STATUSES, StoreError, check_file, check_meta, create_schema
 
 
@@ -102,7 +103,8 @@ def connect(path: Path, timeout: float) -> sqlite3.Connection:
 
 class Store:
     """An open results store. `Store(path, create=True)` makes a new one when the file is absent;
-    an existing file must be a valid archrisk store of this schema version, else StoreError."""
+    an existing file must be a valid archrisk store of this schema version, else StoreError (one of
+    an older version is migrated first: store/migrate.py)."""
 
     def __init__(self, path: str | os.PathLike, *, create: bool = False, timeout: float = 60.0,
                  check: bool = True):
@@ -124,7 +126,11 @@ class Store:
     # ---- opening ------------------------------------------------------------------------------
     def _validate(self, check: bool) -> None:
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        check_meta(self.path, tables, self.meta() if "meta" in tables else {})
+        meta = self.meta() if "meta" in tables else {}
+        if upgradable(meta):  # an older archrisk store: migrated once, in place, in one transaction
+            upgrade(self.conn, self.path)
+            meta = self.meta()
+        check_meta(self.path, tables, meta)
         if check:
             verdict = self.conn.execute("PRAGMA quick_check").fetchone()[0]
             if verdict != "ok":
