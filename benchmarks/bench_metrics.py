@@ -25,7 +25,7 @@ from archrisk.metrics import measure
 from archrisk.metrics.functional import ModelFn
 from archrisk.metrics.hessian import lanczos
 from archrisk.metrics.ntk import empirical_ntk
-from archrisk.train import train
+from archrisk.train import train_model
 
 
 def power_iteration(model, x, y, tol: float, max_iter: int = 100, seed: int = 0) -> tuple[float, int]:
@@ -117,12 +117,12 @@ def main() -> None:
     ap.add_argument("--ntk-samples", type=int, default=16)
     ap.add_argument("--tol", type=float, default=1e-3)
     ap.add_argument("--skip-timings", action="store_true")
-    ap.add_argument("--trained", action="store_true", help="measure the trained model (train() or its cache)")
+    ap.add_argument("--trained", action="store_true", help="measure the trained model (train_model() or its cache)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ds = load_dataset(args.dataset)
     if args.trained:
-        model = train(args.arch, ds, progress=False).model.eval()
+        model = train_model(args.arch, ds, progress=False).model.eval()
     else:
         with torch.random.fork_rng():
             torch.manual_seed(0)

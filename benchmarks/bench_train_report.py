@@ -21,17 +21,17 @@ import torch
 
 def bench_train() -> None:
     from archrisk.data import load_dataset
-    from archrisk.train import train
+    from archrisk.train import train_model
 
     ds = load_dataset("mnist5k")
     for arch in ("pc_darts", "resnet18"):
         t0 = time.perf_counter()
-        r = train(arch, ds, size="tiny", seed=0, cache=False, progress=False)
+        r = train_model(arch, ds, size="tiny", seed=0, cache=False, progress=False)
         print(f"train {arch:10s} tiny on mnist5k: {time.perf_counter() - t0:6.1f} s, test acc {r.test_acc:.3f}")
 
 
 def bench_report() -> None:
-    from archrisk.report import report
+    from archrisk.report import write_report
     from archrisk.store.fixtures import write_synthetic_store
 
     for n_nas, n_manual, seeds in ((10, 10, 3), (15, 15, 5)):
@@ -39,7 +39,7 @@ def bench_report() -> None:
             db = write_synthetic_store(Path(tmp) / "s.db", n_nas=n_nas, n_manual=n_manual, remedies=False,
                                        seeds=tuple(range(seeds)), fractions=(0.2,))
             t0 = time.perf_counter()
-            report(db, Path(tmp) / "out")
+            write_report(db, Path(tmp) / "out")
             print(f"report of {n_nas + n_manual} architectures x 5 attacks x {seeds} seeds: "
                   f"{time.perf_counter() - t0:6.1f} s")
 

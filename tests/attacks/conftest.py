@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from attack_helpers import MLP, VICTIM_THREADS, wrap
 
-from archrisk.train import torch_threads, train
+from archrisk.train import torch_threads, train_model
 
 
 @pytest.fixture(scope="session")
@@ -34,12 +34,12 @@ def mlp_victim(digits) -> TrainResult:
 @pytest.fixture(scope="session")
 def digits_victim(digits) -> TrainResult:
     with torch_threads(VICTIM_THREADS):
-        return train("resnet18", digits, size="tiny", seed=0, progress=False)
+        return train_model("resnet18", digits, size="tiny", seed=0, progress=False)
 
 
 @pytest.fixture(scope="session")
 def mnist_victim(mnist_small) -> TrainResult:
-    return train("resnet18", mnist_small, size="tiny", width=0.125, seed=0, epochs=12, batch_size=32, progress=False)
+    return train_model("resnet18", mnist_small, size="tiny", width=0.125, seed=0, epochs=12, batch_size=32, progress=False)
 
 
 OVERFIT = dict(size="tiny", seed=0, epochs=30, batch_size=16, crop_padding=0, progress=False)
@@ -53,7 +53,7 @@ def small_digits(digits):
 
 @pytest.fixture(scope="session")
 def overfit_victim(small_digits) -> TrainResult:
-    return train("resnet18", small_digits, **OVERFIT)
+    return train_model("resnet18", small_digits, **OVERFIT)
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +61,7 @@ def control_victim(small_digits) -> TrainResult:
     """Same recipe, trained on 120 pool images: the attack's members and non-members are both unseen."""
     pool = small_digits.pool
     other = replace(small_digits, train=type(pool)(pool.x[:120], pool.y[:120]), content_digest="")
-    return train("resnet18", other, **OVERFIT)
+    return train_model("resnet18", other, **OVERFIT)
 
 
 @pytest.fixture(scope="package", autouse=True)

@@ -92,7 +92,7 @@ def test_bad_library_input_is_one_archrisk_error(call, words):
 
 
 def test_report_does_not_follow_links_planted_in_its_folder(tmp_path):
-    from archrisk.report import report
+    from archrisk.report import write_report
     from archrisk.store.fixtures import write_synthetic_store
 
     db = write_synthetic_store(tmp_path / "s.db", n_nas=2, n_manual=2, remedies=False, seeds=(0, 1),
@@ -101,14 +101,14 @@ def test_report_does_not_follow_links_planted_in_its_folder(tmp_path):
     outside.write_text("keep me")
     out.mkdir()
     os.symlink(outside, out / "index.html")
-    index = report(db, out)
+    index = write_report(db, out)
     assert outside.read_text() == "keep me"
     assert not index.is_symlink() and "<html" in index.read_text().lower()
     # a linked sub-folder would send every figure elsewhere: refused
     (out / "figures").rename(tmp_path / "figs")
     os.symlink(tmp_path / "figs", out / "figures")
     with pytest.raises(ArchriskError, match="symbolic link"):
-        report(db, out)
+        write_report(db, out)
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def test_adv_train_budget_from_the_command_line(monkeypatch, capsys):
         seen.update(kw)
         raise archrisk.errors.InvalidValueError("stop here")
 
-    monkeypatch.setattr(archrisk.train, "train", fake_train)
+    monkeypatch.setattr(archrisk.train, "train_model", fake_train)
     main(["train", "resnet18", "-d", "digits", "--adv-train", "pgd", "--adv-eps", "0.1", "--adv-alpha", "0.03",
           "--adv-steps", "3"])
     assert (seen["adv_train"], seen["adv_eps"], seen["adv_alpha"], seen["adv_steps"]) == ("pgd", 0.1, 0.03, 3)

@@ -66,7 +66,7 @@ def test_image_folder_equals_the_same_images_as_npz(tmp_path):
 
 
 def test_own_data_round_trips_through_a_study_and_its_report(tmp_path):
-    from archrisk.report import report
+    from archrisk.report import write_report
     from archrisk.runner import audit
     from archrisk.store import Store
 
@@ -96,7 +96,7 @@ params = {{ n = 10, eps = 0.5, alpha = 0.1, steps = 10, targeted = false }}
         acc = db.conn.execute("SELECT r.value FROM tidy r JOIN jobs j ON j.id = r.job_id "
                               "WHERE j.kind = 'train' AND r.key = 'test_acc'").fetchall()
         assert len(rows) == 1 and 0 < rows[0][0] <= 1 and acc[0][0] > 0.5
-        index = report(store, tmp_path / f"report-{name[:3]}")
+        index = write_report(store, tmp_path / f"report-{name[:3]}")
         assert "resnet18" in index.read_text()
 
 

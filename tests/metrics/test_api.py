@@ -12,7 +12,7 @@ from archrisk.arch import build
 from archrisk.errors import InvalidValueError, UnknownNameError
 from archrisk.metrics import Estimate, MetricResult, explain, list_metrics, measure, register_metric
 from archrisk.metrics import base as registry
-from archrisk.train import EpochLog, TrainResult, get_recipe, train
+from archrisk.train import EpochLog, TrainResult, get_recipe, train_model
 from metric_fixtures import convnet, linear, make_split, mlp
 
 MODEL_METRICS = ["hessian_top", "hessian_trace", "hessian_min", "input_grad_norm", "lipschitz", "grad_var",
@@ -141,7 +141,7 @@ def test_convergence_reads_the_history(digits):
 def test_explain_init_measures_the_training_runs_starting_weights(digits):
     kw = dict(metrics=["input_grad_norm"], input_smoothness=dict(samples=32))
     at_init = explain("resnet18", digits, at="init", seed=3, **kw)["input_grad_norm"]
-    start = train("resnet18", digits, seed=3, epochs=0, cache=False, progress=False)
+    start = train_model("resnet18", digits, seed=3, epochs=0, cache=False, progress=False)
     direct = measure(start.model, digits, seed=3, **kw)["input_grad_norm"]
     assert at_init.value == pytest.approx(direct.value, rel=1e-6)
     with pytest.raises(InvalidValueError, match="at='final'"):
@@ -150,8 +150,8 @@ def test_explain_init_measures_the_training_runs_starting_weights(digits):
 
 def test_explain_trained_uses_train_and_its_cache(digits):
     r = explain("resnet18", digits, epochs=2, seed=0, metrics=["input_grad_norm", "conv_acc_auc"], convergence=dict(k=2), input_smoothness=dict(samples=32))
-    again = train("resnet18", digits, epochs=2, seed=0, progress=False)
-    assert again.from_cache  # explain trained it through train(), which cached it
+    again = train_model("resnet18", digits, epochs=2, seed=0, progress=False)
+    assert again.from_cache  # explain trained it through train_model(), which cached it
     assert r["conv_acc_auc"].value == pytest.approx(sum(h.val_acc for h in again.history) / 2)
     assert r["input_grad_norm"].value == pytest.approx(
         measure(again.model, digits, ["input_grad_norm"], input_smoothness=dict(samples=32))["input_grad_norm"].value, rel=1e-6)
@@ -174,7 +174,7 @@ def test_explain_rejects_bad_parameters_before_training(digits, monkeypatch):
     import archrisk.metrics.api as api
 
     def no_training(*a, **k):
-        raise AssertionError("train() was called before the parameters were checked")
+        raise AssertionError("train_model() was called before the parameters were checked")
     monkeypatch.setattr(api, "run_training", no_training)
     with pytest.raises(InvalidValueError, match="iters=0"):
         explain("darts_v2", digits, hessian=dict(iters=0))

@@ -51,11 +51,11 @@ def test_the_readme_table_equals_the_shipped_report():
 
 
 def test_findings_text_states_both_questions_and_the_victims_from_the_tables(tmp_path):
-    from archrisk.report import report
+    from archrisk.report import write_report
     from archrisk.report.readme_table import FINDINGS_END, FINDINGS_START, findings_markdown
     from archrisk.store.fixtures import write_synthetic_store
 
-    index = report(write_synthetic_store(tmp_path / "s.db", n_nas=5, n_manual=4), tmp_path / "out")
+    index = write_report(write_synthetic_store(tmp_path / "s.db", n_nas=5, n_manual=4), tmp_path / "out")
     text = findings_markdown(index.parent / "tables")
     c1 = next(line for line in text.splitlines() if line.startswith("- **C1 "))
     assert "random effects, NAS - manual (5 vs 4 architectures" in c1 and "fixed effects" in c1

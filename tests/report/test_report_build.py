@@ -14,7 +14,7 @@ from report_helpers import check_report
 
 from archrisk.cli import main
 from archrisk.errors import DataError, InvalidValueError
-from archrisk.report import report
+from archrisk.report import write_report
 from archrisk.store.fixtures import write_synthetic_store
 from archrisk.report.claims import CLAIMS, VERDICTS
 from archrisk.meaning import Meaning
@@ -88,7 +88,7 @@ def test_ranking_orients_each_key_by_its_risk_direction(tmp_path):
         w.job("attack", "pgd", "evasion", arch, "nas", 0, {}, {"success_rate": sr})
         w.job("attack", "knockoff", "extraction", arch, "manual", 0, {}, {"kl": kl},
               meanings={"kl": Meaning(-1, True, ("C4",))})
-    index = report(w.close(), tmp_path / "out")
+    index = write_report(w.close(), tmp_path / "out")
     rows = _csv(index.parent / "tables" / "risk_ranking.csv")
     mean_rank = {r["architecture"]: float(r["mean_risk_rank"]) for r in rows}
     assert mean_rank == {"A": 1.0, "B": 2.0, "C": 3.0}
@@ -109,7 +109,7 @@ def test_user_input_is_escaped(tmp_path):
             w.job("metric", "landscape", "landscape", arch, group, seed, {"at": "trained"},
                   {"landscape_conv_curvature": sr}, surface)
     w.job("attack", "pgd", "evasion", evil, "nas", 5, {}, {}, status="failed", error="<iframe src=evil>")
-    index = report(w.close(), tmp_path / "out")
+    index = write_report(w.close(), tmp_path / "out")
     info = check_report(index)  # would fail on a <script>, <iframe> or <img> outside the figures
     html = info["html"]
     for raw in ("<script>alert(1)", "<img src=x", "<iframe src=evil", "<b>x</b>", "<script>alert(3)"):
@@ -138,7 +138,7 @@ def _failed_only(path):
      "Pipeline check, not a reproduction"),
 ])
 def test_incomplete_stores_report_what_is_missing(tmp_path, make, says):
-    index = report(make(tmp_path / "s.db"), tmp_path / "out")
+    index = write_report(make(tmp_path / "s.db"), tmp_path / "out")
     info = check_report(index)
     assert says in " ".join(info["text"].split())
     claims = _csv(index.parent / "tables" / "claims.csv")
@@ -153,7 +153,7 @@ def test_report_never_imports_torch_and_leaves_the_store_unchanged(tmp_path):
     """Also: a store with one group missing (no manual nets) renders and says what is missing."""
     db = write_synthetic_store(tmp_path / "s.db", n_nas=3, n_manual=0, remedies=False, fractions=(0.2,))
     before = hashlib.sha256(db.read_bytes()).hexdigest()
-    code = ("import sys, archrisk.report as r; r.report(sys.argv[1], sys.argv[2]); "
+    code = ("import sys, archrisk.report as r; r.write_report(sys.argv[1], sys.argv[2]); "
             "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')); "
             "print('TORCH' if bad else 'CLEAN')")
     out = subprocess.run([sys.executable, "-c", code, str(db), str(tmp_path / "out")], capture_output=True,
@@ -174,11 +174,11 @@ def _pgd_store(path, archs):
 
 
 def test_rerun_replaces_old_figures(tmp_path):
-    report(_pgd_store(tmp_path / "a.db", [("darts_v2", "nas"), ("darts_i", "remedy"), ("vgg", "manual")]),
+    write_report(_pgd_store(tmp_path / "a.db", [("darts_v2", "nas"), ("darts_i", "remedy"), ("vgg", "manual")]),
            tmp_path / "out")
     assert (tmp_path / "out" / "figures" / "remedies.png").exists()
     (tmp_path / "out" / "figures" / "mine.png").write_bytes(b"user file")
-    index = report(_pgd_store(tmp_path / "b.db", [("darts_v2", "nas"), ("vgg", "manual")]), tmp_path / "out")
+    index = write_report(_pgd_store(tmp_path / "b.db", [("darts_v2", "nas"), ("vgg", "manual")]), tmp_path / "out")
     assert not (tmp_path / "out" / "figures" / "remedies.png").exists()  # stale figure gone
     assert (tmp_path / "out" / "figures" / "mine.png").exists()  # files we did not write are kept
     (tmp_path / "out" / "figures" / "mine.png").unlink()
@@ -187,19 +187,19 @@ def test_rerun_replaces_old_figures(tmp_path):
 
 def test_bad_stores_raise_data_error(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
-        report(tmp_path / "nope.db", tmp_path / "out")
+        write_report(tmp_path / "nope.db", tmp_path / "out")
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not a database" * 100)
     with pytest.raises(DataError, match="not a readable results store"):
-        report(junk, tmp_path / "out")
+        write_report(junk, tmp_path / "out")
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t(x)").connection.close()
     with pytest.raises(DataError, match="no jobs table"):
-        report(other, tmp_path / "out")
+        write_report(other, tmp_path / "out")
     db = _empty(tmp_path / "s.db")
     (tmp_path / "file").write_text("x")
     with pytest.raises(InvalidValueError, match="is a file"):
-        report(db, tmp_path / "file")
+        write_report(db, tmp_path / "file")
 
 
 def test_cli_writes_the_report(tmp_path, capsys):
@@ -220,7 +220,7 @@ def test_twenty_architectures_five_attacks_three_seeds(tmp_path):
     # its duration is measured by benchmarks/bench_train_report.py, never asserted here
     db = write_synthetic_store(tmp_path / "s.db", n_nas=10, n_manual=10, remedies=False, seeds=(0, 1, 2),
                                fractions=(0.2,))
-    index = report(db, tmp_path / "out")
+    index = write_report(db, tmp_path / "out")
     check_report(index)
 
 
@@ -243,7 +243,7 @@ def test_reads_a_store_written_by_the_runner(tmp_path):
                                            {"curve.eps": [{"eps": e, "success_rate": rate * e * 10} for e in (0.01, 0.03)]})
         assert store.finish(j["id"], owner, outcome)
     store.close()
-    index = report(tmp_path / "r.db", tmp_path / "out")
+    index = write_report(tmp_path / "r.db", tmp_path / "out")
     check_report(index)
     row = next(r for r in _csv(index.parent / "tables" / "groups_evasion.csv") if r["quantity"] == "pgd: success_rate")
     assert float(row["NAS mean"]) == pytest.approx((0.905 + 0.80) / 2)  # enas has only seed 0
@@ -269,14 +269,14 @@ def test_groups_a_study_names_are_compared_like_nas_vs_manual(tmp_path):
     """Renaming the groups must not change the numbers: the study-groups comparison of 'arm_a' vs
     'arm_b' equals the NAS-vs-manual comparison of the same store under the built-in names."""
     kw = dict(n_nas=3, n_manual=3, remedies=False, fractions=(0.2,), adv_train=False, landscapes=False)
-    base = report(write_synthetic_store(tmp_path / "base.db", **kw), tmp_path / "base")
+    base = write_report(write_synthetic_store(tmp_path / "base.db", **kw), tmp_path / "base")
     db = write_synthetic_store(tmp_path / "arms.db", **kw)
     con = sqlite3.connect(db)
     con.execute("UPDATE jobs SET arch_group = CASE arch_group WHEN 'nas' THEN 'arm_a' WHEN 'manual' THEN 'arm_b' "
                 "ELSE arch_group END")
     con.commit()
     con.close()
-    arms = report(db, tmp_path / "arms")
+    arms = write_report(db, tmp_path / "arms")
     text = " ".join(check_report(arms)["text"].split())
     assert "The study's own groups, compared pairwise" in text and "arm_a vs arm_b" in text
     before = _csv(base.parent / "tables" / "groups_evasion.csv")
@@ -298,7 +298,7 @@ def test_deviations_table_lists_a_deviation_from_the_config(tmp_path):
     w.job("attack", "pgd", "evasion", "resnet18", "manual", 0, {"eps": 0.3}, {"success_rate": 0.5},
           {"config": {**study_pgd, "eps": 0.3, "alpha": 0.075}})
     w.job("train", "train", "train", "resnet18", "manual", 0, {}, {"epochs": 6.0}, recipe={"batch_size": 96})
-    index = report(w.close(), tmp_path / "out")
+    index = write_report(w.close(), tmp_path / "out")
     rows = {r["setting"]: r for r in _csv(index.parent / "tables" / "deviations.csv")}
     assert rows["pgd.eps"]["this run"] == "0.3" and rows["pgd.eps"]["reason"] == "set in the study file"
     assert rows["pgd.eps"]["jobs"] == "1"  # the job at the study's settings is not a deviation
@@ -318,11 +318,11 @@ def test_a_registered_plan_is_cited_and_unfinished_jobs_are_announced(tmp_path):
     db = write_synthetic_store(tmp_path / "s.db", n_nas=3, n_manual=3, fractions=(0.2,))
     plan = tmp_path / "PLAN.md"
     plan.write_text("the plan\n")
-    index = report(db, tmp_path / "out", plan=plan)
+    index = write_report(db, tmp_path / "out", plan=plan)
     text = " ".join(check_report(index)["text"].split())
     assert "Incomplete store: 1 of" in text
     assert "Analysis plan: " in text and "(exploratory)" in text and "(confirmatory" in text
-    plain = " ".join(check_report(report(db, tmp_path / "out2"))["text"].split())
+    plain = " ".join(check_report(write_report(db, tmp_path / "out2"))["text"].split())
     assert "(exploratory)" not in plain and "Analysis plan" not in plain
 
 

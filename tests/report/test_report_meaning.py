@@ -18,7 +18,7 @@ import torch
 from archrisk.attacks import Attack, get_attack, register_attack
 from archrisk.attacks.base import unregister_attack
 from archrisk.meaning import Meaning, resolve_all
-from archrisk.report import report
+from archrisk.report import write_report
 from archrisk.store.fixtures import write_synthetic_store
 from archrisk.store import load_store
 from archrisk.store.fixtures import FIXTURE_MEANINGS, FixtureWriter
@@ -90,7 +90,7 @@ def evil_reports(tmp_path_factory):
             finally:
                 unregister_attack("evil_probe")  # never leaks into other tests
             assert s.complete, s.failures
-            out[direction] = report(root / f"s{direction}.db", root / f"out{direction}").parent / "tables"
+            out[direction] = write_report(root / f"s{direction}.db", root / f"out{direction}").parent / "tables"
     finally:
         if old is None:
             os.environ.pop("ARCHRISK_CACHE", None)
@@ -145,7 +145,7 @@ def test_a_store_without_recorded_meanings_says_so_once_and_ranks_nothing(tmp_pa
     ss = build_series(load_store(db))
     assert ss.endpoints(adv=None) == [] and ss.bearing_on("C1") == []
     assert all(s.direction == 0 for s in ss.series.values() if s.q.kind != "derived")
-    index = report(db, tmp_path / "out")
+    index = write_report(db, tmp_path / "out")
     html = index.read_text(encoding="utf-8")
     assert html.count("carry no recorded result meaning") == 1
     assert not (index.parent / "tables" / "risk_ranking.csv").exists()

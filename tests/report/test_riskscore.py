@@ -9,7 +9,7 @@ import pytest
 from report_helpers import check_report
 from scipy.stats import spearmanr
 
-from archrisk.report import report
+from archrisk.report import write_report
 from archrisk.store.fixtures import write_synthetic_store
 from archrisk.report.riskscore import critical_rho
 from archrisk.store import SCORE_FIT_KEY
@@ -36,6 +36,6 @@ def test_unreadable_fit_entry_is_reported_and_the_reference_shown(tmp_path):
     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (SCORE_FIT_KEY, "{not json"))
     con.commit()
     con.close()
-    text = " ".join(check_report(report(db, tmp_path / "out"))["text"].split())
+    text = " ".join(check_report(write_report(db, tmp_path / "out"))["text"].split())
     assert "is not valid JSON" in text and "the reference fit shipped with archrisk" in text
     assert math.isfinite(critical_rho(4))

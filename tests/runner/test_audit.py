@@ -24,7 +24,7 @@ def _log_counts(path) -> Counter:
 
 def test_complete_run_stores_every_result_with_shared_victims(tmp_path, cache):
     from archrisk.data import load_dataset
-    from archrisk.train import Recipe, train
+    from archrisk.train import Recipe, train_model
 
     store = tmp_path / "r.db"
     s = audit(study_toml(**ONE), store, progress=False)
@@ -40,7 +40,7 @@ def test_complete_run_stores_every_result_with_shared_victims(tmp_path, cache):
     ds = load_dataset("synthetic", limit=120, val_fraction=0.05)
     recipe = Recipe(**json.loads(query(store, "SELECT recipe_json FROM jobs WHERE kind='train'")[0][0]))
     for seed in (0, 1):
-        victim = train("vgg13_bn", ds, recipe=recipe, size="tiny", seed=seed, progress=False)
+        victim = train_model("vgg13_bn", ds, recipe=recipe, size="tiny", seed=seed, progress=False)
         assert victim.from_cache
         norm = sum(p.detach().double().square().sum().item() for p in victim.model.parameters())
         trained = by[("metric", "fake_norm", seed, '{"at":"trained","fake_weights":{"sleep":0.0}}', "fake_norm")]

@@ -106,8 +106,8 @@ def _values(store) -> dict[tuple[str, str, str], float]:
 def test_own_models_audit_end_to_end_and_report(user_pkg, digits, trained_weights):
     from archrisk.arch.user import NamedFactory, load_factory
     from archrisk.attacks import PGD
-    from archrisk.report import report
-    from archrisk.train import Recipe, train
+    from archrisk.report import write_report
+    from archrisk.train import Recipe, train_model
 
     mine = trained_weights(user_pkg / "w.safetensors")
     store = user_pkg / "own.db"
@@ -133,10 +133,10 @@ def test_own_models_audit_end_to_end_and_report(user_pkg, digits, trained_weight
     assert v[("mine_w", "train", "test_acc")] > 0.8 and v[("mine_w", "train", "epochs")] == 0
     # the factory entries were trained (through the checkpoint cache, under a key naming the factory)
     recipe = Recipe(**json.loads(by_arch["mine"]["recipe_json"]))
-    again = train(load_factory("study_nets:make_net"), digits, recipe=recipe, size="tiny", seed=0, progress=False)
+    again = train_model(load_factory("study_nets:make_net"), digits, recipe=recipe, size="tiny", seed=0, progress=False)
     assert again.from_cache and again.test_acc == v[("mine", "train", "test_acc")]
     renamed = NamedFactory("elsewhere:make_net", load_factory("study_nets:make_net").fn)  # same code, other name
-    assert not train(renamed, digits, recipe=recipe, size="tiny", seed=0, progress=False).from_cache
+    assert not train_model(renamed, digits, recipe=recipe, size="tiny", seed=0, progress=False).from_cache
     # init and trained metrics differ (the factory's fresh module vs the trained one)
     assert v[("mine", "input_grad_norm@init", "input_grad_norm")] != v[("mine", "input_grad_norm@trained", "input_grad_norm")]
     # the attacks that retrain rebuilt the user's network: the poisoned model is compared with this
@@ -147,7 +147,7 @@ def test_own_models_audit_end_to_end_and_report(user_pkg, digits, trained_weight
     for arch in ("mine", "wide", "mine_w"):
         assert 0 <= v[(arch, "knockoff", "agreement")] <= 1 and 0 <= v[(arch, "trojannn", "asr")] <= 1
 
-    out = report(store, user_pkg / "rep")
+    out = write_report(store, user_pkg / "rep")
     html = out.read_text(encoding="utf-8")
     assert all(label in html for label in ("mine", "wide", "mine_w", "vgg13_bn"))
     # the risk score rebuilds its reference architectures from their strings: own models stay out of a fit

@@ -167,13 +167,13 @@ def test_cli_compare_prints_both_and_writes_the_better(two_fits, tmp_path, capsy
 
 
 def test_report_sets_the_store_fit_beside_the_shipped(tmp_path) -> None:
-    from archrisk.report import report
+    from archrisk.report import write_report
     from archrisk.score import load_model
 
     signals = _synthetic_signals(12, seed=5)
     path = _write_store(tmp_path / "r.db", signals)
     model = fit_store(path, signal_fn=lambda a, c: signals[a.removesuffix("-text")])
-    index = report(path, tmp_path / "out")
+    index = write_report(path, tmp_path / "out")
     rows = {r["attack family"]: r for r in csv.DictReader(open(index.parent / "tables" / "riskscore_vs_shipped.csv"))}
     shipped = load_model()
     assert set(rows) == set(model.families) | set(shipped.families)

@@ -236,7 +236,7 @@ def test_cli_fit_writes_coefficients_then_scores(synthetic, tmp_path, monkeypatc
 def test_fit_is_recorded_in_the_store_and_shown_by_the_report(tmp_path) -> None:
     import csv
 
-    from archrisk.report import report
+    from archrisk.report import write_report
     from archrisk.store import SCORE_FIT_KEY
     from archrisk.store import open_store
 
@@ -245,7 +245,7 @@ def test_fit_is_recorded_in_the_store_and_shown_by_the_report(tmp_path) -> None:
     model = fit_store(path, signal_fn=lambda a, c: signals[a.removesuffix("-text")])
     with open_store(path) as db:
         assert ScoreModel.from_json(db.meta()[SCORE_FIT_KEY]) == model
-    index = report(path, tmp_path / "out")
+    index = write_report(path, tmp_path / "out")
     html = " ".join(index.read_text().split())
     assert "this store&#39;s fit" in html or "this store's fit" in html
     rows = {r["attack family"]: r for r in csv.DictReader(open(index.parent / "tables" / "riskscore_validation.csv"))}

@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from archrisk.errors import InvalidValueError, UnknownNameError
-from archrisk.train import Recipe, get_recipe, train
+from archrisk.train import Recipe, get_recipe, train_model
 from archrisk.train.adversarial import PGDTraining, kl_to, linf_ascent, make_adversary
 
 
@@ -107,7 +107,7 @@ def test_random_start_follows_the_seed():
     rec = Recipe(adv_train="pgd", adv_eps=0.2, adv_alpha=0.01, adv_steps=1)  # small step: the start shows
     a, b, c = (make_adversary(rec, seed=s).craft(model, x, y) for s in (1, 1, 2))
     assert torch.equal(a, b) and not torch.equal(a, c)
-    with torch.random.fork_rng():  # inside train(): the job seed, via torch.initial_seed()
+    with torch.random.fork_rng():  # inside train_model(): the job seed, via torch.initial_seed()
         torch.manual_seed(1)
         assert torch.equal(make_adversary(rec).craft(model, x, y), a)
 
@@ -141,7 +141,7 @@ def test_cli_negative_eps_exit_2_one_line(tmp_path, capsys):
     assert rc == 2 and len(err.splitlines()) == 1 and "adv_eps=-0.1" in err
 
 
-# --- the effect, through train() ----------------------------------------------------------
+# --- the effect, through train_model() ----------------------------------------------------------
 
 @contextlib.contextmanager
 def one_thread():
@@ -176,7 +176,7 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
 def runs(digits):
     common = dict(size="tiny", seed=0, epochs=10, progress=False, adv_eps=EPS, adv_alpha=EPS / 3, adv_steps=3)
     with one_thread():
-        return {m: train("resnet18", digits, adv_train=m, **common) for m in (None, "pgd", "trades")}
+        return {m: train_model("resnet18", digits, adv_train=m, **common) for m in (None, "pgd", "trades")}
 
 
 @pytest.mark.slow  # three full trainings, minutes on loaded cores
@@ -194,7 +194,7 @@ def test_adversarial_training_raises_robust_accuracy(runs, digits, method):
 @pytest.mark.slow  # reuses the three trainings above
 def test_adversarial_run_is_cached_under_its_own_key(runs, digits):
     with one_thread():  # the thread count is part of the cache key, as for `runs`
-        again = train("resnet18", digits, size="tiny", seed=0, epochs=10, progress=False, adv_train="pgd",
+        again = train_model("resnet18", digits, size="tiny", seed=0, epochs=10, progress=False, adv_train="pgd",
                       adv_eps=EPS, adv_alpha=EPS / 3, adv_steps=3)
     assert again.from_cache and again.key == runs["pgd"].key
     assert torch.equal(again.model(digits.test.x[:5]), runs["pgd"].model(digits.test.x[:5]))

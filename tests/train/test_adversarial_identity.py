@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from archrisk.train import torch_threads, train
+from archrisk.train import torch_threads, train_model
 from archrisk.train import adversarial as adv_mod
 
 
@@ -41,7 +41,7 @@ def _reference_trades_craft(self, model, x):
 
 def _one_epoch(digits, method: str):
     with torch_threads(1):
-        r = train("resnet18", digits, size="tiny", seed=0, epochs=1, progress=False, adv_train=method,
+        r = train_model("resnet18", digits, size="tiny", seed=0, epochs=1, progress=False, adv_train=method,
                   adv_eps=0.1, adv_alpha=0.1 / 3, adv_steps=3, cache=False)
     state = r.model.state_dict()
     h = hashlib.sha256()
@@ -60,7 +60,7 @@ def test_training_through_the_shared_core_is_bit_identical(digits, method, monke
     assert ours == ref
     # and the run is not one where the adversary could not matter: a clean epoch differs
     with torch_threads(1):
-        clean = train("resnet18", digits, size="tiny", seed=0, epochs=1, progress=False, cache=False)
+        clean = train_model("resnet18", digits, size="tiny", seed=0, epochs=1, progress=False, cache=False)
     assert [e.train_loss for e in clean.history] != ours[1]
 
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from archrisk.arch.user import from_factory
 from archrisk.errors import InvalidValueError
-from archrisk.train import get_recipe, resolve_recipe, torch_threads, train
+from archrisk.train import get_recipe, resolve_recipe, torch_threads, train_model
 from archrisk.train.checkpoint import checkpoint_dir
 from archrisk.train.convergence import converged, epochs_without_rise, plateaued
 
@@ -69,8 +69,8 @@ def test_a_stopped_run_is_the_start_of_the_cap_long_run(digits) -> None:
     """The schedules run over the cap, so the rule only decides where to stop: the stopped run's epochs
     are the fixed run's first epochs, and it stops at the first epoch the rule names on them."""
     cap = 12
-    full = train(mlp, digits, epochs=cap, seed=2, cache=False, progress=False)
-    ruled = train(mlp, digits, epochs=cap, seed=2, patience=1, cache=False, progress=False)
+    full = train_model(mlp, digits, epochs=cap, seed=2, cache=False, progress=False)
+    ruled = train_model(mlp, digits, epochs=cap, seed=2, patience=1, cache=False, progress=False)
     vals = [h.val_acc for h in full.history]
     stop = next((i for i in range(1, cap + 1) if plateaued(vals[:i], 1)), cap)
     assert stop < cap  # the digits plateau within the cap (else this test would not test stopping)
@@ -85,15 +85,15 @@ def test_a_stopped_run_is_the_start_of_the_cap_long_run(digits) -> None:
 
 
 def test_the_cap_ends_a_run_the_rule_cannot_stop(digits) -> None:
-    r = train(mlp, digits, epochs=3, seed=2, patience=3, cache=False, progress=False)  # needs 4 epochs to stop
+    r = train_model(mlp, digits, epochs=3, seed=2, patience=3, cache=False, progress=False)  # needs 4 epochs to stop
     assert (r.epochs_run, r.converged) == (3, False)
 
 
 def test_the_cache_returns_what_the_run_recorded(digits, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("ARCHRISK_CACHE", str(tmp_path))  # its own cache: the first call trains
     for kw in ({"patience": 1}, {}):
-        first = train(mlp, digits, epochs=12, seed=21, progress=False, **kw)
-        again = train(mlp, digits, epochs=12, seed=21, progress=False, **kw)
+        first = train_model(mlp, digits, epochs=12, seed=21, progress=False, **kw)
+        again = train_model(mlp, digits, epochs=12, seed=21, progress=False, **kw)
         assert not first.from_cache and again.from_cache and again.key == first.key
         assert (again.epochs_run, again.converged, again.best_epoch, again.val_acc) == \
             (first.epochs_run, first.converged, first.best_epoch, first.val_acc)
@@ -107,7 +107,7 @@ def test_patience_needs_a_validation_split(digits) -> None:
 
     no_val = replace(digits, val=type(digits.val)(digits.val.x[:0], digits.val.y[:0]), content_digest="")
     with pytest.raises(InvalidValueError, match="patience=2.*no validation split"):
-        train(mlp, no_val, epochs=2, patience=2, cache=False, progress=False)
+        train_model(mlp, no_val, epochs=2, patience=2, cache=False, progress=False)
 
 
 def test_recipe_fields_and_their_rules() -> None:
@@ -135,6 +135,6 @@ def test_patience_enters_the_checkpoint_key_only_when_set(digits, monkeypatch, p
     monkeypatch.setattr(loop, "fit", lambda model, tr, va, rec, n, seed, dev, **kw: ([], n))  # keys, not training
     monkeypatch.setattr(loop, "evaluate", lambda model, split: (0.0, 0.0))
     with torch_threads(1):  # the thread count enters CPU keys
-        r = train("darts_v2", digits, recipe="study", size="tiny", seed=1, cache=False, progress=False,
+        r = train_model("darts_v2", digits, recipe="study", size="tiny", seed=1, cache=False, progress=False,
                   patience=patience)
     assert r.key == key

@@ -6,12 +6,12 @@ import torch
 
 from archrisk.data import load_dataset
 from archrisk.errors import DivergedError, InvalidValueError
-from archrisk.train import get_recipe, train
+from archrisk.train import get_recipe, train_model
 
 
 @pytest.mark.parametrize("arch", ["darts_v2", "resnet18"])
 def test_tiny_models_learn_digits(digits, arch: str) -> None:
-    r = train(arch, digits, size="tiny", seed=0, cache=False, progress=False)
+    r = train_model(arch, digits, size="tiny", seed=0, cache=False, progress=False)
     assert r.test_acc >= 0.90, r.history
 
 
@@ -22,14 +22,14 @@ def test_tiny_models_learn_digits(digits, arch: str) -> None:
 def test_tiny_models_reach_95_percent_on_mnist5k(arch: str) -> None:
     # how long this takes is measured by benchmarks/bench_train_report.py, never asserted here
     ds = load_dataset("mnist5k")
-    r = train(arch, ds, size="tiny", seed=0, cache=False, progress=False)
+    r = train_model(arch, ds, size="tiny", seed=0, cache=False, progress=False)
     assert r.test_acc >= 0.95, r.history
 
 
 def test_training_is_deterministic_per_seed(digits) -> None:
-    a = train("darts_v2", digits, size="tiny", seed=3, epochs=1, cache=False, progress=False)
-    b = train("darts_v2", digits, size="tiny", seed=3, epochs=1, cache=False, progress=False)
-    c = train("darts_v2", digits, size="tiny", seed=4, epochs=1, cache=False, progress=False)
+    a = train_model("darts_v2", digits, size="tiny", seed=3, epochs=1, cache=False, progress=False)
+    b = train_model("darts_v2", digits, size="tiny", seed=3, epochs=1, cache=False, progress=False)
+    c = train_model("darts_v2", digits, size="tiny", seed=4, epochs=1, cache=False, progress=False)
     sa, sb, sc = (r.model.state_dict() for r in (a, b, c))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
@@ -37,12 +37,12 @@ def test_training_is_deterministic_per_seed(digits) -> None:
 
 def test_non_finite_loss_raises_diverged(digits) -> None:
     with pytest.raises(DivergedError):
-        train("resnet18", digits, size="tiny", seed=0, epochs=2, cache=False, progress=False,
+        train_model("resnet18", digits, size="tiny", seed=0, epochs=2, cache=False, progress=False,
               lr=1e12, lr_min=0.0, grad_clip=0.0)
 
 
 def test_best_epoch_is_chosen_on_validation_not_test(digits) -> None:
-    r = train("resnet18", digits, size="tiny", seed=1, epochs=4, cache=False, progress=False)
+    r = train_model("resnet18", digits, size="tiny", seed=1, epochs=4, cache=False, progress=False)
     val = [h.val_acc for h in r.history]
     assert r.best_epoch == max(i + 1 for i, v in enumerate(val) if v == max(val))
     assert r.val_acc == pytest.approx(max(val))

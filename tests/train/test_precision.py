@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from archrisk.errors import ArchriskError
-from archrisk.train import get_recipe, train
+from archrisk.train import get_recipe, train_model
 from archrisk.train.precision import autocast, float32, resolve_channels_last, resolve_precision
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -63,7 +63,7 @@ def pair(synthetic):
     """The same tiny net trained fp32 and bf16 (CPU autocast), same seed, stopped while still
     learning (2 epochs: ~0.94 test accuracy, not yet saturated) so that a gap would show."""
     kw = dict(size="tiny", seed=0, epochs=2, cache=False, progress=False)
-    return train("resnet18", synthetic, precision="fp32", **kw), train("resnet18", synthetic, precision="bf16", **kw)
+    return train_model("resnet18", synthetic, precision="fp32", **kw), train_model("resnet18", synthetic, precision="bf16", **kw)
 
 
 def test_bf16_training_reaches_fp32_accuracy(pair) -> None:

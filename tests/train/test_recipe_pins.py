@@ -51,13 +51,13 @@ KEYS = [
 @pytest.mark.parametrize("case,key,epochs,dropouts", KEYS, ids=[str(c[0][:3]) for c in KEYS])
 def test_train_cache_keys_and_epochs_are_pinned(digits, monkeypatch, case, key, epochs, dropouts) -> None:
     import archrisk.train.loop as loop
-    from archrisk.train import train
+    from archrisk.train import train_model
 
     monkeypatch.setattr(loop, "fit", lambda model, tr, va, rec, n, seed, dev, **kw: ([], n))  # keys, not training
     monkeypatch.setattr(loop, "evaluate", lambda model, split: (0.0, 0.0))
     arch, size, recipe, kw = case
     with torch_threads(1):  # the thread count enters CPU keys
-        r = train(arch, digits, recipe=get_recipe("study") if recipe is None else recipe, size=size, seed=1,
+        r = train_model(arch, digits, recipe=get_recipe("study") if recipe is None else recipe, size=size, seed=1,
                   cache=False, progress=False, **kw)
     assert (r.key, r.epochs) == (key, epochs)
     assert sorted({m.p for m in r.model.modules() if isinstance(m, torch.nn.Dropout)}) == dropouts
@@ -87,6 +87,7 @@ def test_resolve_recipe_is_the_one_merge_and_every_size_has_training_defaults() 
 def test_run_attack_and_explain_hand_train_the_resolved_recipe(digits, monkeypatch) -> None:
     """Below the public edge the recipe travels resolved, as a Recipe, never as a name to re-merge."""
     import archrisk.attacks as attacks
+    import archrisk.attacks.api as attack_api
     import archrisk.metrics.api as api
     from archrisk.train import Recipe, resolve_recipe
 
@@ -99,7 +100,7 @@ def test_run_attack_and_explain_hand_train_the_resolved_recipe(digits, monkeypat
         seen.append((request.recipe, request.size))
         raise Stop
 
-    monkeypatch.setattr(attacks, "run_training", fake_train)
+    monkeypatch.setattr(attack_api, "run_training", fake_train)
     monkeypatch.setattr(api, "run_training", fake_train)
     with pytest.raises(Stop):
         attacks.run_attack("darts_v2", "pgd", digits, size="small", recipe="darts")

@@ -9,7 +9,7 @@ from torch import nn
 
 from archrisk.arch import resolve
 from archrisk.errors import ArchriskError, InvalidValueError
-from archrisk.train import TrainRequest, get_recipe, resolve_arch, resolve_recipe, run_training, train
+from archrisk.train import TrainRequest, get_recipe, resolve_arch, resolve_recipe, run_training, train_model
 
 CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("one_thread")  # the thread count enters CPU keys
@@ -21,7 +21,7 @@ def _same_weights(a: nn.Module, b: nn.Module) -> bool:
 
 
 def test_typed_and_public_calls_train_the_same_model_under_the_same_key(digits) -> None:
-    public = train("resnet18", digits, recipe="darts", size="tiny", seed=2, epochs=1, cache=False, progress=False,
+    public = train_model("resnet18", digits, recipe="darts", size="tiny", seed=2, epochs=1, cache=False, progress=False,
                    lr=0.05)
     typed = run_training(TrainRequest(resolve("resnet18", "tiny"), digits, resolve_recipe("darts", "tiny", lr=0.05),
                                       1, seed=2, device=CPU, cache=False, progress=False))
@@ -36,7 +36,7 @@ def test_typed_and_public_calls_train_the_same_model_under_the_same_key(digits) 
 
 
 def test_a_typed_call_reads_the_checkpoint_the_public_call_wrote(digits) -> None:
-    public = train("darts_v2", digits, size="tiny", seed=5, epochs=1, progress=False)
+    public = train_model("darts_v2", digits, size="tiny", seed=5, epochs=1, progress=False)
     typed = run_training(TrainRequest(resolve("darts_v2", "tiny"), digits, resolve_recipe("study", "tiny"), 1,
                                       seed=5, device=CPU, progress=False))
     assert typed.from_cache and typed.key == public.key
@@ -47,7 +47,7 @@ def test_a_factory_request_matches_the_public_call(digits) -> None:
     def factory() -> nn.Module:
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
 
-    public = train(factory, digits, size="small", seed=1, epochs=1, cache=False, progress=False)
+    public = train_model(factory, digits, size="small", seed=1, epochs=1, cache=False, progress=False)
     typed = run_training(TrainRequest(factory, digits, resolve_recipe("study", "small"), 1, seed=1,
                                       device=CPU, size="small", cache=False, progress=False))
     assert typed.key == public.key and typed.spec.size == "small"
@@ -55,7 +55,7 @@ def test_a_factory_request_matches_the_public_call(digits) -> None:
 
 
 def test_params_resolve_at_the_edge_to_the_same_width(digits) -> None:
-    public = train("resnet18", digits, size="tiny", params=20_000, epochs=0, cache=False, progress=False)
+    public = train_model("resnet18", digits, size="tiny", params=20_000, epochs=0, cache=False, progress=False)
     spec = resolve_arch("resnet18", "tiny", digits, params=20_000)
     typed = run_training(TrainRequest(spec, digits, resolve_recipe("study", "tiny"), 0, device=CPU, cache=False,
                                       progress=False))

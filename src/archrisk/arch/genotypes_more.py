@@ -6,10 +6,9 @@ Each genotype is copied exactly from the authors' released file, named in `PROVE
 path, variable, and the commit that was read); comments say how a file's format was converted where it
 differs. Same format as `genotypes.py`; the zoo registers both (group "nas", tagged by method).
 
-Left out: cells that are not DARTS cells (FairDARTS' others, whose nodes keep 0, 1 or 3 edges; GDAS_F1,
-with a hand-designed reduction cell; ISTA-NAS one-stage, with BN after parameter-free ops; NASP, with ops
-outside the space), cells of reduced spaces (R-DARTS' and SDARTS' S1-S4; S4 adds a `noise` op), and
-beta-DARTS, whose repository names none of its cells as the paper's.
+Left out: non-DARTS cells (FairDARTS' others, whose nodes keep 0, 1 or 3 edges; GDAS_F1, with a
+hand-designed reduction cell; ISTA-NAS one-stage, BN after parameter-free ops; NASP, ops outside the
+space), reduced spaces (R-DARTS'/SDARTS' S1-S4), and beta-DARTS (no cell named as the paper's).
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ def run_attack(arch: str | torch.nn.Module | Callable[[], torch.nn.Module] | Non
     factory) and return its result record. `data` (or the older positional `dataset`) is a
     Dataset or a dataset name, default mnist5k.
 
-    The clean victim is trained through `archrisk.train.train` with the same size, recipe, seed and
+    The clean victim is trained through `archrisk.train.train_model` with the same size, recipe, seed and
     epochs (so it comes from the checkpoint cache when it exists), and only when the attack needs
     it; pass `victim=` to reuse one already trained (the study runner shares victims this way), with
     `factory=` when that victim is your own model and the attack trains new ones.

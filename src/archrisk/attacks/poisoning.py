@@ -36,7 +36,7 @@ def flip_labels(y: torch.Tensor, fraction: float, num_classes: int, gen: torch.G
 def retrain(ctx: AttackContext, ds: Dataset, tag: dict, epochs: int | None = None, init: TrainResult | None = None,
             after_augment=None, **recipe_overrides) -> TrainResult:
     """Train the context's architecture on a modified dataset, seeded and cached like the victim
-    (`after_augment`: a per-batch transform, see `archrisk.train.train`); `recipe_overrides` change
+    (`after_augment`: a per-batch transform, see `archrisk.train.train_model`); `recipe_overrides` change
     the context's resolved recipe. `epochs` (default: the victim's) is the cap when that recipe
     has the convergence rule on."""
     recipe = ctx.recipe.with_(**recipe_overrides) if recipe_overrides else ctx.recipe

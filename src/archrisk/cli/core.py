@@ -96,7 +96,7 @@ def train(
     json_out: bool = JSON,
 ) -> None:
     """Train an architecture (or load it from the checkpoint cache) and print its accuracy."""
-    from archrisk.train import train as train_fn
+    from archrisk.train import train_model
 
     from archrisk.errors import InvalidValueError
 
@@ -106,8 +106,8 @@ def train(
         raise InvalidValueError(f"--{next(iter(budget)).replace('_', '-')} needs --adv-train pgd or trades")
     overrides = {"adv_train": adv_train, **budget} if adv_train else {}
     overrides.update({k: v for k, v in (("patience", patience), ("min_delta", min_delta)) if v is not None})
-    r = train_fn(arch, dataset, recipe=recipe, size=size, seed=seed, epochs=epochs, device=device,
-                 width=width, params=params, cache=not no_cache, progress=not json_out,
+    r = train_model(arch, dataset, recipe=recipe, size=size, seed=seed, epochs=epochs, device=device,
+                    width=width, params=params, cache=not no_cache, progress=not json_out,
                  data_dir=data_dir, **overrides)
     if json_out:
         print_json(r.summary())

@@ -24,13 +24,13 @@ def report_cmd(
     json_out: bool = JSON,
 ) -> None:
     """Write index.html (figures inline), figures/*.png and tables/*.csv from a results store."""
-    from archrisk.report import report
+    from archrisk.report import write_report
 
     store = store_arg(store, old_store)
     if readme is not None:
         _check_readme(readme)  # before the report is rendered, not after it
     with err_console.status(f"writing the report of {store} ..."):  # stderr: --json stays clean
-        index = report(store, out, plan=plan)
+        index = write_report(store, out, plan=plan)
         if readme is not None:
             from archrisk.report.readme_table import write_readme_table
 

@@ -1,16 +1,12 @@
 """The report: a self-contained HTML audit of a results store.
 
-`report(store_path, out_dir)` reads the store (read-only, sqlite3 only: this package never imports
+`write_report(store_path, out_dir)` reads the store (read-only, sqlite3 only: this package never imports
 torch) and writes `index.html` with inline figures, each figure as PNG under `figures/` and each
 table as CSV under `tables/`. What each result means (its risk direction, whether it is an
 attack's headline, the claims it bears on) is read from the store, where the runner recorded the
 producers' declarations (`archrisk.meaning`); a new attack therefore appears here with no edit.
 """
-from archrisk.report.build import report
+from archrisk.report.build import write_report
 from archrisk.store import StoreData, load_store
 
-__all__ = ["report", "load_store", "StoreData"]
-
-from archrisk._callable import make_callable  # noqa: E402
-
-make_callable(__name__, report)  # `archrisk.report(...)` calls report() even after this module is imported
+__all__ = ["write_report", "load_store", "StoreData"]

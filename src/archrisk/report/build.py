@@ -168,7 +168,7 @@ def _clear_previous(out: Path) -> None:
             p.unlink()
 
 
-def report(store_path: str | Path, out_dir: str | Path, plan: str | Path | None = None) -> Path:
+def write_report(store_path: str | Path, out_dir: str | Path, plan: str | Path | None = None) -> Path:
     """Write the HTML report of a results store into `out_dir`; return the path of index.html. With
     `plan` (a pre-registered analysis plan), the report cites its commits and labels every section
     but the claims' primary tests exploratory."""

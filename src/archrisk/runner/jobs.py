@@ -1,6 +1,6 @@
 """Run one job from its stored spec and return an `Outcome` (plain data, picklable).
 
-Workers call `run_job`; they never touch the store. Victims come from `archrisk.train.train`:
+Workers call `run_job`; they never touch the store. Victims come from `archrisk.train.train_model`:
 the train job records its checkpoint's key and SHA-256 (`checkpoint` artifact), and every later
 job on that victim loads exactly that file, or fails (see `train_victim`). Any exception
 becomes a `failed` outcome with a one-line error (and the traceback as an artifact); a

@@ -1,6 +1,6 @@
-"""Training loop, evaluation and the cached `train` entry point.
+"""Training loop, evaluation and the cached `train_model` entry point.
 
-`train` builds the model, looks up the checkpoint cache, and otherwise trains with the recipe:
+`train_model` builds the model, looks up the checkpoint cache, and otherwise trains with the recipe:
 SGD + cosine schedule, augmentation, gradient clipping, optional auxiliary head / drop path /
 adversarial examples. Model selection uses the validation split only; the test split is touched
 once, at the end, to report accuracy. All randomness derives from `seed`: model initialisation
@@ -234,7 +234,7 @@ def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int
     return history, best_epoch
 
 
-def train(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *, recipe: str | Recipe = "study",
+def train_model(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *, recipe: str | Recipe = "study",
           size: str = "tiny", seed: int = 0, epochs: int | None = None, device: str = "cpu",
           width: float | None = None, params: int | None = None, cache: bool = True,
           progress: bool = True, data_dir: str | None = None, init: TrainResult | None = None,
@@ -272,7 +272,7 @@ def initial_model(arch: ArchSpec | Factory, ds: Dataset, rec: Recipe, size: str)
 
 
 def run_training(req: TrainRequest) -> TrainResult:
-    """Train what `req` describes (or load it from the checkpoint cache); see `train`."""
+    """Train what `req` describes (or load it from the checkpoint cache); see `train_model`."""
     t0 = time.perf_counter()
     ds, rec, dev, seed, n_epochs = req.dataset, req.recipe, req.device, req.seed, req.epochs
     init, tag = req.init, req.tag

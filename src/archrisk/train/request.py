@@ -1,6 +1,6 @@
 """One training run, resolved: what `archrisk.train.loop.run_training` trains from.
 
-The public `train(arch, dataset, recipe=..., size=..., **overrides)` is the edge: it turns names,
+The public `train_model(arch, dataset, recipe=..., size=..., **overrides)` is the edge: it turns names,
 the size preset and overrides into a `TrainRequest` once. Everything below it (attacks that
 retrain, the runner, `explain`) builds the request from the objects it already holds, so nothing
 re-merges a recipe name with a size preset or re-parses an architecture string.
