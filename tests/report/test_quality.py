@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from archrisk.errors import InvalidValueError
-from archrisk.report import quality, report
+from archrisk.report import quality, write_report
 from archrisk.store import load_store
 from archrisk.store.fixtures import FixtureWriter
 from archrisk.report.judge import ADJUSTED, judge_all
@@ -69,7 +69,7 @@ def test_a_two_scale_store_keys_every_accuracy_lookup_by_scale(tmp_path):
 
 
 def test_the_flag_rule_applies_per_scale_and_the_tables_hold_each_scale(tmp_path):
-    index = report(_store(tmp_path / "s.db"), tmp_path / "out")  # the defaults: flag below 0.5
+    index = write_report(_store(tmp_path / "s.db"), tmp_path / "out")  # the defaults: flag below 0.5
     tables = index.parent / "tables"
     with (tables / "victims.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -125,3 +125,19 @@ def test_the_fixed_effects_question_can_name_a_subset_while_the_population_quest
     assert t.estimates["fixed"].test.n_a == 3 and t.estimates["fixed"].test.n_b == 2
     assert t.estimates["random"].test.n_a == 5 and t.estimates["random"].test.n_b == 4
     assert "3 NAS vs 2 manual" in t.lines()[0] and "5 NAS vs 4 manual" in t.lines()[1]
+
+
+def test_the_models_the_attacks_train_are_summarised_per_setting(tmp_path):
+    """A thief that barely agrees with its victim has stolen nothing: the report says how well each
+    attack's own models trained (median over victims), and the README findings quote it."""
+    from archrisk.report.readme_table import findings_markdown
+    from archrisk.store.fixtures import write_synthetic_store
+
+    index = write_report(write_synthetic_store(tmp_path / "s.db", n_nas=3, n_manual=2, fractions=(0.1, 0.2)),
+                   tmp_path / "out")
+    with (index.parent / "tables" / "attack_models.csv").open() as f:
+        rows = {(r["attack"], r["result"]): r for r in csv.DictReader(f)}
+    thieves = rows[("knockoff", "agreement")]
+    assert thieves["what"].startswith("thieves' label agreement") and int(thieves["victims"]) == 2 * (3 + 2 + 3)
+    assert {a for a, k in rows if k == "clean_acc"} == {"label_flip (fraction=0.1)", "label_flip (fraction=0.2)"}
+    assert f"median {float(thieves['median']):.3g}" in findings_markdown(index.parent / "tables")

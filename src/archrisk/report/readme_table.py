@@ -91,6 +91,11 @@ def findings_markdown(tables: str | Path) -> str:
         groups = "; ".join(f"{r['group']} {fmt(_num(r['median']))} ({r['architectures']} architectures, "
                            f"{r['victims excluded']} victims excluded)" for r in here)
         lines.append(f"- Victims{' at ' + _scale(scale) if scale else ''}: median clean accuracy {groups}.")
+    models = _rows(tables / "attack_models.csv") if (tables / "attack_models.csv").is_file() else []
+    for r in models:
+        lines.append(f"- The {r['what']}{' at ' + _scale(r['scale']) if r['scale'] else ''} ({r['attack']}): median "
+                     f"{fmt(_num(r['median']))} over {r['victims']} victims (range {fmt(_num(r['min']))}-"
+                     f"{fmt(_num(r['max']))}).")
     tests = _rows(tables / "claim_tests.csv")
     for c in _rows(tables / "claims.csv"):
         mine = [t for t in tests if t["claim"] == c["id"]]
