@@ -22,9 +22,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from archrisk.errors import InvalidValueError
+from archrisk.vocab import Family
 
 # The attack families; the report orders its sections by this tuple (others go last).
-FAMILIES = ("evasion", "poisoning", "backdoor", "extraction", "membership")
+FAMILIES = tuple(Family)
 ARTIFACT = "meaning"  # artifact key of a job's {result key: Meaning.to_json()}
 # Bookkeeping results (a metric's standard error and cost) carry no meaning of their own.
 BOOKKEEPING_SUFFIXES = (".stderr", ".cost_s")

@@ -9,19 +9,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from archrisk import jsonsafe
+from archrisk import jsonsafe, vocab
 from archrisk.errors import InvalidValueError
 
 console = Console()
 err_console = Console(stderr=True)  # progress and notes, so stdout stays clean for --json
 
 # Closed choices, as types: the parser checks them, --help lists them, shells complete them. They
-# mirror registries that import torch (too slow for the parser); tests/cli keeps them in step.
-Size = Literal["tiny", "small", "paper"]
-RecipeName = Literal["study", "darts"]
-Executor = Literal["local", "process", "ray"]
-Penalty = Literal["none", "skip", "depth", "parametric", "score"]
-AdvMethod = Literal["pgd", "trades"]
+# come from archrisk's vocabulary (torch-free), which the registries are checked against (tests/cli).
+Size = Literal[vocab.SIZES]
+RecipeName = Literal[vocab.RECIPES]
+Executor = Literal[vocab.EXECUTORS]
+Penalty = Literal[vocab.PENALTIES]
+AdvMethod = Literal[vocab.ADV_METHODS]
 
 DEVICE_RULE = re.compile(r"cpu|cuda(:\d+)?|mps")
 

@@ -19,14 +19,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from enum import Enum
 
 from archrisk.registry import Registry
 from archrisk.report.verdicts import VERDICTS, Primary
 from archrisk.stats.estimands import ESTIMANDS, RANDOM
 
-__all__ = ["CLAIMS", "VERDICTS", "Claim", "claims_of", "PROTOCOL_CHANGES"]
+__all__ = ["CLAIMS", "VERDICTS", "Claim", "Design", "claims_of", "PROTOCOL_CHANGES"]
 
 _ASSUMED = "the study reports no per-model spread for this; a large effect (g = 1) is assumed"
+
+
+class Design(str, Enum):
+    """How a claim is tested (`designs.DESIGNS` holds one strategy per member)."""
+
+    GROUPS = "groups"  # NAS vs another group of architectures
+    REMEDY = "remedy"  # remedy cells against their source cell, paired by seed
+    GAP = "gap"  # the change of the NAS-manual gap under adversarial training
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,7 @@ class Claim:
     id: str
     text: str
     study: str
-    design: str  # groups | remedy | gap (see `designs`)
+    design: Design
     primaries: tuple[Primary, ...]
     versus: str = "manual"  # groups design: the group NAS is compared with
     bears: str = ""  # the claim whose measurements are its secondary evidence (default: its own id)
@@ -62,50 +71,50 @@ _C9_NOTE = "the study's remedy changes of CE at 16k average 0.52 nats (SESOI: ha
 
 _V1 = (
     Claim("C1", "NAS models are more vulnerable to evasion",
-          "PGD success, worst case 70.2% vs 82.1%; best case 83.6% vs 97.0%", "groups", (_pgd(),)),
+          "PGD success, worst case 70.2% vs 82.1%; best case 83.6% vs 97.0%", Design.GROUPS, (_pgd(),)),
     Claim("C1r", "NAS cells are more vulnerable to evasion than random cells of the same space",
           "not in the study (random search is one of its ten methods): the control for whether NAS *selects* "
-          "vulnerable cells", "groups",
+          "vulnerable cells", Design.GROUPS,
           (_pgd(note="C1's effect (paper.md: C1 worst case, 7 vs 10 models), assumed for the random control",
                 gap=math.nan),), versus="random", bears="C1"),
     Claim("C2", "NAS models lose more accuracy under label-flip poisoning",
-          "drop at p=0.2: 3.64 vs 7.02 points; at p=0.4: 10.20 vs 15.09", "groups",
+          "drop at p=0.2: 3.64 vs 7.02 points; at p=0.4: 10.20 vs 15.09", Design.GROUPS,
           (Primary("accuracy drop after label-flip poisoning (fraction 0.2 where run)", "attack", "acc_drop", 0.017,
                    3.77, "paper.md: C2 at p = 0.2, 7 vs 7 models", names=("label_flip",),
                    prefer=(("fraction", "0.2"),), unit="fraction", study_gap=0.0338),)),
     Claim("C3", "NAS models take backdoors more easily",
-          "TrojanNN success 95.8% vs 99.6%; BadNets 90.5% vs 93.2%", "groups",
+          "TrojanNN success 95.8% vs 99.6%; BadNets 90.5% vs 93.2%", Design.GROUPS,
           (Primary("TrojanNN attack success rate", "attack", "asr", 0.019, 3.29, "paper.md: C3 TrojanNN, 7 vs 10 models",
                    names=("trojannn",), unit="fraction", study_gap=0.038),
            Primary("BadNets attack success rate", "attack", "asr", 0.0135, 1.05, "paper.md: C3 BadNets, 8 vs 10 models",
                    names=("badnets",), unit="fraction", study_gap=0.027))),
     Claim("C4", "NAS models are easier to steal",
-          "extraction CE at 1k..16k queries: 3.06/2.85/2.39/1.95/1.35 vs 2.70/2.39/2.19/1.66/1.24", "groups",
+          "extraction CE at 1k..16k queries: 3.06/2.85/2.39/1.95/1.35 vs 2.70/2.39/2.19/1.66/1.24", Design.GROUPS,
           (_thief("kl", -1, 0.055, 0.39, _C4_NOTE), _thief("ce", -1, 0.055, 0.39, _C4_NOTE, gap=0.11))),
-    Claim("C5", "NAS models leak more membership", "AUC 0.514 vs 0.569", "groups",
+    Claim("C5", "NAS models leak more membership", "AUC 0.514 vs 0.569", Design.GROUPS,
           tuple(Primary(f"membership AUC ({n})", "attack", "auc", 0.03, 4.41,
                         "paper.md: C5, 7 vs 9 models, on folded AUCs (which inflate g)", names=(n,), unit="AUC")
                 for n in ("boundary", "loss_threshold", "lira"))),
-    Claim("C6", "NAS models have lower gradient variance", "after training: 4435 vs 1594 (sum of stds)", "groups",
+    Claim("C6", "NAS models have lower gradient variance", "after training: 4435 vs 1594 (sum of stds)", Design.GROUPS,
           (Primary("gradient variance after training (the study's sum of per-parameter stds)", "metric", "grad_var",
                    0.51, 1.0, _ASSUMED + "; SESOI: half the log of the study's 4435/1594 ratio",
                    prefer=(("at", "trained"),), sign=-1, log=True, study_gap=math.log(4435 / 1594)),)),
-    Claim("C7", "NAS models have smoother loss landscapes", "contour plots (qualitative)", "groups",
+    Claim("C7", "NAS models have smoother loss landscapes", "contour plots (qualitative)", Design.GROUPS,
           tuple(Primary(label, "metric", key, math.log(1.5), 1.0, _ASSUMED + "; SESOI: a 1.5x difference",
                         prefer=(("at", "trained"),), sign=-1, log=True)
                 for label, key in (("first-conv loss-surface curvature (the study's contours)", "landscape_conv_curvature"),
                                    ("top Hessian eigenvalue", "hessian_top")))),
     Claim("C8", "NAS prefers shallow cells with skips, which converge fast early",
-          "cell depth/skip statistics; early-training curves", "groups",
+          "cell depth/skip statistics; early-training curves", Design.GROUPS,
           (Primary("early convergence (share of the best validation accuracy reached in the first half of training)",
                    "derived", "early_acc_share", 0.05, 1.0, _ASSUMED + "; SESOI: 5 accuracy points", unit="fraction"),),
           also_versus=("random",)),
     Claim("C9", "Deeper cells / fewer skips reduce vulnerability, at a cost",
           "extraction CE at 16k: DARTS 1.31, DARTS-i 2.01, DARTS-ii 1.38, DARTS-iii 2.09; deep variants train slower",
-          "remedy", (_thief("kl", +1, 0.26, 1.0, _C9_NOTE), _thief("ce", +1, 0.26, 1.0, _C9_NOTE, gap=0.52),
+          Design.REMEDY, (_thief("kl", +1, 0.26, 1.0, _C9_NOTE), _thief("ce", +1, 0.26, 1.0, _C9_NOTE, gap=0.52),
                      _pgd(-1, 0.06, 1.0, _ASSUMED, gap=math.nan))),
     Claim("C10", "Adversarial training removes most of the evasion gap",
-          "PGD success after PGD training: 41.9% vs 38.1%", "gap",
+          "PGD success after PGD training: 41.9% vs 38.1%", Design.GAP,
           (_pgd(+1, 0.04, 1.0, "the study's gap shrinks by 8.1 points (SESOI: half); " + _ASSUMED, gap=0.081),)),
 )
 
@@ -128,10 +137,10 @@ _V2_PARTS = {  # protocol 2: each v1 claim it changes -> its replacement(s)
         Primary("Knockoff thief label agreement with the victim at the largest query budget", "attack", "agreement@*",
                 0.05, 1.0, _ASSUMED + "; SESOI: 5 points of agreement", names=("knockoff",), unit="fraction"))),),
     "C8": (Claim("C8a", "NAS prefers shallow cells with skips (the selection: NAS vs random cells of the same space)",
-                 _C8_STUDY, "groups", (Primary("skip connections in the normal cell", "metric", "cell_skips", 0.5, 1.0,
+                 _C8_STUDY, Design.GROUPS, (Primary("skip connections in the normal cell", "metric", "cell_skips", 0.5, 1.0,
                                                _ASSUMED + "; SESOI: half a skip edge per cell", unit="edges"),),
                  versus="random", bears="C8", estimands=(RANDOM,)),
-           Claim("C8b", "NAS cells converge fast early (NAS vs manual nets)", _C8_STUDY, "groups",
+           Claim("C8b", "NAS cells converge fast early (NAS vs manual nets)", _C8_STUDY, Design.GROUPS,
                  (Primary("epochs to reach 0.9 of the run's best validation accuracy", "derived", "epochs_to_share",
                           1.0, 1.0, _ASSUMED + "; SESOI: one epoch", sign=-1, unit="epochs"),), bears="C8")),
     "C9": (replace(_V1_BY_ID["C9"], primaries=(_thief("ce", +1, 0.26, 1.0, _C9_NOTE, gap=0.52),

@@ -18,7 +18,7 @@ import numpy as np
 
 from archrisk.meaning import budget
 from archrisk.report import quality
-from archrisk.report.claims import Claim
+from archrisk.report.claims import Claim, Design
 from archrisk.report.compare import remedy_pairs
 from archrisk.report.series import Series, SeriesSet, scale_label
 from archrisk.report.verdicts import Estimate, Primary, PrimaryTest
@@ -99,7 +99,7 @@ def group_test(claim: Claim, p: Primary, ga: dict[str, list[float]], gb: dict[st
 
 
 class GroupsDesign:
-    name = "groups"
+    name = Design.GROUPS
 
     def tests(self, ss: SeriesSet, claim: Claim) -> list[PrimaryTest]:
         p, series = find_primary(ss, claim)
@@ -116,7 +116,7 @@ class GroupsDesign:
 
 
 class RemedyDesign:
-    name = "remedy"
+    name = Design.REMEDY
 
     def tests(self, ss: SeriesSet, claim: Claim) -> list[PrimaryTest]:
         p, series = find_primary(ss, claim)
@@ -149,7 +149,7 @@ def paired_seed_means(s: Series, p: Primary, pairs: list[tuple[str, str]]) -> li
 
 
 class GapDesign:
-    name = "gap"
+    name = Design.GAP
 
     def tests(self, ss: SeriesSet, claim: Claim) -> list[PrimaryTest]:
         p, afters = find_primary(ss, claim, adv=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from archrisk.report.advtrain import accuracy_costs
-from archrisk.report.claims import PROTOCOL_CHANGES, Claim, claims_of
+from archrisk.report.claims import PROTOCOL_CHANGES, Claim, Design, claims_of
 from archrisk.report.compare import paired_diffs, remedy_pairs
 from archrisk.report.designs import DESIGNS, GroupsDesign, find_primary, values
 from archrisk.report.page import ci, fmt
@@ -152,7 +152,7 @@ def _gap_secondary(ss: SeriesSet, claim: Claim, tests: list[PrimaryTest]) -> lis
             f"over {c.archs} architectures" for c in accuracy_costs(ss) if c.archs]
 
 
-SECONDARY = {"groups": _groups_secondary, "remedy": _remedy_secondary, "gap": _gap_secondary}
+SECONDARY = {Design.GROUPS: _groups_secondary, Design.REMEDY: _remedy_secondary, Design.GAP: _gap_secondary}
 
 
 # ---------------------------------------------------------------- all claims
@@ -179,7 +179,7 @@ def _explain(ss: SeriesSet, claim: Claim, v: Verdict) -> None:
     if v.verdict == "not measured":
         names = ", ".join(p.label for p in claim.primaries)
         v.reason = f"the store has no primary measurement for this claim ({names})"
-        if claim.versus not in ss.groups.values() and claim.design == "groups" and find_primary(ss, claim)[1]:
+        if claim.versus not in ss.groups.values() and claim.design == Design.GROUPS and find_primary(ss, claim)[1]:
             v.reason = f"the store has no {claim.versus} architectures to compare the NAS cells with"
     for t in v.tests:
         v.evidence += t.lines()

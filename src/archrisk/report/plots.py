@@ -12,7 +12,10 @@ import numpy as np
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
-COLORS = {"nas": "#d62728", "manual": "#1f77b4", "remedy": "#2ca02c", "custom": "#7f7f7f"}
+from archrisk.vocab import Group
+
+COLORS = {Group.NAS.value: "#d62728", Group.RANDOM.value: "#ff9896", Group.MANUAL.value: "#1f77b4",
+          Group.REMEDY.value: "#2ca02c", Group.CUSTOM.value: "#7f7f7f"}
 USER_COLORS = ("#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22")  # groups a study names
 DPI = 90
 

@@ -25,6 +25,7 @@ from archrisk.analysis import Analysis, parse_analysis
 from archrisk.errors import InvalidValueError
 from archrisk.meaning import BOOKKEEPING_SUFFIXES, FAMILIES, UNDECLARED, Meaning, budget
 from archrisk.report import quality
+from archrisk.vocab import GROUP_ORDER as VOCAB_ORDER
 from archrisk.store import StoreData
 from archrisk.validate import flatten
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 # Bookkeeping, not measurements: sample counts, a metric's standard error and cost.
 _IGNORED_KEYS = {"n"}
 _IGNORED_SUFFIXES = BOOKKEEPING_SUFFIXES
-GROUP_ORDER = ("nas", "random", "manual", "remedy", "custom")
+GROUP_ORDER = tuple(g.value for g in VOCAB_ORDER)
 # Derived here from training histories: the study ties fast early convergence to risk (C8).
 EARLY_CONVERGENCE = Meaning(1, False, ("C8",), "share of the run's best validation accuracy reached, averaged "
                                                 "over the first half of the epochs (0..1)")

@@ -48,6 +48,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from archrisk.analysis import parse_analysis
+from archrisk.vocab import Group
 from archrisk.errors import ArchriskError, InvalidValueError, StudyError  # noqa: F401  (StudyError: imported from here too)
 from archrisk.runner.entries import AttackEntry, MetricEntry, StrictModel, check_metric, metric_names  # noqa: F401
 
@@ -55,7 +56,7 @@ from archrisk.runner.entries import AttackEntry, MetricEntry, StrictModel, check
 MAX_JOBS = 100_000
 EXHAUSTIVE_CHECK = 1_000  # grids up to this many points are checked point by point
 
-GROUPS = ("nas", "random", "manual", "remedy", "custom")
+GROUPS = tuple(g.value for g in Group)
 
 
 class DataConfig(StrictModel):
@@ -270,7 +271,7 @@ def check_names(study: Study, source: str) -> None:
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise StudyError(f"{source}: archs: {dup[0]!r} is listed twice; give one entry a distinct label")
-    seeds, groups = set(study.all_seeds()), {a.group or ("custom" if a.own else resolve(a.text, study.size).group)
+    seeds, groups = set(study.all_seeds()), {a.group or (Group.CUSTOM.value if a.own else resolve(a.text, study.size).group)
                                             for a in study.archs}
     for kind, entries in (("attacks", study.attacks), ("metrics", study.metrics)):
         for i, e in enumerate(entries):

@@ -16,12 +16,13 @@ import statistics
 from typing import TYPE_CHECKING
 
 from archrisk.errors import StudyError
+from archrisk.vocab import Group
 
 if TYPE_CHECKING:  # type hints only: config.py calls this module while it validates a study
     from archrisk.runner.config import DataConfig, Study
 
 MATCHED_SUFFIX = "-matched"  # default label of a size-matched manual net: resnet18-matched
-MATCH_GROUPS = ("nas", "random")  # the cells whose median size the manual nets are matched to
+MATCH_GROUPS = (Group.NAS, Group.RANDOM)  # the cells whose median size the manual nets are matched to
 
 
 @functools.lru_cache(maxsize=256)

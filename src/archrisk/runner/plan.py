@@ -25,13 +25,10 @@ from archrisk.paths import file_sha256
 from archrisk.runner.config import ArchEntry, Study, build_recipe, make_attack
 from archrisk.runner.entries import metric_names
 from archrisk.runner.matching import matched_widths
+from archrisk.vocab import Group, JobKind, cost_tier
 
 if TYPE_CHECKING:
     from archrisk.arch.zoo import ArchSpec
-
-# Rough relative cost of one job of each kind/family (orders the queue; not a time estimate).
-COST_TIER = {"train": 0, "metric": 1, "evasion": 2, "membership": 3, "extraction": 4,
-             "backdoor": 5, "poisoning": 6}
 
 
 @dataclass(frozen=True)
@@ -94,17 +91,17 @@ def plan(study: Study) -> list[Job]:
                 spec, extra = own[a_rank] if entry.own else (resolve(arch, study.size), {})
                 base = {"arch": arch, "label": label, "size": study.size, "data": data,
                         "recipe": recipe, "seed": seed, "spec_hash": spec.hash(), **extra}
-                group = entry.group or ("custom" if entry.own else spec.group)  # own models: 'custom'
+                group = entry.group or (Group.CUSTOM.value if entry.own else spec.group)  # own models: 'custom'
                 meta = dict(arch=label, arch_group=group, spec_hash=spec.hash(),
                             genotype=spec.genotype.to_json() if spec.genotype else None,
                             dataset=d.name, size=study.size, seed=seed, recipe=recipe)
 
-                def prio(tier: str, rank: int = 0) -> float:
-                    return s_rank * 1e6 + COST_TIER[tier] * 1e4 + rank * 100 + a_rank
+                def prio(kind: str, family: str = "", rank: int = 0) -> float:
+                    return s_rank * 1e6 + cost_tier(kind, family) * 1e4 + rank * 100 + a_rank
 
                 train_spec = {"kind": "train", **base}
                 train = Job(job_id(train_spec), "train", "train", "train", params={},
-                            priority=prio("train"), spec=train_spec, **meta)
+                            priority=prio(JobKind.TRAIN), spec=train_spec, **meta)
                 jobs.append(train)
                 for rank, (m, params, at) in enumerate(metrics):
                     if not m.runs_on(seed, group, label):
@@ -113,14 +110,14 @@ def plan(study: Study) -> list[Job]:
                     # stored and handed to the metric as they are
                     js = {"kind": "metric", "name": m.name, "at": at, "params": params, **base}
                     jobs.append(Job(job_id(js), "metric", m.name, families[m.name],
-                                    params={**params, "at": at}, priority=prio("metric", rank), spec=js,
+                                    params={**params, "at": at}, priority=prio(JobKind.METRIC, rank=rank), spec=js,
                                     deps=(train.id,) if at == "trained" else (), **meta))
                 for rank, (a, params, family) in enumerate(attacks):
                     if not a.runs_on(seed, group, label):
                         continue
                     js = {"kind": "attack", "name": a.name, "params": params, **base}
                     jobs.append(Job(job_id(js), "attack", a.name, family, params=params,
-                                    priority=prio(family, rank), spec=js, deps=(train.id,), **meta))
+                                    priority=prio(JobKind.ATTACK, family, rank), spec=js, deps=(train.id,), **meta))
     jobs.sort(key=lambda j: (j.priority, j.id))
     return jobs
 
