@@ -36,7 +36,7 @@ def audit(
     import signal
     import threading
 
-    from archrisk.runner import audit as run
+    from archrisk.runner import AuditOptions, audit as run
 
     def stop(signum, frame):  # SIGTERM unwinds like Ctrl-C: claims are handed back before exiting
         raise KeyboardInterrupt
@@ -44,9 +44,10 @@ def audit(
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
     try:
-        s = run(study, store, executor=executor, workers=workers, fail_fast=fail_fast,
-                progress=not (no_progress or json_out), device=device, retry_failed=retry_failed,
-                ray_address=ray_address, jobs_per_gpu=jobs_per_gpu)
+        s = run(study, store, AuditOptions(executor=executor, workers=workers, fail_fast=fail_fast,
+                                           progress=not (no_progress or json_out), device=device,
+                                           retry_failed=retry_failed, ray_address=ray_address,
+                                           jobs_per_gpu=jobs_per_gpu))
     except KeyboardInterrupt:
         _stderr(f"interrupted: finished jobs are kept in {store}; rerun the same command to resume")
         raise

@@ -8,8 +8,8 @@ from archrisk.runner.config import Study, StudyError, load_study, parse_study
 from archrisk.runner.executors import EXECUTORS
 from archrisk.runner.jobs import record_meanings
 from archrisk.runner.plan import Job, plan
-from archrisk.runner.scheduler import AuditSummary, JobFailedError, audit
+from archrisk.runner.scheduler import AuditOptions, AuditSummary, JobFailedError, audit
 from archrisk.store import Store, StoreError, open_store
 
-__all__ = ["AuditSummary", "EXECUTORS", "Job", "JobFailedError", "Store", "StoreError", "Study",
+__all__ = ["AuditOptions", "AuditSummary", "EXECUTORS", "Job", "JobFailedError", "Store", "StoreError", "Study",
            "StudyError", "audit", "load_study", "open_store", "parse_study", "plan", "record_meanings"]

@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -59,96 +59,132 @@ def _load(study: str | Path | Study) -> tuple[Study, str, str]:
     return s, text, str(Path(study).resolve())
 
 
-def audit(study: str | Path | Study, store: str | Path, executor: str = "local", workers: int = 1,
-          fail_fast: bool = False, progress: bool = True, *, device: str | None = None,
-          retry_failed: bool = False, ray_address: str | None = None, lease_s: float = 120.0,
-          poll_s: float = 0.25, worker_setup: Setup = None, max_jobs: int | None = None,
-          jobs_per_gpu: int = 1) -> AuditSummary:
+@dataclass(frozen=True)
+class AuditOptions:
+    """How an audit runs (not what: that is the study)."""
+
+    executor: str = "local"  # local | process | ray
+    workers: int = 1
+    fail_fast: bool = False  # stop at the first failed or diverged job (finished work is kept)
+    progress: bool = True
+    device: str | None = None  # default: the study's
+    retry_failed: bool = False  # rerun the study's failed and diverged jobs
+    ray_address: str | None = None
+    lease_s: float = 120.0  # a claim not renewed for this long is handed to the next claimant
+    poll_s: float = 0.25
+    worker_setup: Setup = None  # runs once in every worker before its first job (e.g. registering attacks)
+    max_jobs: int | None = None  # stop after this many jobs (staged runs)
+    jobs_per_gpu: int = 1  # workers sharing each visible GPU (process executor: pinned; Ray: fractional)
+
+
+def audit(study: str | Path | Study, store: str | Path, options: AuditOptions | None = None,
+          **overrides) -> AuditSummary:
     """Run a study (a TOML path, TOML text, or a `Study`) into a results store; resumable.
 
     Finished jobs in the store are never rerun; failed and diverged ones are kept as they are
-    unless `retry_failed`. `worker_setup` runs once in every worker before its first job (e.g.
-    to register custom attacks). `max_jobs` stops after that many jobs (for staged runs).
-    `jobs_per_gpu` workers share each visible GPU (process executor: pinned per worker; Ray:
-    fractional GPU resources).
+    unless `retry_failed`. `options` (an `AuditOptions`; keywords override its fields) say how.
     Raises JobFailedError when `fail_fast` and a job fails or diverges.
     """
     t0 = time.perf_counter()
+    opts = replace(options or AuditOptions(), **overrides)
     spec, text, source = _load(study)
     jobs = plan(spec)
     sid = spec.id()
-    device = device or spec.device
+    device = opts.device or spec.device
     check_device(device)
     db = st.Store(store, create=True)
     try:
-        ex = make_executor(executor, workers, worker_setup, ray_address, device, jobs_per_gpu)
+        ex = make_executor(opts.executor, opts.workers, opts.worker_setup, opts.ray_address, device,
+                           opts.jobs_per_gpu)
     except BaseException:
         db.close()
         raise
-    owner = st.Owner()
-    deps = [(j.id, d) for j in jobs for d in j.deps]
     db.add_study(sid, spec.name, source, text, json.dumps(spec.spec(), sort_keys=True),
-                 [j.row(sid) for j in jobs], deps)
-    if retry_failed:
+                 [j.row(sid) for j in jobs], [(j.id, d) for j in jobs for d in j.deps])
+    if opts.retry_failed:
         db.reset(sid)
-    setup, overhead = time.perf_counter() - t0, 0.0
-    inflight: dict[str, dict] = {}
-    ran, stop_reason = 0, None
-    finished = lambda c: c["done"] + c["failed"] + c["diverged"]  # noqa: E731
-    counts = db.counts(sid)
-    bar = tqdm(total=len(jobs), initial=finished(counts), unit="job", desc=spec.name, disable=not progress,
+    run = _Run(db, ex, sid, device, opts, time.perf_counter() - t0)
+    bar = tqdm(total=len(jobs), initial=run.finished(), unit="job", desc=spec.name, disable=not opts.progress,
                dynamic_ncols=True)
-    aborted = True
     try:
-        with Heartbeat(db.path, owner, lease_s, db.timeout):
-            while True:
-                tick = time.perf_counter()
-                free = ex.slots - len(inflight)
-                if max_jobs is not None:
-                    free = min(free, max_jobs - ran - len(inflight))
-                if free > 0 and stop_reason is None:
-                    for row in db.claim(sid, owner, lease_s, limit=free):
-                        inflight[row["id"]] = row
-                        ex.submit(row["id"], _with_victim(db, row), device)
-                        bar.set_postfix_str(f"{row['kind']} {row['name']} {row['arch']} s{row['seed']}", refresh=False)
-                overhead += time.perf_counter() - tick
-                if not inflight:
-                    counts = db.counts(sid)
-                    _advance(bar, finished(counts))
-                    if stop_reason or (counts["pending"] == 0 and counts["running"] == 0):
-                        break
-                    if max_jobs is not None and ran >= max_jobs:
-                        break
-                    time.sleep(poll_s)  # the rest is blocked on jobs another process is running
-                    continue
-                for job_id, outcome in ex.poll(poll_s):
-                    tick = time.perf_counter()
-                    row = inflight.pop(job_id)
-                    ran += 1
-                    if not db.finish(job_id, owner, outcome):
-                        log.warning("job %s was reclaimed by another process while it ran; its result is dropped", job_id)
-                    elif outcome.status != "done":
-                        log.warning("%s %s on %s (seed %s) %s: %s", row["kind"], row["name"], row["arch"],
-                                    row["seed"], outcome.status, outcome.error)
-                        if fail_fast and stop_reason is None:
-                            stop_reason = (f"{row['kind']} job {job_id} ({row['name']} on {row['arch']}, seed "
-                                           f"{row['seed']}) {outcome.status}: {outcome.error}")
-                    counts = db.counts(sid)
-                    _advance(bar, finished(counts))
-                    overhead += time.perf_counter() - tick
-        aborted = False
+        run.loop(bar)
     finally:
-        ex.close(abort=aborted)
-        db.release(owner)
         bar.close()
     counts = db.counts(sid)
     failures = [{k: j[k] for k in ("id", "kind", "name", "arch", "seed", "status", "error")}
                 for j in db.jobs(sid) if j["status"] in ("failed", "diverged")]
     db.close()
-    if stop_reason:
-        raise JobFailedError(f"{stop_reason}; stopped by --fail-fast (finished work is kept; rerun to resume)")
-    return AuditSummary(sid, spec.name, str(store), len(jobs), counts, ran, time.perf_counter() - t0,
-                        setup, overhead, failures)
+    if run.stop_reason:
+        raise JobFailedError(f"{run.stop_reason}; stopped by --fail-fast (finished work is kept; rerun to resume)")
+    return AuditSummary(sid, spec.name, str(store), len(jobs), counts, run.ran, time.perf_counter() - t0,
+                        run.setup, run.overhead, failures)
+
+
+class _Run:
+    """One audit's claim-run-commit loop over a study's jobs in a store, with an executor."""
+
+    def __init__(self, db: st.Store, ex, sid: str, device: str, opts: AuditOptions, setup: float):
+        self.db, self.ex, self.sid, self.device, self.opts = db, ex, sid, device, opts
+        self.owner = st.Owner()
+        self.inflight: dict[str, dict] = {}
+        self.ran, self.stop_reason, self.setup, self.overhead = 0, None, setup, 0.0
+
+    def finished(self) -> int:
+        c = self.db.counts(self.sid)
+        return c["done"] + c["failed"] + c["diverged"]
+
+    def loop(self, bar: tqdm) -> None:
+        """Claim and run until nothing is left (or max_jobs, or a fail-fast stop); on any exit the
+        executor is closed and every claim still held handed back."""
+        aborted = True
+        try:
+            with Heartbeat(self.db.path, self.owner, self.opts.lease_s, self.db.timeout):
+                while self._step(bar):
+                    pass
+            aborted = False
+        finally:
+            self.ex.close(abort=aborted)
+            self.db.release(self.owner)
+
+    def _step(self, bar: tqdm) -> bool:
+        """Submit what can run, then commit what finished; False when the audit is over."""
+        opts, tick = self.opts, time.perf_counter()
+        free = self.ex.slots - len(self.inflight)
+        if opts.max_jobs is not None:
+            free = min(free, opts.max_jobs - self.ran - len(self.inflight))
+        if free > 0 and self.stop_reason is None:
+            for row in self.db.claim(self.sid, self.owner, opts.lease_s, limit=free):
+                self.inflight[row["id"]] = row
+                self.ex.submit(row["id"], _with_victim(self.db, row), self.device)
+                bar.set_postfix_str(f"{row['kind']} {row['name']} {row['arch']} s{row['seed']}", refresh=False)
+        self.overhead += time.perf_counter() - tick
+        if not self.inflight:
+            _advance(bar, self.finished())
+            counts = self.db.counts(self.sid)
+            if self.stop_reason or (counts["pending"] == 0 and counts["running"] == 0):
+                return False
+            if opts.max_jobs is not None and self.ran >= opts.max_jobs:
+                return False
+            time.sleep(opts.poll_s)  # the rest is blocked on jobs another process is running
+            return True
+        for job_id, outcome in self.ex.poll(opts.poll_s):
+            tick = time.perf_counter()
+            self._commit(job_id, outcome)
+            _advance(bar, self.finished())
+            self.overhead += time.perf_counter() - tick
+        return True
+
+    def _commit(self, job_id: str, outcome: st.Outcome) -> None:
+        row = self.inflight.pop(job_id)
+        self.ran += 1
+        if not self.db.finish(job_id, self.owner, outcome):
+            log.warning("job %s was reclaimed by another process while it ran; its result is dropped", job_id)
+        elif outcome.status != "done":
+            log.warning("%s %s on %s (seed %s) %s: %s", row["kind"], row["name"], row["arch"], row["seed"],
+                        outcome.status, outcome.error)
+            if self.opts.fail_fast and self.stop_reason is None:
+                self.stop_reason = (f"{row['kind']} job {job_id} ({row['name']} on {row['arch']}, seed "
+                                    f"{row['seed']}) {outcome.status}: {outcome.error}")
 
 
 def _with_victim(db: st.Store, row: dict) -> dict:
