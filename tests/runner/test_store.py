@@ -175,3 +175,53 @@ def test_two_processes_creating_the_same_store_agree(tmp_path):
     db = Store(path)
     assert db.conn.execute("SELECT count(*) FROM meta WHERE key='app'").fetchone()[0] == 1
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_the_heartbeat_recovers_from_a_failed_renewal(tmp_path, monkeypatch):
+    """A renewal that fails (the store busy past its timeout) is retried on a fresh connection at the
+    next beat: leases keep being renewed, so running jobs are never handed out twice."""
+    import sqlite3
+    import time
+
+    from archrisk.runner.scheduler import Heartbeat
+
+    db = Store(tmp_path / "r.db", create=True)
+    rows, deps = _jobs(1)
+    db.add_study("s", "x", "x", "", "{}", rows, deps)
+    me = Owner()
+    db.claim("s", me, 0.4)
+    real, calls = Store.renew, []
+
+    def flaky(self, owner, lease_s):
+        calls.append(1)
+        if len(calls) == 1:  # fail the way a busy commit can: the connection left inside a transaction
+            self.conn.execute("BEGIN")
+            raise sqlite3.OperationalError("database is locked")
+        real(self, owner, lease_s)
+
+    monkeypatch.setattr(Store, "renew", flaky)
+    with Heartbeat(db.path, me, 0.4, db.timeout):
+        deadline = time.time() + 30
+        while len(calls) < 4 and time.time() < deadline:
+            time.sleep(0.05)
+        lease = db.conn.execute("SELECT lease_until FROM jobs").fetchone()[0]
+    assert len(calls) >= 4 and lease > time.time() - 0.05  # renewed after the failure
+    db.close()
+
+
+def test_a_transaction_whose_commit_fails_is_rolled_back(tmp_path):
+    """A failed COMMIT must not leave the connection inside a transaction (every later BEGIN would fail)."""
+    import sqlite3
+
+    db = Store(tmp_path / "r.db", create=True)
+    other = sqlite3.connect(tmp_path / "r.db", timeout=0.1, isolation_level=None)
+    db.conn.execute("PRAGMA busy_timeout=100")
+    other.execute("BEGIN EXCLUSIVE")  # holds the lock: the writer's commit cannot finish
+    with pytest.raises(sqlite3.OperationalError):
+        with db.transaction() as c:
+            c.execute("INSERT INTO meta VALUES ('k', 'v')")
+    other.execute("ROLLBACK")
+    assert not db.conn.in_transaction
+    db.set_meta("k2", "v2")  # the connection still works
+    assert db.meta()["k2"] == "v2"
+    db.close()

@@ -220,8 +220,11 @@ class Heartbeat:
             try:  # this thread's own connection: the audit's is busy committing results
                 db = db or st.Store(self.path, timeout=self.timeout, check=False)
                 db.renew(self.owner, self.lease_s)
-            except (sqlite3.Error, st.StoreError):  # busy beyond the timeout: the next beat tries again
-                pass
+            except (sqlite3.Error, st.StoreError) as e:  # busy beyond the timeout: the next beat tries again,
+                log.warning("lease renewal failed (%s); retrying", e)  # on a fresh connection
+                if db is not None:
+                    db.close()
+                db = None
         if db is not None:
             db.close()
 

@@ -154,7 +154,14 @@ class Store:
             return self.conn
 
         def __exit__(self, exc_type, exc, tb) -> None:
-            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                try:
+                    self.conn.execute("COMMIT")
+                    return
+                except sqlite3.Error:  # e.g. busy past the timeout: never leave the connection in a transaction,
+                    self.conn.execute("ROLLBACK")  # where every later BEGIN would fail
+                    raise
+            self.conn.execute("ROLLBACK")
 
     def transaction(self) -> Store._Tx:
         return Store._Tx(self.conn)
