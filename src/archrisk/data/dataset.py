@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from archrisk.data.raw import DatasetInfo
+
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensors do not compare to a single bool
 class Split:
@@ -40,6 +42,14 @@ class Dataset:
     # Digest of the source bytes and the split indices, filled in by load_dataset so that
     # fingerprint() need not rehash the (4x larger) float tensors. Empty for hand-built datasets.
     content_digest: str = field(default="", repr=False)
+    # What the registry declares about it (filled in by load_dataset; None for a hand-built Dataset):
+    # code that needs a dataset's properties reads them here, never by looking its name up again.
+    info: DatasetInfo | None = field(default=None, repr=False)
+
+    @property
+    def mirror(self) -> bool:
+        """Whether a horizontal flip keeps the label (photos yes, digits no; a hand-built dataset: no)."""
+        return self.info.mirror if self.info is not None else False
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -87,6 +87,7 @@ def load_dataset(
         std=tuple(max(float(v), 1e-6) for v in std),  # a constant channel must not divide by 0
         split_seed=split_seed,
         content_digest=_content_digest(raw, idx),
+        info=info,
     )
 
 
