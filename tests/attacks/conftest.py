@@ -6,6 +6,11 @@
 - `mnist_victim`: resnet18 (tiny, half width) on 600 mnist5k training images (the default data), for backdoors.
 - `overfit_victim` / `control_victim`: the same overfitting recipe on 120 digits training images, or
   on images the membership attack never draws (the pool), so members were never seen.
+
+Each trains at `VICTIM_THREADS` itself. The package's `one_thread` fixture is no guarantee: a session
+fixture asked for by the package's first test is set up before it (at the session's thread count),
+one asked for later inside it, so the victim, and every attack result on it, used to depend on
+which tests ran first (a strong TrojanNN test passed alone and failed after any other test).
 """
 from __future__ import annotations
 
@@ -21,13 +26,14 @@ from archrisk.train import torch_threads, train_model
 
 @pytest.fixture(scope="session")
 def mlp_victim(digits) -> TrainResult:
-    torch.manual_seed(0)
-    model = MLP(64, digits.num_classes)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(300):  # full batch: ~97% test accuracy in well under a second
-        opt.zero_grad()
-        F.cross_entropy(model(digits.train.x), digits.train.y).backward()
-        opt.step()
+    with torch_threads(VICTIM_THREADS), torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = MLP(64, digits.num_classes)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(300):  # full batch: ~97% test accuracy in well under a second
+            opt.zero_grad()
+            F.cross_entropy(model(digits.train.x), digits.train.y).backward()
+            opt.step()
     return wrap(model, digits)
 
 
@@ -39,7 +45,9 @@ def digits_victim(digits) -> TrainResult:
 
 @pytest.fixture(scope="session")
 def mnist_victim(mnist_small) -> TrainResult:
-    return train_model("resnet18", mnist_small, size="tiny", width=0.125, seed=0, epochs=12, batch_size=32, progress=False)
+    with torch_threads(VICTIM_THREADS):
+        return train_model("resnet18", mnist_small, size="tiny", width=0.125, seed=0, epochs=12, batch_size=32,
+                           progress=False)
 
 
 OVERFIT = dict(size="tiny", seed=0, epochs=30, batch_size=16, crop_padding=0, progress=False)
@@ -53,7 +61,8 @@ def small_digits(digits):
 
 @pytest.fixture(scope="session")
 def overfit_victim(small_digits) -> TrainResult:
-    return train_model("resnet18", small_digits, **OVERFIT)
+    with torch_threads(VICTIM_THREADS):
+        return train_model("resnet18", small_digits, **OVERFIT)
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +70,8 @@ def control_victim(small_digits) -> TrainResult:
     """Same recipe, trained on 120 pool images: the attack's members and non-members are both unseen."""
     pool = small_digits.pool
     other = replace(small_digits, train=type(pool)(pool.x[:120], pool.y[:120]), content_digest="")
-    return train_model("resnet18", other, **OVERFIT)
+    with torch_threads(VICTIM_THREADS):
+        return train_model("resnet18", other, **OVERFIT)
 
 
 @pytest.fixture(scope="package", autouse=True)

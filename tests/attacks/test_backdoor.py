@@ -12,7 +12,11 @@ from attack_helpers import context
 
 # The study fine-tunes 20 epochs at lr 0.01 with 2% of 50k images stamped (~20k triggered presentations);
 # 3 epochs over 600 images need a larger share and step to see the trigger a comparable number of times.
-FAST = dict(finetune_epochs=3, rate=0.1, lr=0.05)
+# A backdoor sets in all at once, and at 10% some victims stayed below the onset: of 13 tried (seeds 0-4
+# trained on 1 and 2 threads, with AVX2 and AVX-512 kernels) BadNets reached ASR 0.87 on one and the
+# strong TrojanNN 0.06 and 0.08 on two, all others >= 0.9. At 20% every victim tried, those three
+# included, gave ASR >= 0.95 (strong TrojanNN, 11 victims) and >= 0.99 (BadNets and Blended, 7).
+FAST = dict(finetune_epochs=3, rate=0.2, lr=0.05)
 
 
 def test_poison_split_stamps_only_other_classes():
@@ -30,7 +34,9 @@ def test_poison_split_stamps_only_other_classes():
 def test_badnets_succeeds_and_keeps_clean_accuracy(mnist_victim, mnist_small):
     m = run_attack(None, "badnets", mnist_small, victim=mnist_victim, **FAST).metrics
     assert m["asr"] >= 0.9, m
-    assert m["clean_drop"] <= 0.03, m
+    # a few points at this scale (-0.01 to 0.04 over the victims tried at 20%); a backdoor that broke
+    # the model (every image relabelled, or the trigger stamped on clean images) would cost tens
+    assert m["clean_drop"] <= 0.1, m
     # controls stay low: the trigger on the clean victim, and the backdoored model without the trigger
     assert m["asr_clean_model"] < 0.1 and m["target_rate_untriggered"] < 0.1, m
 
@@ -54,6 +60,7 @@ def test_trojannn_trigger_excites_its_neurons(name, mnist_victim, mnist_small):
 def test_strong_trojannn_implants(mnist_victim, mnist_small):
     # the strong variant's blended, optimised pattern is dimmer than BadNets' white square: twice the
     # fine-tuning. (The study's 3x3 trigger at 30% opacity barely implants at this scale: ASR ~0.03.)
+    # A no-op leaves ASR at the clean model's (<= 0.03 on every victim tried).
     atk = get_attack("trojannn_strong", trigger_steps=30, trigger_images=64, **{**FAST, "finetune_epochs": 6})
     m = atk(context(mnist_victim, mnist_small)).metrics
     assert m["asr"] > 0.8 and m["asr"] > m["asr_clean_model"] + 0.5, m

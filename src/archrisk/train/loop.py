@@ -23,9 +23,8 @@ from archrisk import __version__
 from archrisk.arch.user import Factory, from_factory
 from archrisk.arch.zoo import ArchSpec, Classifier, build
 from archrisk.data import Dataset, Split, load_dataset
-from archrisk.data.registry import get_dataset_entry
 from archrisk.errors import ArchriskError, DivergedError, InvalidValueError
-from archrisk.train import augment, checkpoint, device_data, precision
+from archrisk.train import augment, checkpoint, device_data, onednn, precision
 from archrisk.train.convergence import converged, plateaued
 from archrisk.train.recipe import Recipe, resolve_recipe, train_epochs
 from archrisk.train.request import TrainRequest, resolve_arch
@@ -279,13 +278,17 @@ def run_training(req: TrainRequest) -> TrainResult:
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
         model = initial_model(req.arch, ds, rec, req.size)
+        # Every training (train(), the CLI, the runner's jobs in pool workers, attacks that retrain)
+        # comes through here, so the guard against oneDNN's faulty kernel sits here (train/onednn.py).
+        onednn_off = onednn.needs_guard(model, dev)
         key = checkpoint.cache_key({
             "spec": model.spec.to_dict(), "dataset": ds.fingerprint(), "recipe": rec.cache_fields(dev),
             "epochs": n_epochs, "seed": seed, "init": init.key if init else None, "tag": tag or {},
             # CPU kernels reduce in a thread-count-dependent order, so training on 1 and 2 threads
             # gives different models (resnet18 tiny: test acc 0.546 vs 0.521); forcing one order
             # would slow every run, so the key names the thread count instead.
-            "threads": torch.get_num_threads() if dev.type == "cpu" else None})
+            "threads": torch.get_num_threads() if dev.type == "cpu" else None,
+            **({"onednn": "off"} if onednn_off else {})})  # the guard changes weights: keys differ only then
         if req.recorded is not None:  # its key, not ours: the thread count may differ from the train job's
             meta, key = checkpoint.load_recorded(req.recorded, model), req.recorded.key
         else:
@@ -302,9 +305,10 @@ def run_training(req: TrainRequest) -> TrainResult:
         if rec.adv_train:
             from archrisk.train.adversarial import make_adversary  # only when asked for
             adversary = make_adversary(rec)
-        history, best_epoch = fit(model, ds.train, ds.val, rec, n_epochs, seed, dev,
-                                  mirror=_mirrors(ds.name), progress=req.progress, adversary=adversary,
-                                  after_augment=req.after_augment)
+        with onednn.onednn_off(onednn_off):
+            history, best_epoch = fit(model, ds.train, ds.val, rec, n_epochs, seed, dev,
+                                      mirror=ds.mirror, progress=req.progress, adversary=adversary,
+                                      after_augment=req.after_augment)
     val_acc = evaluate(model, ds.val)[1]
     test_acc = evaluate(model, ds.test)[1]
     wall = time.perf_counter() - t0
@@ -321,11 +325,3 @@ def run_training(req: TrainRequest) -> TrainResult:
             "precision": precision.resolve_precision(rec.precision, dev),
             "version": __version__, "tag": tag or {}})
     return result
-
-
-def _mirrors(name: str) -> bool:
-    """Whether a horizontal flip keeps labels for this dataset (photos yes, digits no)."""
-    try:
-        return get_dataset_entry(name)[0].mirror
-    except ArchriskError:  # a hand-built Dataset: do not flip
-        return False
