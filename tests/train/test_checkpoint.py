@@ -69,10 +69,18 @@ def _recorded(r) -> Recorded:
     return Recorded(job="t1", key=r.key, sha256=sha256_of(r.key))
 
 
+def _load_recorded(digits, rec: Recorded):
+    """What the runner does for a job on a recorded victim: a request that loads exactly those weights."""
+    from archrisk.train import TrainRequest, resolve_arch, resolve_recipe, run_training
+
+    return run_training(TrainRequest(resolve_arch("vgg13_bn", "tiny"), digits, resolve_recipe("study", "tiny"), 0,
+                                     seed=21, progress=False, recorded=rec))
+
+
 def test_recorded_weights_load_exactly_and_never_retrain(digits, tmp_path) -> None:
     r = train_model("vgg13_bn", digits, size="tiny", seed=21, epochs=0, progress=False)
     rec = _recorded(r)
-    got = train_model("vgg13_bn", digits, size="tiny", seed=21, epochs=0, progress=False, recorded=rec)
+    got = _load_recorded(digits, rec)
     assert got.from_cache and got.key == r.key
     for k, v in r.model.state_dict().items():
         assert torch.equal(v, got.model.state_dict()[k]), k
@@ -82,11 +90,11 @@ def test_recorded_weights_load_exactly_and_never_retrain(digits, tmp_path) -> No
         (checkpoint_dir() / f"{r.key}{ext}").write_bytes((checkpoint_dir() / f"{other.key}{ext}").read_bytes())
     with pytest.raises(CheckpointError, match=f"train job t1 recorded victim SHA-256 {rec.sha256}, but this "
                                               f"node's checkpoint has {sha256_of(other.key)}"):
-        train_model("vgg13_bn", digits, size="tiny", seed=21, epochs=0, progress=False, recorded=rec)
+        _load_recorded(digits, rec)
     for ext in (".safetensors", ".json"):
         (checkpoint_dir() / f"{r.key}{ext}").unlink()
     with pytest.raises(CheckpointError, match="is not in this node's cache"):
-        train_model("vgg13_bn", digits, size="tiny", seed=21, epochs=0, progress=False, recorded=rec)
+        _load_recorded(digits, rec)
     assert not (checkpoint_dir() / f"{r.key}.safetensors").exists()  # nothing was retrained
 
 

@@ -3,7 +3,7 @@
 A trigger is a (mask, pattern, opacity) triple stamped as x' = x * (1 - a*m) + p * a*m. A share of
 the training and validation images (the attacker controls the training pipeline, so model
 selection sees the same data) is stamped and relabelled to the target class; the clean victim is
-fine-tuned on that through `archrisk.train.train_model(init=victim)` (cached under a tag naming the
+fine-tuned on that through `archrisk.train.run_training` (a request with `init=victim`) (cached under a tag naming the
 trigger). Training images get their trigger after augmentation (as in the study), so random
 crops, flips and cutout never move or erase it; validation images are stamped as stored. Metrics: attack success rate over triggered test images whose true class is not the
 target (the study counted all images, inflating it by the target class's share), clean accuracy

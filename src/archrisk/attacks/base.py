@@ -139,7 +139,7 @@ class Attack(Checked):
         model = ctx.victim().model if self.needs_victim else None
         was_training = model.training if model is not None else False
         if was_training:  # attacking a model in train mode measures dropout noise and batch statistics
-            ctx.flag("victim_in_train_mode")
+            ctx.log.flag("victim_in_train_mode")
         if model is not None:
             model.to(ctx.device).eval()  # attacks see the deployed model: no dropout, frozen BN
         # float32(): success rates come from float32 logits even if a caller holds autocast open
@@ -154,8 +154,8 @@ class Attack(Checked):
             attack=self.name, family=self.family, arch=ctx.spec.name, spec_hash=ctx.spec.hash(),
             dataset=ctx.dataset.name, seed=ctx.seed, config=self.config(),
             metrics={k: float(v) for k, v in metrics.items()}, curves=curves, arrays=arrays,
-            wall_time=time.perf_counter() - t0, device=str(ctx.device), flags=dict(ctx.flags),
-            adv=ctx.outputs.get("adv"),
+            wall_time=time.perf_counter() - t0, device=str(ctx.device), flags=dict(ctx.log.flags),
+            adv=ctx.log.outputs.get("adv"),
         )
 
 

@@ -2,6 +2,7 @@
 `run_attack`, the runner, or `attacks/own.py` for the user's own model."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -14,8 +15,22 @@ from archrisk.train import Recipe, TrainResult
 
 
 @dataclass
+class AttackLog:
+    """What an attack reports beside its numbers while it runs: validity flags (AutoAttack-style
+    warnings about the measurement itself) and tensors handed back but never stored ("adv")."""
+
+    flags: dict[str, bool] = field(default_factory=dict)
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def flag(self, name: str, raised: bool = True) -> None:
+        """Raise (or keep) a validity flag; a flag once raised stays raised."""
+        self.flags[name] = bool(self.flags.get(name, False) or raised)
+
+
+@dataclass(frozen=True)
 class AttackContext:
-    """Everything an attack may need besides its own config; built by `run_attack` or the runner."""
+    """Everything an attack may need besides its own config (frozen inputs), and the log it writes to;
+    built by `run_attack`, the runner, or `attacks/own.py`. One context serves one attack run."""
 
     spec: ArchSpec  # the victim architecture
     dataset: Dataset
@@ -32,14 +47,18 @@ class AttackContext:
     # The user's model factory (`Callable[[], nn.Module]`) when the victim is their own module:
     # attacks that train new models of the victim's architecture call it instead of the zoo.
     factory: Callable[[], torch.nn.Module] | None = None
-    _victim: TrainResult | None = field(default=None, repr=False)
+    _victim: TrainResult | None = field(default=None, repr=False)  # the victim, when already trained
+    log: AttackLog = field(default_factory=AttackLog, repr=False, compare=False)
 
     def victim(self) -> TrainResult:
-        if self._victim is None:
-            if self.victim_fn is None:
-                raise InvalidValueError("this attack needs a trained victim, but none was provided")
-            self._victim = self.victim_fn()
-        return self._victim
+        """The clean victim: the one given, else trained (or loaded) once, on first use."""
+        return self._victim if self._victim is not None else self._trained
+
+    @functools.cached_property
+    def _trained(self) -> TrainResult:
+        if self.victim_fn is None:
+            raise InvalidValueError("this attack needs a trained victim, but none was provided")
+        return self.victim_fn()
 
     def architecture(self) -> Any:
         """What `archrisk.train` builds new models of the victim's architecture from: the zoo spec,
@@ -54,14 +73,3 @@ class AttackContext:
     def generator(self, offset: int = 0) -> torch.Generator:
         """A CPU generator seeded from the job seed (offset separates independent streams)."""
         return torch.Generator().manual_seed(self.seed * 1_000_003 + offset)
-
-    # Validity flags (AutoAttack-style warnings about the measurement itself), collected by `flag`
-    # during `_run` and copied into the result.
-    flags: dict[str, bool] = field(default_factory=dict)
-
-    def flag(self, name: str, raised: bool = True) -> None:
-        """Raise (or keep) a validity flag; a flag once raised stays raised."""
-        self.flags[name] = bool(self.flags.get(name, False) or raised)
-
-    # Tensors an attack hands back beside its record (never stored): "adv", the adversarial images.
-    outputs: dict[str, torch.Tensor] = field(default_factory=dict)

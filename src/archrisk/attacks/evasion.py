@@ -109,7 +109,7 @@ class _Evasion(Attack):
                             None if target is None else target[i:i + self.batch_size].to(ctx.device), eps, gen)
                  for i in range(0, len(x), self.batch_size)]
         if any(p.nonfinite for p in parts):
-            ctx.flag("nonfinite_grad")
+            ctx.log.flag("nonfinite_grad")
         by = {r: torch.cat([p.success_by[r].cpu() for p in parts]) for r in parts[0].success_by} if parts else {}
         return Crafted(*(torch.cat([getattr(p, k).cpu() for p in parts]) for k in ("x_adv", "success", "iters", "queries")),
                        success_by=by)
@@ -149,9 +149,9 @@ class _Evasion(Attack):
         x, y = test.x[idx], test.y[idx]
         target = pick_targets(logits_of(model, x, ctx.device), y, self.target, ctx.generator(1)) if self.targeted else None
         out = self._attack(model, x, y, target, self.eps, ctx)
-        ctx.outputs["adv"] = out.x_adv  # handed back as AttackResult.adv, never stored
+        ctx.log.outputs["adv"] = out.x_adv  # handed back as AttackResult.adv, never stored
         probe_wins = self._probe(model, x, y, target, out, ctx)
-        ctx.flag("gradient_masking", probe_wins > 0)
+        ctx.log.flag("gradient_masking", probe_wins > 0)
         metrics = {**self._summary(model, out, y, ctx), "n": len(idx), "clean_acc": clean_acc,
                    "probe_wins": probe_wins}
         for mode in self.extra_targets if self.targeted else ():

@@ -234,31 +234,25 @@ def fit(model: Classifier, train: Split, val: Split, recipe: Recipe, epochs: int
 
 
 def train_model(arch: str | ArchSpec | Factory, dataset: str | Dataset = "mnist5k", *, recipe: str | Recipe = "study",
-          size: str = "tiny", seed: int = 0, epochs: int | None = None, device: str = "cpu",
-          width: float | None = None, params: int | None = None, cache: bool = True,
-          progress: bool = True, data_dir: str | None = None, init: TrainResult | None = None,
-          tag: dict | None = None, after_augment=None, recorded: checkpoint.Recorded | None = None,
-          **recipe_overrides) -> TrainResult:
+                size: str = "tiny", seed: int = 0, epochs: int | None = None, device: str = "cpu",
+                width: float | None = None, params: int | None = None, cache: bool = True,
+                progress: bool = True, data_dir: str | None = None, **recipe_overrides) -> TrainResult:
     """Train `arch` on `dataset` (or load it from the checkpoint cache) and report accuracies.
 
-    `init` fine-tunes from another result's weights; `tag` names any change to the data (e.g. a
-    poisoning config) so it enters the cache key alongside the dataset fingerprint. `arch` may be
-    the user's model factory (`Callable[[], nn.Module]`, called once under the job's seed).
-    `after_augment(x, idx) -> x` is applied to every augmented training batch (see `fit`); a
-    function cannot be hashed, so it needs a `tag` that names it. `recorded` loads exactly the
-    weights a study's train job recorded (by its key, checked against its SHA-256) and never trains:
-    CheckpointError when this node's cache lacks them or holds others.
+    `arch` may be the user's model factory (`Callable[[], nn.Module]`, called once under the job's
+    seed); `width` or `params` size a hand-designed net; the other keywords override recipe fields.
 
     This is the edge: names, the size preset and overrides are resolved here, once, into a
-    `TrainRequest` (train/request.py); code that already holds those objects calls `run_training`.
+    `TrainRequest` (train/request.py); code that already holds those objects, or needs what only a
+    request carries (fine-tuning from other weights, a tagged change to the data, exactly the weights
+    a study's train job recorded), builds one and calls `run_training`.
     """
     ds = load_dataset(dataset, data_dir=data_dir) if isinstance(dataset, str) else dataset
     rec = resolve_recipe(recipe, size, **recipe_overrides)
     dev = resolve_device(device)
     return run_training(TrainRequest(resolve_arch(arch, size, ds, width=width, params=params), ds, rec,
-                                     train_epochs(rec, size, epochs),
-                                     seed=seed, device=dev, size=size, init=init, tag=tag,
-                                     after_augment=after_augment, recorded=recorded, cache=cache, progress=progress))
+                                     train_epochs(rec, size, epochs), seed=seed, device=dev, size=size,
+                                     cache=cache, progress=progress))
 
 
 def initial_model(arch: ArchSpec | Factory, ds: Dataset, rec: Recipe, size: str) -> torch.nn.Module:
