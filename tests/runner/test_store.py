@@ -225,3 +225,27 @@ def test_a_transaction_whose_commit_fails_is_rolled_back(tmp_path):
     db.set_meta("k2", "v2")  # the connection still works
     assert db.meta()["k2"] == "v2"
     db.close()
+
+
+def test_a_second_store_on_an_open_file_keeps_the_first_ones_locks(tmp_path):
+    """Opening the store again in the same process (the lease heartbeat does) must not read the file
+    with Python: closing that descriptor would drop the first connection's SQLite locks, and another
+    process closing its own connection would then checkpoint and delete the -wal and -shm files
+    under the open store (its later commits lost to a deleted file)."""
+    path = tmp_path / "r.db"
+    first = Store(path, create=True)
+    first.set_meta("a", "1")
+    second = Store(path)  # the heartbeat's connection
+    second.set_meta("b", "2")
+    other = subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                            "c.execute('SELECT count(*) FROM meta').fetchone(); c.close()", str(path)],
+                           capture_output=True, text=True, timeout=60)
+    assert other.returncode == 0, other.stderr
+    assert (tmp_path / "r.db-wal").exists() and (tmp_path / "r.db-shm").exists()
+    first.set_meta("c", "3")  # still lands in the live write-ahead log, which every reader sees
+    seen = subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                           "print(c.execute(\"SELECT value FROM meta WHERE key='c'\").fetchone()[0])", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert seen.stdout.strip() == "3", seen.stderr
+    second.close()
+    first.close()

@@ -18,6 +18,7 @@ import socket
 import sqlite3
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -101,6 +102,15 @@ def connect(path: Path, timeout: float) -> sqlite3.Connection:
     return conn
 
 
+# (device, inode) -> stores this process has open on that file (see Store.__init__).
+_OPEN: Counter[tuple[int, int]] = Counter()
+
+
+def _inode(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
 class Store:
     """An open results store. `Store(path, create=True)` makes a new one when the file is absent;
     an existing file must be a valid archrisk store of this schema version, else StoreError (one of
@@ -115,13 +125,25 @@ class Store:
                 raise StoreError(f"no results store at {self.path}; run `archrisk audit <study.toml> "
                                  f"--store {self.path}` first")
             _create(self.path, timeout)
-        check_file(self.path)
+        # Reading the file's first bytes with Python opens and closes it, and closing any descriptor of
+        # a file drops every POSIX lock this process holds on it: SQLite's own, of a connection already
+        # open here (the audit's, when its lease heartbeat opens a second one). Another process could
+        # then take the database for unused, checkpoint it and delete the -wal and -shm files under the
+        # open connection, whose later commits would go to a deleted file. So a file this process
+        # already holds open is not read again: it was checked when it was first opened.
+        self._inode = _inode(self.path)
+        if _OPEN[self._inode] == 0:
+            check_file(self.path)
         try:
             self.conn = connect(self.path, timeout)
+            _OPEN[self._inode] += 1
             self._validate(check)
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path} is corrupted or unreadable ({e}); restore a backup or "
-                             "choose another path") from None
+        except BaseException as e:
+            self.close()  # a store refused (foreign, too new, corrupt) is not left open
+            if isinstance(e, sqlite3.DatabaseError):
+                raise StoreError(f"{self.path} is corrupted or unreadable ({e}); restore a backup or "
+                                 "choose another path") from None
+            raise
 
     # ---- opening ------------------------------------------------------------------------------
     def _validate(self, check: bool) -> None:
@@ -137,7 +159,11 @@ class Store:
                 raise StoreError(f"{self.path} is corrupted ({verdict}); restore a backup or choose another path")
 
     def close(self) -> None:
+        if getattr(self, "conn", None) is None:
+            return
         self.conn.close()
+        self.conn = None
+        _OPEN[self._inode] -= 1
 
     def __enter__(self) -> Store:
         return self
