@@ -7,34 +7,24 @@ at all. A claim records the owner's host and pid and a lease that the owner rene
 job whose owner is dead (same host, pid gone) or whose lease ran out is handed to the next
 claimant, so a run killed with SIGKILL loses only the jobs it had in flight.
 
-The schema and what makes a file a store live in `schema.py`; this module never imports torch.
+The schema and what makes a file a store live in `schema.py`, creating and connecting to the file
+in `files.py`; this module never imports torch.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import socket
 import sqlite3
 import time
-import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from archrisk import __version__
+from archrisk.store.files import OPEN, Owner, connect, create_file, inode, pid_alive
 from archrisk.store.migrate import upgradable, upgrade
-from archrisk.store.schema import JOB_COLUMNS, JOB_FIELDS, STATUSES, StoreError, check_file, check_meta, create_schema
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Who holds a claim: a token unique to one running audit, plus where it runs."""
-
-    host: str = field(default_factory=socket.gethostname)
-    pid: int = field(default_factory=os.getpid)
-    token: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+from archrisk.store.schema import JOB_COLUMNS, JOB_FIELDS, STATUSES, StoreError, check_file, check_meta
 
 
 @dataclass
@@ -50,67 +40,6 @@ class Outcome:
     version: str = __version__
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    try:  # a zombie (killed, not yet reaped) is dead for our purposes
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _create(path: Path, timeout: float) -> None:
-    """Build a new store beside `path` and link it into place: readers never see a half-made
-    file, and of two processes creating the same store at once exactly one wins."""
-    if not path.parent.is_dir():
-        raise StoreError(f"cannot create store {path}: folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise StoreError(f"cannot create store {path}: folder {path.parent} is not writable; choose another path")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-    try:
-        conn = connect(tmp, timeout)
-    except sqlite3.OperationalError as e:
-        raise StoreError(f"cannot create store {path} ({e}); choose another path") from None
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file header
-        conn.execute("BEGIN")
-        create_schema(conn, created_by=__version__)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()  # checkpoints the WAL into the file and removes it
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass  # someone else created it first: use theirs
-    finally:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(tmp) + suffix).unlink(missing_ok=True)
-
-
-def connect(path: Path, timeout: float) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-    # WAL + NORMAL: a commit survives the process being killed (the WAL is in the OS cache) and
-    # costs no fsync; only a power cut may roll back the last commits, never corrupt the file.
-    conn.execute("PRAGMA synchronous=NORMAL")
-    return conn
-
-
-# (device, inode) -> stores this process has open on that file (see Store.__init__).
-_OPEN: Counter[tuple[int, int]] = Counter()
-
-
-def _inode(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return st.st_dev, st.st_ino
-
-
 class Store:
     """An open results store. `Store(path, create=True)` makes a new one when the file is absent;
     an existing file must be a valid archrisk store of this schema version, else StoreError (one of
@@ -124,19 +53,19 @@ class Store:
             if not create:
                 raise StoreError(f"no results store at {self.path}; run `archrisk audit <study.toml> "
                                  f"--store {self.path}` first")
-            _create(self.path, timeout)
+            create_file(self.path, timeout)
         # Reading the file's first bytes with Python opens and closes it, and closing any descriptor of
         # a file drops every POSIX lock this process holds on it: SQLite's own, of a connection already
         # open here (the audit's, when its lease heartbeat opens a second one). Another process could
         # then take the database for unused, checkpoint it and delete the -wal and -shm files under the
         # open connection, whose later commits would go to a deleted file. So a file this process
         # already holds open is not read again: it was checked when it was first opened.
-        self._inode = _inode(self.path)
-        if _OPEN[self._inode] == 0:
+        self._inode = inode(self.path)
+        if OPEN[self._inode] == 0:
             check_file(self.path)
         try:
             self.conn = connect(self.path, timeout)
-            _OPEN[self._inode] += 1
+            OPEN[self._inode] += 1
             self._validate(check)
         except BaseException as e:
             self.close()  # a store refused (foreign, too new, corrupt) is not left open
@@ -163,7 +92,7 @@ class Store:
             return
         self.conn.close()
         self.conn = None
-        _OPEN[self._inode] -= 1
+        OPEN[self._inode] -= 1
 
     def __enter__(self) -> Store:
         return self
