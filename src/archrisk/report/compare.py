@@ -9,6 +9,7 @@ Random streams are seeded from the series' name, so a report is the same every t
 from __future__ import annotations
 
 import math
+import warnings
 import zlib
 from dataclasses import dataclass
 
@@ -139,8 +140,10 @@ def rank_intervals(ss: SeriesSet, eps: list[Series], archs: list[str], n_boot: i
         per_attack.setdefault(s.q.name, []).append(ranks)
     if not per_attack:
         return {}
-    attack_ranks = np.stack([np.nanmean(np.stack(r), 0) for r in per_attack.values()])  # [attacks, B, archs]
-    mean_rank = np.nanmean(attack_ranks, 0)  # [B, archs]
+    with warnings.catch_warnings():  # an architecture an attack has not measured averages to nan: skipped
+        warnings.simplefilter("ignore", RuntimeWarning)
+        attack_ranks = np.stack([np.nanmean(np.stack(r), 0) for r in per_attack.values()])  # [attacks, B, archs]
+        mean_rank = np.nanmean(attack_ranks, 0)  # [B, archs]
     position = rankdata(mean_rank, axis=1)  # ties share their mean position
     a = (1 - level) / 2
     lo, hi = np.quantile(position, [a, 1 - a], axis=0)
