@@ -165,6 +165,23 @@ def test_report_never_imports_torch_and_leaves_the_store_unchanged(tmp_path):
     assert "Missing: 3 NAS and 0 manual architectures" in " ".join(info["text"].split())
 
 
+def test_result_tables_depend_only_on_the_results(tmp_path):
+    """A rerun of a study gives the same results with other wall times, hosts and dates: every result
+    table comes out byte for byte the same (only the job log and the provenance record differ)."""
+    a = write_synthetic_store(tmp_path / "a.db", n_nas=3, n_manual=3, fractions=(0.2,))
+    b = tmp_path / "b.db"
+    b.write_bytes(a.read_bytes())
+    with sqlite3.connect(b) as c:
+        c.execute("UPDATE jobs SET wall_time = wall_time * 3 + 1, started = started + 5e3, "
+                  "finished = finished + 9e3, host = 'elsewhere'")
+    c.close()
+    write_report(a, tmp_path / "ra")
+    write_report(b, tmp_path / "rb")
+    tables = sorted(p.name for p in (tmp_path / "ra" / "tables").glob("*.csv"))
+    differ = [n for n in tables if (tmp_path / "ra" / "tables" / n).read_bytes() != (tmp_path / "rb" / "tables" / n).read_bytes()]
+    assert len(tables) > 10 and differ == ["jobs.csv", "provenance.csv"]
+
+
 def _pgd_store(path, archs):
     w = FixtureWriter(path)
     for i, (arch, group) in enumerate(archs):
