@@ -2,9 +2,16 @@
 the measured ranks), and the ridge strength is the one an explicit leave-one-out loop picks."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from dataclasses import replace
+
+from archrisk.errors import InvalidValueError
+from archrisk.score.fit import is_predicted, with_size_baselines
 from archrisk.score.model import CLIP, RIDGE_GRID, _fit_ridge, fit_model, load_model, rho_with_bootstrap_ci
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -30,6 +37,35 @@ def test_shipped_coefficients_refit_from_their_own_inputs():
         np.testing.assert_allclose(got.loao_ci, want.loao_ci, rtol=0, atol=1e-9, err_msg=fam)
         np.testing.assert_allclose([got.predicted[a] for a in want.predicted], list(want.predicted.values()),
                                    rtol=0, atol=1e-9, err_msg=fam)
+
+
+def test_shipped_baselines_are_measured_on_the_fits_own_architectures():
+    """The parameter-count and FLOPs baselines stored with each family are what rebuilding its
+    architectures gives now, and a family that does not beat both is not printed as a risk."""
+    shipped = load_model()
+    again = with_size_baselines(replace(shipped, families={f: replace(fit, baselines={})
+                                                           for f, fit in shipped.families.items()}))
+    for fam, fit in shipped.families.items():
+        assert set(fit.baselines) == {"parameter count", "FLOPs"}, fam
+        assert again.families[fam].baselines == pytest.approx(fit.baselines, abs=1e-12), fam
+        if fit.beats_baselines() is False:
+            assert not is_predicted({"rho": fit.loao_rho, "ci": list(fit.loao_ci), "ceiling": fit.ceiling,
+                                     "baselines": fit.baselines}), fam
+    # a fit whose architectures the code no longer builds as they were fitted is refused, not mixed
+    label = sorted(shipped.reference)[0]
+    moved = {**shipped.reference, label: {**shipped.reference[label], "log_params": 9.0}}
+    with pytest.raises(InvalidValueError, match="refit instead"):
+        with_size_baselines(replace(shipped, reference=moved))
+
+
+def test_readme_quotes_the_shipped_fit_and_its_baselines():
+    """The README's held-out rho per family, and its two baselines, are the shipped file's."""
+    text = " ".join((Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8").split())
+    for fam, fit in load_model().families.items():
+        m = re.search(rf"{fam} (-?\d\.\d\d) \(parameter count (-?\d\.\d\d), FLOPs (-?\d\.\d\d)\)", text)
+        assert m, fam
+        want = (fit.loao_rho, fit.baselines["parameter count"], fit.baselines["FLOPs"])
+        assert m.groups() == tuple(f"{x:.2f}" for x in want), fam
 
 
 def _loo_by_refitting(z, y, lam):

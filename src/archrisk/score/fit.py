@@ -6,12 +6,13 @@ import hashlib
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from archrisk import __version__
-from archrisk.score.model import ScoreModel, fit_model, load_model
+from archrisk.errors import InvalidValueError
+from archrisk.score.model import ScoreModel, baseline_rhos, fit_model, load_model
 from archrisk.score.signals import SIGNALS, SignalConfig, measure_signals
 from archrisk.score.targets import read_targets
 
@@ -119,3 +120,32 @@ def record_fit(path: str | Path, model: ScoreModel) -> bool:
     except sqlite3.Error as e:
         logging.getLogger(__name__).warning("the fit was not recorded in %s (%s); the report will not show it", path, e)
         return False
+
+
+def with_size_baselines(model: ScoreModel) -> ScoreModel:
+    """`model` with each family's parameter-count and FLOPs baselines measured, for a fit recorded
+    before baselines were: every reference architecture is rebuilt from the fit's provenance on its
+    probe task and must give the parameter count the fit measured (else InvalidValueError: the code
+    no longer builds what was fitted). The ranks a family was fitted on are its stored `measured`
+    ranks; a rank transform leaves the held-out Spearman rho unchanged, so the baselines are exact."""
+    from archrisk.arch import build, count_flops, count_params
+    from archrisk.data import load_dataset
+
+    cfg = SignalConfig(**model.signal_config)
+    ds = load_dataset(cfg.dataset, limit=cfg.limit)
+    sizes = {}
+    for label, arch in sorted((model.provenance.get("archs") or {}).items()):
+        net = build(arch, num_classes=ds.num_classes, in_channels=ds.shape[0], size=cfg.size)
+        sizes[label] = {"log_params": math.log10(count_params(net)),
+                        "log_flops": math.log10(count_flops(net, tuple(ds.shape)))}
+        stored = model.reference.get(label, {}).get("log_params", math.nan)
+        if not abs(sizes[label]["log_params"] - stored) < 1e-9:
+            raise InvalidValueError(f"{label} ({arch}) now builds with 10^{sizes[label]['log_params']:.4f} parameters, "
+                                    f"the fit measured 10^{stored:.4f}; refit instead")
+    families = {}
+    for fam, fit in model.families.items():
+        names = sorted(fit.measured)
+        if not set(names) <= set(sizes):
+            raise InvalidValueError(f"the fit's provenance does not name every {fam} architecture; refit instead")
+        families[fam] = replace(fit, baselines=baseline_rhos(sizes, names, [fit.measured[a] for a in names]))
+    return replace(model, families=families)

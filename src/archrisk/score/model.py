@@ -248,7 +248,7 @@ def fit_model(signals: dict[str, dict[str, float]], targets: dict[str, dict[str,
         families[fam] = FamilyFit(tuple(float(b) for b in beta), b0, lam, len(rows), rho, ci,
                                   dict(zip(names, map(float, y01))), dict(zip(names, map(float, pred))),
                                   (target_labels or {}).get(fam, ""), float(agree), int(seeds),
-                                  rho_ceiling(agree, seeds), baselines=_baselines(signals, names, y))
+                                  rho_ceiling(agree, seeds), baselines=baseline_rhos(signals, names, y))
     if not families:
         raise InvalidValueError(f"no attack family has results for at least {min_archs} architectures "
                                 "with signals; run a study with more architectures first")
@@ -256,9 +256,10 @@ def fit_model(signals: dict[str, dict[str, float]], targets: dict[str, dict[str,
                       signal_config, {a: dict(signals[a]) for a in archs}, provenance)
 
 
-def _baselines(signals: dict[str, dict[str, float]], archs: list[str], y: np.ndarray) -> dict[str, float]:
+def baseline_rhos(signals: dict[str, dict[str, float]], archs: list[str], y) -> dict[str, float]:
     """Held-out rho of the same ridge and validation on one baseline signal alone, per baseline that
     every architecture has."""
+    y = np.asarray(y, dtype=float)
     out = {}
     for name, signal in BASELINES.items():
         x = np.array([[signals[a].get(signal, math.nan)] for a in archs], dtype=float)
