@@ -17,6 +17,7 @@ import numpy as np
 
 from archrisk.stats import bootstrap, inference
 from archrisk.report.series import Scale, Series, SeriesSet
+from archrisk.vocab import Group
 
 ALPHA = 0.05
 # Remedy cells of the study and the cell they were derived from; other remedy-group
@@ -113,7 +114,7 @@ def risk_ranking(ss: SeriesSet, scale: Scale = ()) -> tuple[list[Series], list[R
     rows = []
     for arch, attacks in per_attack.items():
         mean_rank = float(np.mean([np.mean(r) for r in attacks.values()]))
-        rows.append(RankRow(arch, ss.groups.get(arch, "custom"), acc_means.get(arch, math.nan),
+        rows.append(RankRow(arch, ss.group_of(arch), acc_means.get(arch, math.nan),
                             params.get(arch, math.nan), flops.get(arch, math.nan), mean_rank, cells[arch]))
     rows.sort(key=lambda r: (r.mean_rank, r.arch))
     return eps, rows
@@ -247,8 +248,8 @@ def correlations(xs: list[Series], ys: list[Series], groups: dict[str, str] | No
             archs = sorted(set(mx) & set(my))
             corr = bootstrap.spearman_ci([mx[a] for a in archs], [my[a] for a in archs])
             within = {}
-            for g in sorted({groups.get(a, "custom") for a in archs}):
-                sub = [a for a in archs if groups.get(a, "custom") == g]
+            for g in sorted({groups.get(a, Group.CUSTOM.value) for a in archs}):
+                sub = [a for a in archs if groups.get(a, Group.CUSTOM.value) == g]
                 c = bootstrap.spearman_ci([mx[a] for a in sub], [my[a] for a in sub])
                 within[g] = (c.rho, c.p, c.n)
             cov = by_scale.get(y.q.scale, {})

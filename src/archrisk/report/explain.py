@@ -32,7 +32,7 @@ def _training_curves(store: StoreData, ss: SeriesSet) -> Fig | None:
     lines = []
     for arch, rs in sorted(runs.items()):
         n = min(len(r) for r in rs)
-        lines.append(plots.Line(arch, ss.groups.get(arch, "custom"), tuple(range(1, n + 1)),
+        lines.append(plots.Line(arch, ss.group_of(arch), tuple(range(1, n + 1)),
                                 tuple(np.mean([r[:n] for r in rs], 0))))
     if not lines:
         return None
@@ -72,7 +72,7 @@ def explanations(store: StoreData, ss: SeriesSet) -> Section:
         by_x: dict[int, list] = defaultdict(list)
         for r in corr:
             mx, my = r.x.arch_means(), r.y.arch_means()
-            pts = tuple((a, ss.groups.get(a, "custom"), mx[a], my[a]) for a in r.archs)
+            pts = tuple((a, ss.group_of(a), mx[a], my[a]) for a in r.archs)
             title = f"rho = {ci(r.corr.rho, r.corr.lo, r.corr.hi)}, n = {r.corr.n}"
             by_x[id(r.x)].append(plots.Scatter(title, _short(r.x), _short(r.y), pts))
         for x in xs:
@@ -133,7 +133,7 @@ def remedies(ss: SeriesSet) -> Section:
         for arch in dict.fromkeys([p[1] for p in pairs] + [p[0] for p in pairs]):
             if arch in s.values:
                 e = bootstrap.cluster_mean([list(s.values[arch].values())])
-                bs.append(plots.Bar(arch, ss.groups.get(arch, "custom"), e.value, e.lo, e.hi))
+                bs.append(plots.Bar(arch, ss.group_of(arch), e.value, e.lo, e.hi))
         if len(bs) > 1:
             panels.append((_short(s), bs))
     block = Block("Remedy vs source", [f"{r} is compared with {s}." for r, s in pairs],

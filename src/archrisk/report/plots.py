@@ -29,7 +29,7 @@ def palette(groups: Sequence[str]) -> dict[str, str]:
 
 
 def color(group: str, pal: dict[str, str] | None = None) -> str:
-    return (pal or {}).get(group) or COLORS.get(group, COLORS["custom"])
+    return (pal or {}).get(group) or COLORS.get(group, COLORS[Group.CUSTOM.value])
 
 
 def _plain_text(fn: Callable[..., bytes]) -> Callable[..., bytes]:

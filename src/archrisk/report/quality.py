@@ -56,7 +56,7 @@ def victims(ss: SeriesSet) -> list[Victim]:
             continue
         for arch in sorted(acc.values):
             for seed in sorted(acc.values[arch]):
-                out.append(Victim(arch, ss.groups.get(arch, "custom"), scale, seed, acc.values[arch][seed],
+                out.append(Victim(arch, ss.group_of(arch), scale, seed, acc.values[arch][seed],
                                   _value(ss, "epochs", scale, arch, seed), _value(ss, "converged", scale, arch, seed)))
     return out
 

@@ -15,7 +15,7 @@ from archrisk.report.series import FAMILIES, GROUP_ORDER, Scale, Series, SeriesS
 
 
 def _order(ss: SeriesSet, archs) -> list[str]:
-    return sorted(archs, key=lambda a: (GROUP_ORDER.index(ss.groups.get(a, "custom"))
+    return sorted(archs, key=lambda a: (GROUP_ORDER.index(ss.group_of(a))
                                         if ss.groups.get(a) in GROUP_ORDER else 9, a))
 
 
@@ -120,7 +120,7 @@ def fill_q(tables: list[Table]) -> None:
 def strip_figure(ss: SeriesSet, c: GroupComparison, slug: str, la: str = "NAS", lb: str = "manual") -> Fig:
     s = c.series
     archs = _order(ss, s.values)
-    pts = [plots.ArchPoints(a, ss.groups.get(a, "custom"), tuple(s.values[a].values())) for a in archs]
+    pts = [plots.ArchPoints(a, ss.group_of(a), tuple(s.values[a].values())) for a in archs]
     bands = {c.a: (c.mean_a.value, c.mean_a.lo, c.mean_a.hi), c.b: (c.mean_b.value, c.mean_b.lo, c.mean_b.hi)}
     title = f"{s.q.setting}   {la} - {lb} = {ci(c.welch.diff, c.welch.lo, c.welch.hi)}, Welch p = {fmt(c.welch.p)}"
     return Fig(slug, s.q.label, plots.strip(pts, bands, s.q.key, title),
@@ -217,7 +217,7 @@ def _job_curves(store: StoreData, ss: SeriesSet) -> list[tuple[str, list[plots.L
     for (setting, xkey), by_arch in sorted(found.items()):
         ykeys = sorted({k for runs in by_arch.values() for rows in runs for r in rows for k in r} - {xkey})
         for ykey in ykeys:
-            ls = [plots.Line(a, ss.groups.get(a, "custom"), *_mean_curve(runs, xkey, ykey))
+            ls = [plots.Line(a, ss.group_of(a), *_mean_curve(runs, xkey, ykey))
                   for a, runs in sorted(by_arch.items())]
             ls = [ln for ln in ls if len(ln.x) > 1]
             if ls:
@@ -245,7 +245,7 @@ def _grid_curves(ss: SeriesSet) -> list[tuple[str, list[plots.Line], str, str]]:
         for a in archs:
             pts = sorted((x, s.arch_means()[a]) for x, s in xs.items() if a in s.values)
             if len(pts) > 1:
-                ls.append(plots.Line(a, ss.groups.get(a, "custom"), *map(tuple, zip(*pts))))
+                ls.append(plots.Line(a, ss.group_of(a), *map(tuple, zip(*pts))))
         tail = f" ({', '.join(f'{k}={v}' for k, v in rest)})" if rest else ""
         if ls:
             panels.append((f"{name}{tail}: {key} vs {param}", ls, param, key))
@@ -262,7 +262,7 @@ def _roc(store: StoreData, ss: SeriesSet) -> list[tuple[str, list[plots.Line], s
             order = np.argsort(fpr, kind="stable")
             found[job.name][job.arch].append(np.interp(grid, fpr[order], tpr[order]))
     return [(f"{name}: ROC (mean over seeds)",
-             [plots.Line(a, ss.groups.get(a, "custom"), tuple(grid), tuple(np.mean(t, 0))) for a, t in sorted(arch.items())],
+             [plots.Line(a, ss.group_of(a), tuple(grid), tuple(np.mean(t, 0))) for a, t in sorted(arch.items())],
              "false positive rate", "true positive rate") for name, arch in sorted(found.items())]
 
 

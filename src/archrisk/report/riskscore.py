@@ -20,6 +20,7 @@ from archrisk.report import plots
 from archrisk.score.model import DEFAULT_PATH
 from archrisk.store import SCORE_FIT_KEY, StoreData
 from archrisk.report.page import Block, Fig, Section, Table, ci
+from archrisk.vocab import Group
 
 SHIPPED = DEFAULT_PATH  # the shipped coefficients
 
@@ -98,7 +99,7 @@ def risk_score_section(store: StoreData) -> Section:
         pts = []
         for a in sorted(measured):
             if a in predicted:
-                g = groups.get(a, "custom")
+                g = groups.get(a, Group.CUSTOM.value)
                 pts.append((a, g, _num(predicted[a]), _num(measured[a])))
                 arch_rows.append([a, g, fam, _num(measured[a]), _num(predicted[a])])
         panels.append(plots.Scatter(f"{fam}: rho {ci(rho, lo, hi)}", "LOAO prediction", "measured rank", tuple(pts)))

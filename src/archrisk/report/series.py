@@ -25,7 +25,7 @@ from archrisk.analysis import Analysis, parse_analysis
 from archrisk.errors import InvalidValueError
 from archrisk.meaning import BOOKKEEPING_SUFFIXES, FAMILIES, UNDECLARED, Meaning, budget
 from archrisk.report import quality
-from archrisk.vocab import GROUP_ORDER as VOCAB_ORDER
+from archrisk.vocab import GROUP_ORDER as VOCAB_ORDER, Group
 from archrisk.store import StoreData
 from archrisk.validate import flatten
 
@@ -142,6 +142,10 @@ class SeriesSet:
     unrecorded: int = 0  # done jobs with results but no recorded meaning (stores older than meanings)
     analysis: Analysis = field(default_factory=Analysis)  # what the studies registered (protocol, gate)
     victims: list = field(default_factory=list)  # quality.Victim records, gated by `quality.apply`
+
+    def group_of(self, arch: str) -> str:
+        """The architecture's group; one the store does not group is the user's own ('custom')."""
+        return self.groups.get(arch, Group.CUSTOM.value)
 
     def scales(self) -> list[Scale]:
         """Every scale the store's victims were trained at (one `()` when it holds one)."""

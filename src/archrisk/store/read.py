@@ -20,6 +20,7 @@ from archrisk.errors import DataError
 from archrisk.meaning import ARTIFACT, Meaning, read_recorded
 from archrisk.store.migrate import upgradable, upgraded_copy
 from archrisk.store.schema import SCORE_FIT_KEY, STATUSES
+from archrisk.vocab import Group
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def _job(row: dict[str, Any]) -> StoredJob:
     g = row.get
     return StoredJob(
         id=str(g("id")), study_id=g("study_id"), kind=str(g("kind") or ""), name=str(g("name") or ""),
-        family=str(g("family") or ""), arch=str(g("arch") or "?"), group=str(g("arch_group") or "custom"),
+        family=str(g("family") or ""), arch=str(g("arch") or "?"), group=str(g("arch_group") or Group.CUSTOM.value),
         spec_hash=g("spec_hash"), genotype=g("genotype"), dataset=g("dataset"), size=g("size"),
         recipe=_json(g("recipe_json"), "recipe"), seed=int(g("seed") or 0), params=_json(g("params_json"), "params"),
         status=str(g("status") or "pending"), error=g("error"), wall_time=g("wall_time"), host=g("host"),
