@@ -42,6 +42,8 @@ def user_spec(module: nn.Module, size: str = "tiny", source: str | None = None) 
         h.update(f"factory:{source};".encode())
     for name, t in (*module.named_parameters(), *module.named_buffers()):
         h.update(f"{name}:{tuple(t.shape)};".encode())
+    # kind "user" is what code checks; group "user" is only part of the spec's hash (job ids of studies of
+    # user models), and studies store such models in the group 'custom' (runner/plan.py)
     return ArchSpec(name=f"user:{type(module).__name__}", kind="user", group="user", size=size,
                     family=h.hexdigest()[:16])
 

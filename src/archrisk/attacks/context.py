@@ -65,7 +65,7 @@ class AttackContext:
         or the user's factory. A user's module without a factory cannot be rebuilt."""
         if self.factory is not None:
             return self.factory
-        if self.spec.group == "user":
+        if self.spec.kind == "user":
             raise InvalidValueError(f"this attack trains new {self.spec.name} models; pass a model factory "
                                     "(a callable returning a fresh nn.Module) as factory= or instead of the module")
         return self.spec
