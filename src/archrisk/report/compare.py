@@ -147,7 +147,7 @@ def rank_intervals(ss: SeriesSet, eps: list[Series], archs: list[str], n_boot: i
         mean_rank = np.nanmean(attack_ranks, 0)  # [B, archs]
     position = rankdata(mean_rank, axis=1)  # ties share their mean position
     a = (1 - level) / 2
-    lo, hi = np.quantile(position, [a, 1 - a], axis=0)
+    lo, hi = np.quantile(position, [a, 1 - a], axis=0, method="inverted_cdf")  # positions that occurred
     return {x: (float(lo[i]), float(hi[i])) for x, i in col.items()}
 
 
