@@ -181,7 +181,7 @@ def test_the_heartbeat_recovers_from_a_failed_renewal(tmp_path, monkeypatch):
     """A renewal that fails (the store busy past its timeout) is retried on a fresh connection at the
     next beat: leases keep being renewed, so running jobs are never handed out twice."""
     import sqlite3
-    import time
+    import threading
 
     from archrisk.runner.scheduler import Heartbeat
 
@@ -190,7 +190,8 @@ def test_the_heartbeat_recovers_from_a_failed_renewal(tmp_path, monkeypatch):
     db.add_study("s", "x", "x", "", "{}", rows, deps)
     me = Owner()
     db.claim("s", me, 0.4)
-    real, calls = Store.renew, []
+    claimed = db.conn.execute("SELECT lease_until FROM jobs").fetchone()[0]
+    real, calls, leases, enough = Store.renew, [], [], threading.Event()
 
     def flaky(self, owner, lease_s):
         calls.append(1)
@@ -198,14 +199,16 @@ def test_the_heartbeat_recovers_from_a_failed_renewal(tmp_path, monkeypatch):
             self.conn.execute("BEGIN")
             raise sqlite3.OperationalError("database is locked")
         real(self, owner, lease_s)
+        leases.append(self.conn.execute("SELECT lease_until FROM jobs").fetchone()[0])
+        if len(leases) >= 3:
+            enough.set()
 
     monkeypatch.setattr(Store, "renew", flaky)
     with Heartbeat(db.path, me, 0.4, db.timeout):
-        deadline = time.time() + 30
-        while len(calls) < 4 and time.time() < deadline:
-            time.sleep(0.05)
-        lease = db.conn.execute("SELECT lease_until FROM jobs").fetchone()[0]
-    assert len(calls) >= 4 and lease > time.time() - 0.05  # renewed after the failure
+        assert enough.wait(timeout=60), "the heartbeat stopped renewing after the failed renewal"
+    # the renewals after the failure were written: the lease moved past the claim's
+    assert len(leases) >= 3 and claimed < leases[0]
+    assert db.conn.execute("SELECT lease_until FROM jobs").fetchone()[0] == leases[-1]
     db.close()
 
 
