@@ -13,7 +13,7 @@ from typing import Callable
 from archrisk import __version__
 from archrisk.errors import InvalidValueError
 from archrisk.score.model import ScoreModel, baseline_rhos, fit_model, load_model
-from archrisk.score.signals import SIGNALS, SignalConfig, measure_signals
+from archrisk.score.signals import SIGNALS, SignalConfig, measure_signals, size_signals
 from archrisk.score.targets import read_targets
 
 
@@ -128,16 +128,13 @@ def with_size_baselines(model: ScoreModel) -> ScoreModel:
     probe task and must give the parameter count the fit measured (else InvalidValueError: the code
     no longer builds what was fitted). The ranks a family was fitted on are its stored `measured`
     ranks; a rank transform leaves the held-out Spearman rho unchanged, so the baselines are exact."""
-    from archrisk.arch import build, count_flops, count_params
     from archrisk.data import load_dataset
 
     cfg = SignalConfig(**model.signal_config)
     ds = load_dataset(cfg.dataset, limit=cfg.limit)
     sizes = {}
     for label, arch in sorted((model.provenance.get("archs") or {}).items()):
-        net = build(arch, num_classes=ds.num_classes, in_channels=ds.shape[0], size=cfg.size)
-        sizes[label] = {"log_params": math.log10(count_params(net)),
-                        "log_flops": math.log10(count_flops(net, tuple(ds.shape)))}
+        sizes[label] = size_signals(arch, ds, cfg.size)
         stored = model.reference.get(label, {}).get("log_params", math.nan)
         if not abs(sizes[label]["log_params"] - stored) < 1e-9:
             raise InvalidValueError(f"{label} ({arch}) now builds with 10^{sizes[label]['log_params']:.4f} parameters, "

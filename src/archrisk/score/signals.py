@@ -88,7 +88,6 @@ def measure_signals(arch: str, cfg: SignalConfig = SignalConfig(), device: str =
 
 
 def _measure(arch, cfg: SignalConfig, device: str, dataset) -> dict[str, float]:
-    from archrisk.arch import build, count_flops, count_params
     from archrisk.data import load_dataset
     from archrisk.metrics import explain
     from archrisk.train import resolve_recipe
@@ -102,9 +101,19 @@ def _measure(arch, cfg: SignalConfig, device: str, dataset) -> dict[str, float]:
     raw.update({k: r.value for k, r in explain(arch, ds, at="trained", metrics=_SHORT, epochs=cfg.short_epochs,
                                                convergence={"k": cfg.short_epochs},
                                                input_smoothness={"samples": cfg.input_samples}, **common).items()})
-    model = build(arch, num_classes=ds.num_classes, in_channels=ds.shape[0], size=cfg.size)
-    raw["params"] = float(count_params(model))
-    out = {name: _transform(raw[metric], how) for name, (metric, how, _) in SIGNALS.items()}
-    out["log_flops"] = _transform(float(count_flops(model, tuple(ds.shape))), "log10")  # a baseline, not a signal
+    sizes = size_signals(arch, ds, cfg.size)
+    out = {name: sizes[name] if name in sizes else _transform(raw[metric], how)
+           for name, (metric, how, _) in SIGNALS.items()}
+    out["log_flops"] = sizes["log_flops"]  # a baseline, not a signal
     out["_seconds"] = time.perf_counter() - t0
     return out
+
+
+def size_signals(arch, ds, size: str) -> dict[str, float]:
+    """`arch` built for `ds` at `size`: its parameter count (a signal) and FLOPs (with it, the size
+    baselines every family's fit is held against), both log10."""
+    from archrisk.arch import build, count_flops, count_params
+
+    model = build(arch, num_classes=ds.num_classes, in_channels=ds.shape[0], size=size)
+    return {"log_params": _transform(float(count_params(model)), "log10"),
+            "log_flops": _transform(float(count_flops(model, tuple(ds.shape))), "log10")}
